@@ -1,0 +1,1 @@
+"""Built-in callbacks: each registers a CallbackPlugin whose instances implement lifecycle hooks."""

@@ -1,0 +1,94 @@
+"""The ``ganstudio`` command. Every subcommand, built-in or not, comes from a ``register_commands(cli)`` hook.
+
+Errors a user can fix are one line on stderr and a non-zero exit; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from ganstudio import __version__
+from ganstudio.errors import GanstudioError, PluginError
+from ganstudio.plugins import call_impl, load_plugins
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``ganstudio train: error: ...``) rather than usage + error."""
+
+    def error(self, message):
+        raise GanstudioError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+class CommandRegistry:
+    """What ``register_commands(cli)`` receives: ``parser = cli.command("name", help="...", run=func)``.
+
+    ``run(args)`` gets the parsed arguments; ``args.plugins`` is the loaded Plugins; return an exit code or None."""
+
+    def __init__(self, subparsers, parent: argparse.ArgumentParser, plugins):
+        self.plugins = plugins  # the loaded Plugins, e.g. to add an option per registered callback
+        self._subparsers = subparsers
+        self._parent = parent
+        self._owners: dict[str, str] = {}
+        self.current_plugin = ""
+
+    def command(self, name: str, *, help: str, run) -> argparse.ArgumentParser:
+        if name in self._owners:
+            raise PluginError(f"command '{name}' is registered twice: by plugin '{self._owners[name]}' and by plugin '{self.current_plugin}'")
+        self._owners[name] = self.current_plugin
+        self.plugins.commands.setdefault(self.current_plugin, []).append(name)
+        parser = self._subparsers.add_parser(name, help=help, description=help, parents=[self._parent])
+        parser.set_defaults(_run=run)
+        return parser
+
+
+def _global_options(add_help: bool) -> ArgumentParser:
+    parser = ArgumentParser(add_help=add_help)
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    parser.add_argument("--plugins-dir", default=argparse.SUPPRESS, metavar="DIR", help="load *.py plugins from DIR (default ./plugins if present)")
+    return parser
+
+
+def build_parser(plugins) -> ArgumentParser:
+    parent = _global_options(add_help=False)
+    parser = ArgumentParser(prog="ganstudio", description="Train GANs, watch them learn, sample, score; extend with plugins.", parents=[parent])
+    parser.add_argument("--version", action="version", version=f"ganstudio {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    registry = CommandRegistry(subparsers, parent, plugins)
+    for impl in plugins.pm.hook.register_commands.get_hookimpls():
+        registry.current_plugin = impl.plugin_name
+        call_impl(impl, "register_commands", cli=registry)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    early, _ = _global_options(add_help=False).parse_known_args(argv)
+    debug = getattr(early, "debug", False) or bool(os.environ.get("GANSTUDIO_DEBUG"))
+    try:
+        plugins = load_plugins(getattr(early, "plugins_dir", None))
+        parser = build_parser(plugins)
+        args = parser.parse_args(argv)
+        if not getattr(args, "_run", None):
+            parser.print_help()
+            return 0 if not argv else 2
+        args.plugins = plugins
+        code = args._run(args)
+        return int(code or 0)
+    except GanstudioError as e:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as e:  # a bug, or an error nobody anticipated: still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        print(f"error: unexpected {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1

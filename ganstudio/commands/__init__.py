@@ -1,0 +1,1 @@
+"""Built-in commands, each an ordinary plugin implementing ``register_commands(cli)``."""

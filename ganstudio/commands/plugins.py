@@ -1,0 +1,47 @@
+"""``ganstudio plugins``: every plugin, where it came from and what it registers (``--json`` for machines)."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from ganstudio import hookimpl
+
+
+def describe(plugins) -> list[dict]:
+    registered: dict[str, dict[str, list[str]]] = {name: {} for name in plugins.info}
+    for kind, registry in (("datasets", plugins.datasets), ("models", plugins.models), ("callbacks", plugins.callbacks)):
+        for item in registry.values():
+            registered.setdefault(item.plugin, {}).setdefault(kind, []).append(item.name)
+    for plugin_name, commands in plugins.commands.items():
+        registered.setdefault(plugin_name, {})["commands"] = sorted(commands)
+    rows = []
+    for name, info in plugins.info.items():
+        plugin = plugins.pm.get_plugin(name)
+        hooks = sorted(h.name for h in plugins.pm.get_hookcallers(plugin) or [])
+        rows.append({"name": name, "source": info.source, "where": info.where, "hooks": hooks, **registered.get(name, {})})
+    return rows
+
+
+def run_plugins(args) -> int:
+    rows = describe(args.plugins)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title="ganstudio plugins")
+    for column in ("plugin", "source", "registers", "hooks"):
+        table.add_column(column)
+    for row in rows:
+        registers = "; ".join(f"{kind}: {', '.join(row[kind])}" for kind in ("datasets", "models", "callbacks", "commands") if row.get(kind))
+        source = row["source"] if row["source"] == "built-in" else f"{row['source']} ({row['where']})"
+        table.add_row(row["name"], source, registers or "-", ", ".join(row["hooks"]))
+    Console().print(table)
+    return 0
+
+
+@hookimpl
+def register_commands(cli):
+    p = cli.command("plugins", help="list plugins, their source and what they register", run=run_plugins)
+    p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -1,0 +1,21 @@
+"""One exception type for every problem a user can fix; the CLI prints it as one line."""
+
+import difflib
+
+
+class GanstudioError(Exception):
+    """A user-facing error: printed as a single line, exit status 2 (no traceback unless --debug)."""
+
+    exit_code = 2
+
+
+class PluginError(GanstudioError):
+    """A plugin failed to load, registered a duplicate name, or raised inside a hook."""
+
+
+def unknown_name(kind: str, name: str, available: list[str]) -> GanstudioError:
+    """Error for an unknown dataset/model/callback name: lists what exists and suggests the closest."""
+    close = difflib.get_close_matches(name, available, n=1, cutoff=0.5)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    listed = ", ".join(sorted(available)) or "(none registered)"
+    return GanstudioError(f"unknown {kind} '{name}'.{hint} Available: {listed}.")

@@ -1,0 +1,82 @@
+"""The training view: a rich live display on a terminal, plain log lines otherwise (CI, pipes, files)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+LABELS = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))", "loss": "loss", "accuracy": "acc"}
+
+
+def format_metrics(metrics: dict) -> str:
+    parts = []
+    for key, value in metrics.items():
+        if key in ("images_per_s", "step", "epoch"):
+            continue
+        parts.append(f"{LABELS.get(key, key)} {value:.3f}" if isinstance(value, float) else f"{LABELS.get(key, key)} {value}")
+    return "  ".join(parts)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "--:--"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
+
+
+class LiveView:
+    """``with LiveView(title) as view: view.update(fraction, step, epoch, metrics, eta)``."""
+
+    def __init__(self, title: str, console: Console | None = None, plain: bool | None = None, plain_interval: float = 5.0):
+        self.console = console or Console(stderr=False)
+        self.plain = (not self.console.is_terminal) if plain is None else plain
+        self.title = title
+        self.plain_interval = plain_interval
+        self._last_plain = 0.0
+        self.progress = None
+
+    def __enter__(self):
+        if not self.plain:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[position]}"),
+                TextColumn("[cyan]{task.fields[speed]}"),
+                TextColumn("ETA {task.fields[eta]}"),
+                TextColumn("{task.fields[stats]}"),
+                console=self.console,
+                refresh_per_second=4,
+            )
+            self.progress.__enter__()
+            self.task = self.progress.add_task(self.title, total=1000, position="", speed="", eta="--:--", stats="")
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+        return False
+
+    def update(self, fraction: float, step: int, epoch: float, metrics: dict, eta: float | None, force: bool = False):
+        speed = f"{metrics['images_per_s']:,.0f} img/s" if "images_per_s" in metrics else ""
+        stats = format_metrics(metrics)
+        if self.progress is not None:
+            self.progress.update(
+                self.task, completed=min(1000, int(fraction * 1000)), position=f"step {step:,} ep {epoch:.2f}",
+                speed=speed, eta=format_duration(eta), stats=stats,
+            )
+        elif force or time.monotonic() - self._last_plain >= self.plain_interval:
+            self._last_plain = time.monotonic()
+            print(f"[{self.title}] {fraction * 100:5.1f}%  step {step:,}  epoch {epoch:.2f}  {speed}  ETA {format_duration(eta)}  {stats}", flush=True)
+
+    def log(self, message: str):
+        """A line that stays above the live display (or a plain line)."""
+        if self.progress is not None:
+            self.progress.console.print(message, highlight=False)
+        else:
+            print(message, flush=True)
+            sys.stdout.flush()

@@ -1,0 +1,146 @@
+"""DCGAN (Radford et al. 2016) that adapts to the data: 1x28x28 (MNIST, Fashion-MNIST), 3x64x64 (CelebA), ...
+
+    ganstudio train --data fashion --model dcgan --minutes 10
+
+The image side must be base * 2**k with base in 3..8 and k >= 1 (28 = 7*4, 32 = 4*8, 64 = 4*16).
+The generator starts from a base x base map and doubles it k times; the discriminator mirrors it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganstudio import hookimpl
+from ganstudio.api import ModelConfig, ModelPlugin, TrainableModel
+
+
+@dataclass
+class DCGANOptions:
+    latent_dim: int = 100
+    width: int = 64  # ngf = ndf: channels of the widest-resolution hidden layer, as in the paper
+    lr: float = 2e-4
+    beta1: float = 0.5  # the paper's value; 0.9 makes DCGAN training oscillate
+    beta2: float = 0.999
+
+
+def upsampling_plan(side: int) -> tuple[int, int] | None:
+    """(base, k) with side == base * 2**k, base in 4..8 where possible (3 for 3*2^k), k >= 1; else None.
+
+    Halving down to the smallest base >= 4 gives the canonical 4x4 start at 64x64 and 7x7 at 28x28."""
+    base, k = side, 0
+    while base % 2 == 0 and base // 2 >= 3:
+        base //= 2
+        k += 1
+        if base // 2 < 4:
+            break
+    return (base, k) if k >= 1 and base <= 8 else None
+
+
+def supports(image_shape) -> str | None:
+    c, h, w = image_shape
+    if h != w:
+        return f"dcgan needs square images, got {h}x{w}"
+    if upsampling_plan(h) is None:
+        return f"dcgan cannot build {h}x{w} images: the side must be 3..8 times a power of two (e.g. 28, 32, 64, 128)"
+    return None
+
+
+def init_weights(module: nn.Module) -> None:
+    """DCGAN initialisation: conv weights N(0, 0.02), batch-norm weights N(1, 0.02), biases 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim: int, channels: int, side: int, width: int):
+        super().__init__()
+        base, k = upsampling_plan(side)
+        ch = width * 2 ** (k - 1)
+        layers = [nn.ConvTranspose2d(latent_dim, ch, base, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        for _ in range(k - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, channels: int, side: int, width: int):
+        super().__init__()
+        base, k = upsampling_plan(side)
+        ch = width
+        layers = [nn.Conv2d(channels, ch, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        for _ in range(k - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
+            ch *= 2
+        layers += [nn.Conv2d(ch, 1, base, 1, 0, bias=False)]  # a logit; the loss applies the sigmoid
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x).flatten()
+
+
+class DCGAN(TrainableModel):
+    kind = "gan"
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        self.options = DCGANOptions(**config.options)
+        config.options = asdict(self.options)  # record the defaults too, so a checkpoint rebuilds exactly
+        c, side, _ = config.image_shape
+        self.latent_dim = self.options.latent_dim
+        self.generator = Generator(self.latent_dim, c, side, self.options.width)
+        self.discriminator = Discriminator(c, side, self.options.width)
+        self.apply(init_weights)
+
+    def configure_optimizers(self):
+        o = self.options
+        return {
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2)),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2)),
+        }
+
+    def generate(self, z):
+        return self.generator(z)
+
+    def training_step(self, images, labels, optimizers):
+        opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
+        z = self.sample_latent(images.shape[0], device=images.device)
+        fake = self.generator(z)
+
+        # Discriminator: real -> 1, fake -> 0. softplus(-x) == BCE-with-logits against 1.
+        opt_d.zero_grad(set_to_none=True)
+        logit_real = self.discriminator(images)
+        logit_fake = self.discriminator(fake.detach())
+        loss_d = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()
+        loss_d.backward()
+        opt_d.step()
+
+        # Generator, non-saturating: maximise log D(G(z)) rather than minimise log(1 - D(G(z))).
+        opt_g.zero_grad(set_to_none=True)
+        logit_gen = self.discriminator(fake)
+        loss_g = F.softplus(-logit_gen).mean()
+        loss_g.backward()
+        opt_g.step()
+
+        return {
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            "d_real": torch.sigmoid(logit_real.detach()).mean(),
+            "d_fake": torch.sigmoid(logit_fake.detach()).mean(),
+        }
+
+
+@hookimpl
+def register_models(register):
+    register(ModelPlugin("dcgan", DCGAN, kind="gan", description="DCGAN; square images whose side is 3..8 x 2^k (28, 32, 64, ...)", supports=supports))

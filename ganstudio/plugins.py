@@ -1,0 +1,177 @@
+"""Loading plugins: built-ins (DEFAULT_PLUGINS), then entry points of group ``ganstudio``, then ``*.py``
+files of the plugins folder. Every registration is checked: a duplicate name fails naming both plugins.
+
+    from ganstudio.plugins import load_plugins
+    plugins = load_plugins()
+    plugins.datasets["fashion"].load(DataRequest())
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import pluggy
+
+from ganstudio import hookspecs
+from ganstudio.api import CallbackPlugin, DatasetPlugin, ModelPlugin
+from ganstudio.errors import PluginError, unknown_name
+
+DEFAULT_PLUGINS = (
+    "ganstudio.datasets.idx_datasets",
+    "ganstudio.models.dcgan",
+    "ganstudio.callbacks.grid",
+    "ganstudio.commands.train",
+    "ganstudio.commands.sample",
+    "ganstudio.commands.plugins",
+)
+ENTRY_POINT_GROUP = "ganstudio"
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    source: str  # "built-in", "entry point", "plugins folder"
+    where: str  # module name, distribution==version, or file path
+
+
+class Plugins:
+    """The loaded plugin manager plus the names each plugin registered."""
+
+    def __init__(self, pm: pluggy.PluginManager, info: dict[str, PluginInfo]):
+        self.pm = pm
+        self.info = info
+        self.commands: dict[str, list[str]] = {}  # plugin name -> commands it added (filled by the CLI)
+
+    # Registries are collected on first use so that a test can register a throwaway plugin first.
+    @cached_property
+    def datasets(self) -> dict[str, DatasetPlugin]:
+        return self._collect("register_datasets", DatasetPlugin, "dataset")
+
+    @cached_property
+    def models(self) -> dict[str, ModelPlugin]:
+        return self._collect("register_models", ModelPlugin, "model")
+
+    @cached_property
+    def callbacks(self) -> dict[str, CallbackPlugin]:
+        return self._collect("register_callbacks", CallbackPlugin, "callback")
+
+    def dataset(self, name: str) -> DatasetPlugin:
+        return self._get(self.datasets, name, "dataset")
+
+    def model(self, name: str) -> ModelPlugin:
+        return self._get(self.models, name, "model")
+
+    def callback(self, name: str) -> CallbackPlugin:
+        return self._get(self.callbacks, name, "callback")
+
+    def refresh(self) -> None:
+        """Forget collected registries (after registering or unregistering a plugin)."""
+        for attr in ("datasets", "models", "callbacks"):
+            self.__dict__.pop(attr, None)
+
+    @staticmethod
+    def _get(registry, name, kind):
+        if name not in registry:
+            raise unknown_name(kind, name, list(registry))
+        return registry[name]
+
+    def _collect(self, hook_name: str, item_type: type, kind: str) -> dict:
+        items: dict = {}
+        # get_hookimpls() is in load order (pluggy *calls* them newest first): the earlier plugin owns a name.
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            plugin_name = impl.plugin_name
+
+            def register(item, _plugin=plugin_name):
+                if not isinstance(item, item_type):
+                    raise PluginError(f"plugin '{_plugin}' registered {item!r} as a {kind}; expected ganstudio.api.{item_type.__name__}")
+                if item.name in items:
+                    raise PluginError(f"{kind} '{item.name}' is registered twice: by plugin '{items[item.name].plugin}' and by plugin '{_plugin}'")
+                item.plugin = _plugin
+                items[item.name] = item
+
+            call_impl(impl, hook_name, register=register)
+        return items
+
+    def call(self, hook_name: str, **kwargs) -> None:
+        """Call a lifecycle hook on every plugin, in pluggy's order; an exception names the plugin and the hook."""
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            call_impl(impl, hook_name, **kwargs)
+
+
+def call_impl(impl, hook_name: str, **kwargs):
+    try:
+        return impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+    except PluginError:
+        raise
+    except Exception as e:
+        raise PluginError(f"plugin '{impl.plugin_name}' failed in hook {hook_name}: {type(e).__name__}: {e}") from e
+
+
+def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: bool = True) -> Plugins:
+    """Load built-ins, entry points (unless GANSTUDIO_NO_ENTRY_POINTS is set) and the plugins folder.
+
+    ``plugins_dir`` None means ``./plugins`` when that folder exists."""
+    pm = pluggy.PluginManager("ganstudio")
+    pm.add_hookspecs(hookspecs)
+    info: dict[str, PluginInfo] = {}
+
+    for module_name in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
+        info[module_name] = PluginInfo(module_name, "built-in", module_name)
+
+    if entry_points and not os.environ.get("GANSTUDIO_NO_ENTRY_POINTS"):
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = f"{ep.dist.name}=={ep.dist.version}" if ep.dist else "unknown distribution"
+            try:
+                plugin = ep.load()
+            except Exception as e:
+                raise PluginError(f'error importing plugin "{ep.name}" (entry point from {dist}): {type(e).__name__}: {e}') from e
+            _register(pm, plugin, ep.name, f"entry point {dist}")
+            info[ep.name] = PluginInfo(ep.name, "entry point", dist)
+
+    folder = Path(plugins_dir) if plugins_dir is not None else Path("plugins")
+    if plugins_dir is not None and not folder.is_dir():
+        raise PluginError(f"--plugins-dir {folder} is not a folder")
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            name = f"plugins/{path.name}" if plugins_dir is None else str(path)
+            module = _import_file(path, name)
+            _register(pm, module, name, "plugins folder")
+            info[name] = PluginInfo(name, "plugins folder", str(path.resolve()))
+
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as e:
+        raise PluginError(f"plugin '{e.plugin_name}' implements a hook that does not exist: {e}") from None
+    return Plugins(pm, info)
+
+
+def _register(pm, plugin, name, where):
+    try:
+        pm.register(plugin, name=name)
+    except ValueError as e:  # pluggy: "Plugin name already registered" or the same object twice
+        raise PluginError(f"plugin '{name}' ({where}) could not be registered: {e}") from None
+    except pluggy.PluginValidationError as e:
+        raise PluginError(f"plugin '{name}' ({where}) is invalid: {e}") from None
+
+
+def _import_file(path: Path, name: str):
+    module_name = "ganstudio_plugins_folder." + path.stem
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    except Exception as e:
+        sys.modules.pop(module_name, None)
+        raise PluginError(f'error importing plugin "{name}": {type(e).__name__}: {e}') from e
+    return module
