@@ -32,6 +32,19 @@ def positive_float(text: str) -> float:
     return value
 
 
+def key_value(text: str) -> tuple[str, object]:
+    """KEY=VALUE with VALUE read as int, float, true/false, or else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
+    for cast in (int, float):
+        try:
+            return key, cast(raw)
+        except ValueError:
+            pass
+    return key, {"true": True, "false": False}.get(raw.lower(), raw)
+
+
 def add_data_options(parser, default_data: str | None = "fashion") -> None:
     """The options that say which data to use; shared by train and any command that reads real data."""
     parser.add_argument("--data", default=default_data, help="dataset plugin name (see: ganstudio plugins)")
@@ -50,6 +63,7 @@ def run_train(args) -> int:
         callbacks=args.callbacks.split(",") if args.callbacks else None,
         disabled_callbacks=args.no_callback or [],
         callback_options={"grid_every": args.grid_every},
+        model_options=dict(args.model_option or []),
     )
     view = LiveView(f"train {config.run_name}")
     run = load_run(config, args.plugins, resume=args.resume, overwrite=args.overwrite, view=view)
@@ -73,6 +87,8 @@ def register_commands(cli):
     p = cli.command("train", help="train a model on a dataset, with a live view, checkpoints and sample grids", run=run_train)
     add_data_options(p)
     p.add_argument("--model", default="dcgan", help="model plugin name (see: ganstudio plugins)")
+    p.add_argument("--model-option", type=key_value, action="append", metavar="KEY=VALUE",
+                   help="model-specific setting, e.g. --model-option width=32 (repeatable)")
     p.add_argument("--name", help="run name (default <data>-<model>); outputs go to checkpoints/<name>/ and samples/<name>/")
     p.add_argument("--epochs", type=positive_int, help="total epochs of the run (default 5 when no --steps/--minutes)")
     p.add_argument("--steps", type=positive_int, help="total optimisation steps of the run")

@@ -8,7 +8,7 @@ The generator starts from a base x base map and doubles it k times; the discrimi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,7 @@ from torch import nn
 
 from ganstudio import hookimpl
 from ganstudio.api import ModelConfig, ModelPlugin, TrainableModel
+from ganstudio.errors import GanstudioError
 
 
 @dataclass
@@ -95,6 +96,10 @@ class DCGAN(TrainableModel):
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
+        valid = {f.name for f in fields(DCGANOptions)}
+        unknown = sorted(set(config.options) - valid)
+        if unknown:
+            raise GanstudioError(f"dcgan has no option {', '.join(unknown)}; options: {', '.join(sorted(valid))}")
         self.options = DCGANOptions(**config.options)
         config.options = asdict(self.options)  # record the defaults too, so a checkpoint rebuilds exactly
         c, side, _ = config.image_shape
