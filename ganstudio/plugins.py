@@ -148,11 +148,28 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: boo
             _register(pm, module, name, "plugins folder")
             info[name] = PluginInfo(name, "plugins folder", str(path.resolve()))
 
+    check_pending(pm)
+    return Plugins(pm, info)
+
+
+def check_pending(pm: pluggy.PluginManager) -> None:
+    """A hookimpl whose name matches no hookspec (a typo) is an error at load, naming plugin and hook."""
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as e:
-        raise PluginError(f"plugin '{e.plugin_name}' implements a hook that does not exist: {e}") from None
-    return Plugins(pm, info)
+        specs = [name for name in dir(hookspecs) if not name.startswith("_") and callable(getattr(hookspecs, name))]
+        hook = next(
+            (name for name, caller in vars(pm.hook).items() if not name.startswith("_") and not caller.has_spec()
+             and any(impl.plugin is e.plugin for impl in caller.get_hookimpls())), "?")
+        raise PluginError(f"plugin '{pm.get_name(e.plugin)}' implements unknown hook '{hook}'"
+                          + _suggest(hook, specs)) from None
+
+
+def _suggest(name: str, choices: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _register(pm, plugin, name, where):

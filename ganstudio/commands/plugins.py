@@ -31,7 +31,8 @@ def run_plugins(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     table = Table(title="ganstudio plugins")
-    for column in ("plugin", "source", "registers", "hooks"):
+    table.add_column("plugin", no_wrap=True)
+    for column in ("source", "registers", "hooks"):
         table.add_column(column)
     for row in rows:
         registers = "; ".join(f"{kind}: {', '.join(row[kind])}" for kind in ("datasets", "models", "callbacks", "commands") if row.get(kind))

@@ -1,0 +1,226 @@
+"""Plugin loading: built-ins, an entry-point plugin installed by the test, the plugins folder, and every failure."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ganstudio import hookimpl
+from ganstudio.api import CallbackPlugin, DatasetPlugin, ImageData
+from ganstudio.errors import PluginError
+from ganstudio.plugins import DEFAULT_PLUGINS, load_plugins
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_builtins_are_ordinary_plugins(workdir):
+    plugins = load_plugins()
+    for module in DEFAULT_PLUGINS:
+        assert plugins.info[module].source == "built-in"
+    assert {"fashion", "mnist", "fashion-mini", "mnist-mini"} <= set(plugins.datasets)
+    assert "dcgan" in plugins.models and "grid" in plugins.callbacks
+    assert plugins.datasets["fashion"].plugin == "ganstudio.datasets.idx_datasets"
+
+
+def test_throwaway_plugin_registers_and_unregisters(workdir):
+    plugins = load_plugins()
+
+    class Throwaway:
+        @hookimpl
+        def register_datasets(self, register):
+            register(DatasetPlugin("throwaway", lambda r: None, "test"))
+
+    plugins.pm.register(Throwaway(), name="throwaway-plugin")
+    try:
+        plugins.refresh()
+        assert plugins.datasets["throwaway"].plugin == "throwaway-plugin"
+    finally:
+        plugins.pm.unregister(name="throwaway-plugin")
+        plugins.refresh()
+    assert "throwaway" not in plugins.datasets
+
+
+def test_duplicate_names_fail_naming_both_plugins(workdir):
+    plugins = load_plugins()
+
+    class Impostor:
+        @hookimpl
+        def register_datasets(self, register):
+            register(DatasetPlugin("fashion", lambda r: None))
+
+    plugins.pm.register(Impostor(), name="impostor")
+    with pytest.raises(PluginError) as e:
+        plugins.datasets
+    assert "'ganstudio.datasets.idx_datasets'" in str(e.value) and "'impostor'" in str(e.value)
+
+
+def test_registering_the_wrong_type_is_named(workdir):
+    plugins = load_plugins()
+
+    class Wrong:
+        @hookimpl
+        def register_callbacks(self, register):
+            register("not a callback")
+
+    plugins.pm.register(Wrong(), name="wrong")
+    with pytest.raises(PluginError, match="plugin 'wrong' registered 'not a callback' as a callback"):
+        plugins.callbacks
+
+
+def test_unknown_names_suggest_the_closest(cli, tiny_idx):
+    code, out, err = cli("train", "--data", "fashon")
+    assert code == 2
+    assert err == "error: unknown dataset 'fashon'. Did you mean 'fashion'? Available: fashion, fashion-mini, mnist, mnist-mini.\n"
+    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "dcgna")
+    assert code == 2 and "Did you mean 'dcgan'?" in err
+    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--no-callback", "gird", "--steps", "1")
+    assert code == 2 and "unknown callback 'gird'. Did you mean 'grid'?" in err
+
+
+def write_plugin(folder: Path, name: str, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+LOCAL_DATASET = """
+    import torch
+    from ganstudio import hookimpl
+    from ganstudio.api import DatasetPlugin, ImageData
+
+    @hookimpl
+    def register_datasets(register):
+        register(DatasetPlugin("checker", lambda r: ImageData(torch.zeros(64, 1, 28, 28, dtype=torch.uint8)), "all black"))
+"""
+
+
+def test_plugins_folder_is_loaded_from_the_working_directory(cli, workdir):
+    write_plugin(workdir / "plugins", "checker", LOCAL_DATASET)
+    code, out, err = cli("plugins", "--json")
+    assert code == 0, err
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert rows["plugins/checker.py"]["source"] == "plugins folder"
+    assert rows["plugins/checker.py"]["datasets"] == ["checker"]
+    assert rows["ganstudio.commands.train"]["commands"] == ["train"]
+
+
+def test_plugins_dir_option(cli, workdir):
+    write_plugin(workdir / "elsewhere", "checker", LOCAL_DATASET)
+    code, out, err = cli("--plugins-dir", workdir / "elsewhere", "plugins", "--json")
+    assert code == 0, err
+    assert any(row.get("datasets") == ["checker"] for row in json.loads(out))
+    code, out, err = cli("--plugins-dir", workdir / "missing", "plugins")
+    assert code == 2 and "is not a folder" in err
+
+
+def test_a_plugin_that_fails_to_import_is_named(cli, workdir):
+    write_plugin(workdir / "plugins", "broken", "import nonexistent_module_xyz\n")
+    code, out, err = cli("plugins")
+    assert code == 2
+    assert err.startswith('error: error importing plugin "plugins/broken.py": ModuleNotFoundError')
+    assert err.count("\n") == 1
+
+
+def test_a_misspelled_hook_fails_at_load(cli, workdir):
+    write_plugin(workdir / "plugins", "typo", """
+        from ganstudio import hookimpl
+
+        @hookimpl
+        def register_dataset(register):
+            pass
+    """)
+    code, out, err = cli("plugins")
+    assert code == 2 and "register_dataset" in err and "plugins/typo.py" in err
+
+
+def test_a_callback_that_raises_is_reported_by_name(cli, workdir, tiny_idx):
+    write_plugin(workdir / "plugins", "explodes", """
+        from ganstudio import hookimpl
+        from ganstudio.api import CallbackPlugin
+
+        class Explodes:
+            def __init__(self, options):
+                pass
+
+            @hookimpl
+            def after_batch_run(self, step):
+                if step >= 4:
+                    raise RuntimeError("boom")
+
+        @hookimpl
+        def register_callbacks(register):
+            register(CallbackPlugin("explodes", Explodes, "raises at step 4"))
+    """)
+    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--steps", "20", "--batch-size", "32",
+                         "--log-every", "2", "--model-option", "width=8")
+    assert code == 2
+    assert "plugin 'callback:explodes' failed in hook after_batch_run: RuntimeError: boom" in err
+
+
+def make_distribution(site: Path, body: str, name: str = "ganstudio-hello", module: str = "ganstudio_hello") -> None:
+    """Install a plugin the way pip would leave it: a module plus a .dist-info with an entry point."""
+    write_plugin(site, module, body)
+    info = site / f"{name.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[ganstudio]\nhello = {module}\n")
+
+
+def run_cli(args, cwd, site):
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("GANSTUDIO_NO_ENTRY_POINTS", None)
+    return subprocess.run([sys.executable, "-m", "ganstudio", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_entry_point_plugin_is_loaded_with_its_distribution(tmp_path):
+    site = tmp_path / "site"
+    make_distribution(site, """
+        import torch
+        from ganstudio import hookimpl
+        from ganstudio.api import DatasetPlugin, ImageData
+
+        @hookimpl
+        def register_datasets(register):
+            register(DatasetPlugin("hello", lambda r: ImageData(torch.zeros(8, 1, 28, 28, dtype=torch.uint8)), "hello"))
+    """)
+    result = run_cli(["plugins", "--json"], tmp_path, site)
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["hello"]["source"] == "entry point"
+    assert rows["hello"]["where"] == "ganstudio-hello==1.2.3"
+    assert rows["hello"]["datasets"] == ["hello"]
+
+
+def test_broken_entry_point_plugin_is_named(tmp_path):
+    site = tmp_path / "site"
+    make_distribution(site, "raise ImportError('needs libfoo')\n")
+    result = run_cli(["plugins"], tmp_path, site)
+    assert result.returncode == 2
+    assert result.stderr == 'error: error importing plugin "hello" (entry point from ganstudio-hello==1.2.3): ImportError: needs libfoo\n'
+
+
+def test_shipped_example_plugin_works(cli, workdir):
+    import shutil
+
+    shutil.copytree(REPO / "plugins", workdir / "plugins")
+    code, out, err = cli("plugins", "--json")
+    assert any(row.get("datasets") == ["shapes"] for row in json.loads(out))
+    code, out, err = cli("train", "--data", "shapes", "--steps", "3", "--batch-size", "16", "--model-option", "width=8")
+    assert code == 0, err
+    assert "synthetic shapes" in out
+
+
+def test_example_plugin_data_is_well_formed():
+    sys.path.insert(0, str(REPO / "plugins"))
+    try:
+        import shapes
+    finally:
+        sys.path.pop(0)
+    data = shapes.make_shapes(30, seed=0)
+    assert data.images.shape == (30, 1, 28, 28) and data.images.dtype.is_floating_point is False
+    assert set(data.labels.tolist()) <= {0, 1, 2} and data.images.float().mean() > 10
