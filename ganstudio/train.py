@@ -25,7 +25,7 @@ from ganstudio.checkpoint import load_checkpoint, save_checkpoint
 from ganstudio.errors import GanstudioError
 from ganstudio.images import to_float, to_uint8
 from ganstudio.live import LiveView
-from ganstudio.plugins import Plugins
+from ganstudio.plugins import Plugins, check_pending
 
 DEFAULT_EPOCHS = 5  # when none of --epochs/--steps/--minutes is given
 
@@ -379,7 +379,7 @@ class TrainingRun:
             self.plugins.pm.register(instance, name=f"callback:{name}")
             attached.append(instance)
         self.callback_names = names
-        self.plugins.pm.check_pending()
+        check_pending(self.plugins.pm)
         return attached
 
     stop_signal: Optional[int] = None
