@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -36,6 +35,7 @@ def save_checkpoint(payload: dict, path) -> Path:
         if isinstance(e, OSError):
             raise GanstudioError(f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is intact") from e
         raise
+    _remove_stale_temp_files(path)
     try:  # make the rename itself durable
         fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -45,6 +45,24 @@ def save_checkpoint(payload: dict, path) -> Path:
     except OSError:
         pass
     return path
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Temp files left by writers that were killed mid-write are never read; remove them once a save succeeds."""
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_checkpoint(path) -> dict:
@@ -57,7 +75,7 @@ def load_checkpoint(path) -> dict:
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise GanstudioError(f"{path}: refused: the file holds pickled objects that weights_only=True does not allow ({first[:160]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+    except Exception as e:  # torch surfaces a damaged file as RuntimeError, EOFError, KeyError, BadZipFile, ...
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise GanstudioError(f"{path}: not a readable checkpoint (truncated or corrupt: {reason[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -10,6 +10,7 @@ checkpoints (atomic), signals (Ctrl-C / SIGTERM save and exit 130 / 143) and exa
 from __future__ import annotations
 
 import math
+import os
 import random
 import signal
 import time
@@ -65,8 +66,8 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-class StopRequested(Exception):
-    pass
+class DivergenceError(GanstudioError):
+    """Losses or weights became NaN/Inf; the run stops without overwriting the last good checkpoint."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -223,10 +224,34 @@ class TrainingRun:
         self.fixed_noise = ckpt["fixed_noise"]
         set_rng_state(ckpt["rng"], self.device)
 
-    def save(self) -> Path:
+    def last_good(self) -> str:
+        if not self.checkpoint_path.exists():
+            return f"no checkpoint had been written yet (try a lower learning rate, e.g. --model-option lr=1e-4)"
+        return f"{self.checkpoint_path} holds step {self.saved_step:,}, the last good state"
+
+    def check_writable(self) -> None:
+        """Fail before training, not after an hour, when an output folder cannot be written."""
+        for folder in (self.run_dir, self.samples_dir):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                probe = folder / f".write-test-{os.getpid()}"
+                probe.write_bytes(b"")
+                probe.unlink()
+            except OSError as e:
+                raise GanstudioError(f"cannot write to {folder}: {e.strerror or e} (choose another folder with --checkpoints-dir / --samples-dir)") from None
+
+    def save(self, notify: bool = True) -> Path:
+        """Write last.pt atomically; refuses to overwrite the last good state with non-finite weights."""
+        bad = [name for name, p in self.model.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
+        if bad:
+            raise DivergenceError(
+                f"training diverged: non-finite weights in {bad[0]}" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else "")
+                + f" at step {self.step}; not saved: {self.last_good()}"
+            )
         path = save_checkpoint(self.state_payload(), self.checkpoint_path)
         self.saved_step = self.step
-        self.plugins.call("after_checkpoint_saved", run=self, path=path, step=self.step)
+        if notify:
+            self.plugins.call("after_checkpoint_saved", run=self, path=path, step=self.step)
         return path
 
     # --- sampling helpers for callbacks --------------------------------------------------------------
@@ -257,6 +282,7 @@ class TrainingRun:
             self.log(f"nothing to do: the run is at step {self.step:,}, the target is {target:,} (raise --epochs/--steps)")
             self.stop_reason = "done"
             return self
+        self.check_writable()
         deadline = time.monotonic() + c.minutes * 60 if c.minutes is not None else None
         self.started = time.monotonic()
         self.saved_step = self.step
@@ -339,9 +365,9 @@ class TrainingRun:
         metrics = {k: v / w["count"] for k, v in zip(keys, values)}
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         if bad:
-            raise GanstudioError(
+            raise DivergenceError(
                 f"training diverged: {', '.join(f'{k}={metrics[k]}' for k in bad)} in steps {w['step0'] + 1}-{self.step}; "
-                f"stopped without saving: {self.checkpoint_path} holds step {self.saved_step:,}, the last good state"
+                f"stopped without saving: {self.last_good()}"
             )
         metrics["images_per_s"] = (self.step - w["step0"]) * self.config.batch_size / max(now - w["t0"], 1e-9)
         record = {"step": self.step, "epoch": round(self.epoch, 4), **metrics}
@@ -407,6 +433,14 @@ class TrainingRun:
             signal.signal(sig, handler)
 
     def _fail(self, error: BaseException) -> None:
+        """Save what can be saved, then tell the plugins. A diverged run or an aborting second Ctrl-C (which may
+        land mid-step) is not saved: last.pt keeps the last good, step-aligned state."""
+        if not isinstance(error, (DivergenceError, KeyboardInterrupt)) and self.step > self.saved_step:
+            try:
+                path = self.save(notify=False)
+                self.log(f"saved {path} at step {self.step:,} before stopping on the error")
+            except Exception as save_error:
+                self.log(f"could not save the state after the error: {save_error}")
         try:
             self.plugins.call("on_training_error", run=self, step=self.step, error=error)
         except Exception as hook_error:  # the original error matters more; mention the second one

@@ -64,6 +64,10 @@ class IdxDataset:
     # -- loading -------------------------------------------------------------------------------
 
     def load(self, request: DataRequest) -> ImageData:
+        if request.image_size not in (None, 28):
+            raise GanstudioError(f"{self.title} images are 28x28; --image-size {request.image_size} is for datasets that resize (folder, celeba)")
+        if request.channels not in (None, 1):
+            raise GanstudioError(f"{self.title} images are grayscale; --channels {request.channels} is for datasets that convert (folder, celeba)")
         if request.root is not None:
             root = Path(request.root).expanduser()
             files = self.find_in(root, request.split)
