@@ -160,6 +160,10 @@ def test_a_callback_that_raises_is_reported_by_name(cli, workdir, tiny_idx):
                          "--log-every", "2", "--model-option", "width=8")
     assert code == 2
     assert "plugin 'callback:explodes' failed in hook after_batch_run: RuntimeError: boom" in err
+    assert "saved checkpoints/fashion-dcgan/last.pt at step 4 before stopping on the error" in out
+    from ganstudio.checkpoint import load_checkpoint
+
+    assert load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")["progress"]["step"] == 4
 
 
 def make_distribution(site: Path, body: str, name: str = "ganstudio-hello", module: str = "ganstudio_hello") -> None:
