@@ -43,12 +43,16 @@ class ImageData:
     labels: Optional[torch.Tensor] = None  # int64, (N,), or None for unlabelled data
     classes: Optional[list[str]] = None  # class names, indexable by label
     source: str = ""  # where the data came from, said to the user and stored in checkpoints
+    attributes: Optional[torch.Tensor] = None  # uint8 0/1, (N, K): binary attributes (CelebA's 40), or None
+    attribute_names: Optional[list[str]] = None  # K names, e.g. "Smiling"
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
             raise ValueError(f"ImageData.images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
         if self.labels is not None and len(self.labels) != len(self.images):
             raise ValueError(f"ImageData has {len(self.images)} images but {len(self.labels)} labels")
+        if self.attributes is not None and (self.attributes.dim() != 2 or len(self.attributes) != len(self.images)):
+            raise ValueError(f"ImageData has {len(self.images)} images but attributes of shape {tuple(self.attributes.shape)}")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -107,6 +111,11 @@ class TrainableModel(nn.Module):
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1], (N, C, H, W)."""
         raise NotImplementedError
+
+    def evaluate(self, run) -> dict:
+        """Called once when training ends, before the final save; the returned plain-typed dict (e.g. test
+        accuracy) is stored in the checkpoint as ``results``. Optional."""
+        return {}
 
 
 @dataclass

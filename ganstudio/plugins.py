@@ -25,11 +25,17 @@ from ganstudio.errors import PluginError, unknown_name
 
 DEFAULT_PLUGINS = (
     "ganstudio.datasets.idx_datasets",
+    "ganstudio.datasets.celeba",
+    "ganstudio.datasets.folder",
     "ganstudio.models.dcgan",
+    "ganstudio.models.classifier",
     "ganstudio.callbacks.grid",
+    "ganstudio.callbacks.eval",
     "ganstudio.commands.train",
     "ganstudio.commands.sample",
+    "ganstudio.commands.eval",
     "ganstudio.commands.plugins",
+    "ganstudio.commands.show",
 )
 ENTRY_POINT_GROUP = "ganstudio"
 

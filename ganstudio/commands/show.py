@@ -1,0 +1,100 @@
+"""``ganstudio show``: a gallery PNG of real images from any dataset plugin (built-in or third-party).
+
+    ganstudio show --data mnist --rows 8 --cols 18                # the classic 8x18 digit gallery
+    ganstudio show --data fashion --labels --out fashion.png      # class names under each image
+    ganstudio show --data celeba --data-root ~/data --split test --seed 1
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganstudio import hookimpl
+from ganstudio.api import DataRequest, ImageData
+from ganstudio.commands.train import add_data_options, positive_int
+from ganstudio.errors import GanstudioError
+from ganstudio.images import make_grid, save_png
+
+
+def pick(data: ImageData, count: int, seed: int | None) -> torch.Tensor:
+    """Indices of the images to show: the first ``count``, or ``count`` at random when a seed is given."""
+    count = min(count, len(data))
+    if seed is None:
+        return torch.arange(count)
+    return torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:count]
+
+
+def labelled_gallery(images: torch.Tensor, names: list[str], rows: int, cols: int, path: Path) -> tuple[int, int]:
+    """A matplotlib figure: one image per cell with its class name underneath. Returns (width, height) in pixels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cell = 0.9  # inches per image; the name takes the lower part of the cell
+    figure = Figure(figsize=(cols * cell, rows * (cell + 0.25)), dpi=100)
+    FigureCanvasAgg(figure)
+    for i in range(rows * cols):
+        axes = figure.add_subplot(rows, cols, i + 1)
+        axes.set_axis_off()
+        if i >= len(images):
+            continue
+        image = images[i]
+        if image.shape[0] == 1:
+            axes.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=255)
+        else:
+            axes.imshow(image.permute(1, 2, 0).numpy())
+        axes.text(0.5, -0.04, names[i], transform=axes.transAxes, ha="center", va="top", fontsize=7)
+    figure.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.03, wspace=0.08, hspace=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    width, height = figure.canvas.get_width_height()
+    return width, height
+
+
+def run_show(args) -> int:
+    plugin = args.plugins.dataset(args.data)
+    request = DataRequest(split=args.split, root=Path(args.data_root) if args.data_root else None, download=args.download,
+                          image_size=args.image_size, channels=args.channels)
+    data = plugin.load(request)
+    if not isinstance(data, ImageData):
+        raise GanstudioError(f"dataset plugin '{plugin.plugin}' returned {type(data).__name__}, not ImageData")
+    if len(data) == 0:
+        raise GanstudioError(f"dataset '{args.data}' ({args.split}) is empty ({data.source})")
+    if args.labels and (data.labels is None or not data.classes):
+        raise GanstudioError(f"dataset '{args.data}' has no class labels to put under the images; drop --labels")
+    index = pick(data, args.rows * args.cols, args.seed)
+    images = data.images[index].clone()  # clone: a memory-mapped dataset is read only for these images
+    out = Path(args.out or f"{args.data}-{args.split}-{args.rows}x{args.cols}.png")
+    if out.suffix.lower() != ".png":
+        raise GanstudioError(f"--out {out}: the gallery is a PNG; give a name ending in .png")
+    try:
+        if args.labels:
+            names = [data.classes[int(label)] for label in data.labels[index]]
+            width, height = labelled_gallery(images, names, args.rows, args.cols, out)
+        else:
+            grid = make_grid(images, cols=args.cols)
+            if len(images) < args.rows * args.cols:  # keep the asked-for shape: pad the missing rows
+                full = make_grid(torch.zeros((args.rows * args.cols, *images.shape[1:]), dtype=torch.uint8), cols=args.cols)
+                full[: grid.shape[0], : grid.shape[1]] = grid
+                grid = full
+            save_png(np.ascontiguousarray(grid), out)
+            height, width = grid.shape[:2]
+    except OSError as e:
+        raise GanstudioError(f"could not write {out}: {e.strerror or e}") from None
+    shortfall = f" (only {len(images)} images in the split)" if len(images) < args.rows * args.cols else ""
+    print(f"{out}: {args.rows}x{args.cols} gallery of {args.data} {args.split}{shortfall}, {width}x{height} pixels, from {data.source}")
+    return 0
+
+
+@hookimpl
+def register_commands(cli):
+    p = cli.command("show", help="write a gallery PNG of real images from a dataset", run=run_show)
+    add_data_options(p, default_data="mnist")
+    p.add_argument("--split", choices=("train", "test"), default="train")
+    p.add_argument("--rows", type=positive_int, default=8)
+    p.add_argument("--cols", type=positive_int, default=18)
+    p.add_argument("--labels", action="store_true", help="put the class name under each image")
+    p.add_argument("--seed", type=int, help="pick images at random with this seed (default: the first rows x cols)")
+    p.add_argument("--out", metavar="FILE.png", help="output file (default <data>-<split>-<rows>x<cols>.png)")
