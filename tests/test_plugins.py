@@ -74,7 +74,7 @@ def test_registering_the_wrong_type_is_named(workdir):
 def test_unknown_names_suggest_the_closest(cli, tiny_idx):
     code, out, err = cli("train", "--data", "fashon")
     assert code == 2
-    assert err == "error: unknown dataset 'fashon'. Did you mean 'fashion'? Available: fashion, fashion-mini, mnist, mnist-mini.\n"
+    assert err == "error: unknown dataset 'fashon'. Did you mean 'fashion'? Available: celeba, fashion, fashion-mini, folder, mnist, mnist-mini.\n"
     code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "dcgna")
     assert code == 2 and "Did you mean 'dcgan'?" in err
     code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--no-callback", "gird", "--steps", "1")
