@@ -63,11 +63,19 @@ class IdxDataset:
 
     # -- loading -------------------------------------------------------------------------------
 
-    def load(self, request: DataRequest) -> ImageData:
+    def check_request(self, request: DataRequest) -> None:
         if request.image_size not in (None, 28):
             raise GanstudioError(f"{self.title} images are 28x28; --image-size {request.image_size} is for datasets that resize (folder, celeba)")
         if request.channels not in (None, 1):
             raise GanstudioError(f"{self.title} images are grayscale; --channels {request.channels} is for datasets that convert (folder, celeba)")
+
+    def load_mini(self, request: DataRequest) -> ImageData:
+        """``--data fashion-mini`` / ``mnist-mini``: the embedded subset, asked for by name (no warning)."""
+        self.check_request(request)
+        return self.load_embedded(request.split)
+
+    def load(self, request: DataRequest) -> ImageData:
+        self.check_request(request)
         if request.root is not None:
             root = Path(request.root).expanduser()
             files = self.find_in(root, request.split)
@@ -132,5 +140,5 @@ MNIST = IdxDataset("mnist", "MNIST", "MNIST", ("/usr/share/datasets/mnist",), DI
 def register_datasets(register):
     register(DatasetPlugin("fashion", FASHION.load, "Fashion-MNIST, 1x28x28, 10 classes (full data; embedded subset as fallback)"))
     register(DatasetPlugin("mnist", MNIST.load, "MNIST digits, 1x28x28, 10 classes (full data; embedded subset as fallback)"))
-    register(DatasetPlugin("fashion-mini", lambda r: FASHION.load_embedded(r.split), "embedded Fashion-MNIST subset: 4,000 train / 1,000 test"))
-    register(DatasetPlugin("mnist-mini", lambda r: MNIST.load_embedded(r.split), "embedded MNIST subset: 4,000 train / 1,000 test"))
+    register(DatasetPlugin("fashion-mini", FASHION.load_mini, "embedded Fashion-MNIST subset: 4,000 train / 1,000 test"))
+    register(DatasetPlugin("mnist-mini", MNIST.load_mini, "embedded MNIST subset: 4,000 train / 1,000 test"))
