@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 import pytest
 import torch
 
@@ -121,3 +122,39 @@ def test_listing_skips_hidden_and_non_images_and_survives_symlink_loops(tmp_path
     files = list_images(tmp_path)
     assert len(files) == len(set(files)) and all(f.suffix.lower() in imagecache.IMAGE_EXTENSIONS for f in files)
     assert len(files) == 5  # the loop leads back to a folder already walked
+
+
+def test_exif_orientation_and_16_bit_pngs(tmp_path):
+    rng = np.random.default_rng(0)
+    sideways = PIL.Image.fromarray(rng.integers(0, 255, (60, 40, 3), dtype=np.uint8))
+    exif = PIL.Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    sideways.save(tmp_path / "tagged.png", exif=exif)
+    PIL.ImageOps.exif_transpose(PIL.Image.open(tmp_path / "tagged.png")).save(tmp_path / "upright.png")
+    assert np.array_equal(decode(tmp_path / "tagged.png", 32, 3, None), decode(tmp_path / "upright.png", 32, 3, None))
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1))
+    PIL.Image.fromarray(ramp).save(tmp_path / "deep.png")
+    gray = decode(tmp_path / "deep.png", 64, 1, None)[0]
+    assert gray[:, 0].max() < 5 and gray[:, -1].min() > 250 and 100 < gray.mean() < 155  # scaled, not clipped at 255
+
+
+def test_too_little_disk_space_is_said_before_decoding(workdir, monkeypatch, opened):
+    import shutil
+    from collections import namedtuple
+
+    root = make_image_folder(workdir / "pics", count=4)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 1000, 1000))
+    with pytest.raises(GanstudioError, match=r"needs 0.00 GB in .*prepared, which has 0.00 GB free \(set \$GANSTUDIO_CACHE"):
+        prepare_images("folder", root, list_images(root), 32, 3, quiet=True)
+    assert opened == [] and not any((workdir / "cache" / "prepared").iterdir())
+
+
+def test_half_written_cache_of_a_killed_process_is_removed(workdir):
+    root = make_image_folder(workdir / "pics", count=3)
+    prepared = workdir / "cache" / "prepared"
+    abandoned = prepared / "folder-aaaa-bbbb.partial-999999999"  # no such process
+    abandoned.mkdir(parents=True)
+    (abandoned / "images.npy").write_bytes(b"half")
+    prepare_images("folder", root, list_images(root), 32, 3, quiet=True)
+    assert not abandoned.exists() and len(list(prepared.iterdir())) == 1

@@ -20,6 +20,7 @@ import math
 import os
 import shutil
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
@@ -61,7 +62,7 @@ def list_images(folder: Path, recursive: bool = True) -> list[Path]:
 
 def decode(path: Path, image_size: int, channels: int, crop: Optional[int]) -> np.ndarray:
     """One file -> uint8 (C, S, S): centre-crop a square (``crop`` pixels, or the short side), resize to S."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     with Image.open(path) as image:
         width, height = image.size
@@ -74,9 +75,14 @@ def decode(path: Path, image_size: int, channels: int, crop: Optional[int]) -> n
             drafted = image.draft("L" if channels == 1 else None, (math.ceil(width * factor), math.ceil(height * factor)))
             if drafted is not None:  # only JPEG drafts; the box is the original image in drafted pixels
                 scale = drafted[1][2] / width
+        image = ImageOps.exif_transpose(image)  # phone photos are stored sideways with an orientation tag
+        if image.mode.startswith("I") or image.mode == "F":  # 16-bit/float: Pillow's convert would clip at 255
+            values = np.asarray(image, dtype=np.float64)
+            image = Image.fromarray((values / 257 if values.max() > 255 else values).clip(0, 255).astype(np.uint8))
         image = image.convert("RGB" if channels == 3 else "L")
-        side_now = side * scale
-        left, top = (width * scale - side_now) / 2, (height * scale - side_now) / 2
+        width_now, height_now = image.size
+        side_now = min(side * scale, width_now, height_now)
+        left, top = (width_now - side_now) / 2, (height_now - side_now) / 2
         image = image.resize((image_size, image_size), Image.BICUBIC, box=(left, top, left + side_now, top + side_now))
         array = np.asarray(image, dtype=np.uint8)
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
@@ -142,32 +148,49 @@ def _build(target: Path, root: Path, files: list[Path], image_size: int, channel
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    shape = (len(files), channels, image_size, image_size)
+    needed = math.prod(shape)
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     try:
-        partial.mkdir(parents=True, exist_ok=True)
-        out = np.lib.format.open_memmap(partial / "images.npy", mode="w+", dtype=np.uint8,
-                                        shape=(len(files), channels, image_size, image_size))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(target.parent).free
     except OSError as e:
         raise GanstudioError(f"cannot write the image cache under {target.parent}: {e.strerror or e} (set $GANSTUDIO_CACHE to a writable folder)") from None
+    if free < needed + 2**20:
+        raise GanstudioError(f"preparing {len(files):,} images needs {needed / 1e9:.2f} GB in {target.parent}, "
+                             f"which has {free / 1e9:.2f} GB free (set $GANSTUDIO_CACHE to a bigger disk)")
+    _remove_abandoned(target.parent)
+    try:
+        partial.mkdir(exist_ok=True)
+        # Written with plain file writes, not a writable memory map: a full disk is then an OSError, not a SIGBUS.
+        stream = open(partial / "images.npy", "wb")
+        np.lib.format.write_array_header_1_0(stream, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    except OSError as e:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise GanstudioError(f"cannot write the image cache under {target.parent}: {e.strerror or e} (set $GANSTUDIO_CACHE to a writable folder)") from None
+    if not quiet:
+        print(f"preparing {len(files):,} images from {root} (once; later runs reuse the cache)", file=sys.stderr)
     kept, unreadable = [], []
     progress = Progress(TextColumn(f"preparing {name_of(target)}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=Console(stderr=True), transient=True, disable=quiet)
+    # Pillow releases the GIL while decoding and resizing, so threads use every core without pickling.
+    pool = ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1))
     try:
-        # Pillow releases the GIL while decoding and resizing, so threads use every core without pickling.
-        with progress, ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
+        with stream, progress, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's per-file warnings (palette transparency, EXIF) would flood the bar
             task = progress.add_task("prepare", total=len(files))
             jobs = ((root / rel, image_size, channels, crop) for rel in files)
             for rel, array in zip(files, pool.map(_try_decode, jobs)):
                 if array is None:
                     unreadable.append(str(rel))
                 else:
-                    out[len(kept)] = array
+                    stream.write(array.tobytes())
                     kept.append(str(rel))
                 progress.advance(task)
-        if not kept:
-            raise GanstudioError(f"none of the {len(files):,} image files under {root} could be read (e.g. {files[0]})")
-        out.flush()
-        del out
+            if not kept:
+                raise GanstudioError(f"none of the {len(files):,} image files under {root} could be read (e.g. {files[0]})")
+            # The header promised len(files) rows; unreadable files leave zero rows at the end, never read.
+            stream.write(bytes(len(unreadable) * channels * image_size * image_size))
         index = {"version": CACHE_VERSION, "root": str(root.resolve()), "image_size": image_size, "channels": channels,
                  "crop": crop, "files": kept, "unreadable": unreadable}
         (partial / "index.json").write_text(json.dumps(index))
@@ -177,6 +200,7 @@ def _build(target: Path, root: Path, files: list[Path], image_size: int, channel
     except OSError as e:
         raise GanstudioError(f"cannot write the image cache {target}: {e.strerror or e}") from None
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: stop decoding now, not after the last file
         shutil.rmtree(partial, ignore_errors=True)
 
 
@@ -190,3 +214,15 @@ def _remove_stale(target: Path) -> None:
     for other in target.parent.glob(settings_prefix + "*"):
         if other != target and ".partial-" not in other.name:
             shutil.rmtree(other, ignore_errors=True)
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Delete half-written caches (``*.partial-<pid>``) whose process is gone: killed with -9 or lost power."""
+    for partial in folder.glob("*.partial-*"):
+        pid = partial.name.rsplit("-", 1)[1]
+        try:
+            os.kill(int(pid), 0)
+        except (ProcessLookupError, ValueError):
+            shutil.rmtree(partial, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            pass
