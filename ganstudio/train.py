@@ -121,6 +121,8 @@ class TrainingRun:
         self.checkpoint_path = self.run_dir / "last.pt"
         self.view = view
         self.history: list[dict] = []
+        self.extra_metrics: dict = {}  # set by callbacks (e.g. eval scores); merged into every logged record
+        self.results: dict = {}  # model.evaluate() at the end of training, stored in the checkpoint
         self.stop_reason: Optional[str] = None
         self.exit_code = 0
 
@@ -213,6 +215,7 @@ class TrainingRun:
             "rng": rng_state(self.device),
             "fixed_noise": self.fixed_noise.cpu(),
             "metrics": self.history[-1] if self.history else {},
+            "results": self.results,
         }
 
     def _restore(self, ckpt: dict) -> None:
@@ -294,6 +297,7 @@ class TrainingRun:
             if self.stop_reason is None:
                 self.stop_reason = "done"
             self._flush()
+            self.results = self.model.evaluate(self) or {}
             path = self.save()
             self.log(f"saved {path} at step {self.step:,} ({self.stop_reason})")
             if self.stop_signal is not None:
@@ -369,6 +373,7 @@ class TrainingRun:
                 f"training diverged: {', '.join(f'{k}={metrics[k]}' for k in bad)} in steps {w['step0'] + 1}-{self.step}; "
                 f"stopped without saving: {self.last_good()}"
             )
+        metrics.update(self.extra_metrics)
         metrics["images_per_s"] = (self.step - w["step0"]) * self.config.batch_size / max(now - w["t0"], 1e-9)
         record = {"step": self.step, "epoch": round(self.epoch, 4), **metrics}
         self.history.append(record)

@@ -65,6 +65,7 @@ def run_train(args) -> int:
         callback_options={"grid_every": args.grid_every},
         model_options=dict(args.model_option or []),
     )
+    config.callback_options["eval_every"] = args.eval_every
     view = LiveView(f"train {config.run_name}")
     run = load_run(config, args.plugins, resume=args.resume, overwrite=args.overwrite, view=view)
     c = run.config
@@ -100,6 +101,7 @@ def register_commands(cli):
     p.add_argument("--overwrite", action="store_true", help="start afresh even if checkpoints/<name>/last.pt exists")
     p.add_argument("--log-every", type=positive_int, default=10, help="steps between metric syncs / log lines")
     p.add_argument("--grid-every", type=positive_int, help="also write a sample grid every N steps")
+    p.add_argument("--eval-every", type=positive_int, metavar="N", help="score 2,000 samples every N steps (FID, KID, ...); keeps best.pt")
     p.add_argument("--callbacks", help="comma-separated callbacks to use instead of the defaults")
     p.add_argument("--no-callback", action="append", metavar="NAME", help="disable a callback (repeatable)")
     for name, callback in cli.plugins.callbacks.items():

@@ -1,0 +1,264 @@
+"""``ganstudio eval``: how good are a GAN's samples? Scores in the feature space of a classifier trained on
+the same data, next to the same scores for held-out real images (the floor).
+
+    ganstudio eval                                         # newest GAN checkpoint, 10,000 samples
+    ganstudio eval --checkpoint checkpoints/fashion-dcgan/last.pt --n 2000 --json
+    ganstudio eval --samples other_tool.npz --data fashion # images from anywhere: uint8 (N, H, W[, C])
+
+Real reference set: n training images. Floor: n held-out (test) images scored the same way.
+Results are appended to checkpoints/<run>/metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ganstudio import hookimpl
+from ganstudio.api import DataRequest
+from ganstudio.checkpoint import find_latest_checkpoint
+from ganstudio.commands.train import add_data_options, positive_int
+from ganstudio.errors import GanstudioError
+from ganstudio.evaluation import Reference, ensure_classifier, extract, random_subset, score_features
+
+SCORE_ROWS = [  # (key, label, format, which way is better)
+    ("fid", "Fréchet distance", "{:.3f}", "lower"),
+    ("kid", "KID (x1000)", "{:.3f}", "lower"),
+    ("inception_score", "Inception Score", "{:.3f}", "higher"),
+    ("precision", "precision", "{:.3f}", "higher"),
+    ("recall", "recall", "{:.3f}", "higher"),
+]
+
+
+def load_npz_images(path) -> torch.Tensor:
+    """uint8 (N, C, H, W) from an .npz: key ``images`` (or its only array), uint8 (N, H, W), (N, H, W, C) or
+    (N, C, H, W) with C in 1/3, or floats in [0, 1]."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanstudioError(f"--samples {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = list(archive.keys())
+            key = "images" if "images" in keys else (keys[0] if len(keys) == 1 else None)
+            if key is None:
+                raise GanstudioError(f"--samples {path}: no 'images' array (found {', '.join(keys) or 'none'})")
+            array = archive[key]
+    except (ValueError, OSError) as e:
+        raise GanstudioError(f"--samples {path}: not a readable .npz file ({e})") from None
+    if array.ndim == 3:
+        array = array[:, None]
+    elif array.ndim == 4 and array.shape[-1] in (1, 3) and array.shape[1] not in (1, 3):
+        array = array.transpose(0, 3, 1, 2)
+    if array.ndim != 4 or array.shape[1] not in (1, 3) or len(array) == 0:
+        raise GanstudioError(f"--samples {path}: expected images (N, H, W), (N, H, W, C) or (N, C, H, W), got shape {array.shape}")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.floating) or array.min() < 0 or array.max() > 1:
+            raise GanstudioError(f"--samples {path}: expected uint8 pixels or floats in [0, 1], got {array.dtype} "
+                                 f"in [{array.min()}, {array.max()}]")
+        array = np.round(array * 255).astype(np.uint8)
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def load_split(plugins, choice: dict, split: str, quiet: bool):
+    request = DataRequest(split=split, root=Path(choice["data_root"]) if choice["data_root"] else None, download=choice["download"],
+                          image_size=choice["image_size"], channels=choice["channels"], quiet=quiet)
+    return plugins.dataset(choice["data"]).load(request)
+
+
+class Steps:
+    """A rich progress bar per stage (on stderr, so that --json output stays clean)."""
+
+    def __init__(self, console: Console):
+        self.progress = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=console, transient=True)
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def features(self, description, classifier, images, device):
+        task = self.progress.add_task(description, total=len(images))
+        out = extract(classifier, images, device, progress=lambda n: self.progress.advance(task, n))
+        return out
+
+    def generate(self, model, n: int, seed: int, device, batch_size: int = 500) -> torch.Tensor:
+        from ganstudio.images import to_uint8
+
+        task = self.progress.add_task("generating samples", total=n)
+        z = model.sample_latent(n, generator=torch.Generator().manual_seed(seed))
+        model.to(device)
+        out = []
+        with torch.no_grad():
+            for i in range(0, n, batch_size):
+                out.append(to_uint8(model.generate(z[i : i + batch_size].to(device))))
+                self.progress.advance(task, len(out[-1]))
+        return torch.cat(out)
+
+
+def run_eval(args) -> int:
+    from ganstudio.commands.sample import load_model
+    from ganstudio.train import resolve_device
+
+    started = time.monotonic()
+    console = Console(stderr=True)
+    device = resolve_device(args.device)
+    if args.samples and args.checkpoint:
+        raise GanstudioError("pass either --checkpoint (generate samples) or --samples FILE.npz (score given images), not both")
+
+    gan, ckpt, checkpoint_path = None, None, None
+    if args.samples:
+        images = load_npz_images(args.samples)
+        recorded = {}
+    else:
+        checkpoint_path = Path(args.checkpoint) if args.checkpoint else find_latest_checkpoint(args.checkpoints_dir, kind="gan")
+        gan, ckpt = load_model(checkpoint_path, args.plugins, kind="gan")
+        trained_on = ckpt["data"]["name"]
+        if args.data and args.data != trained_on:
+            raise GanstudioError(f"{checkpoint_path} was trained on '{trained_on}', not '{args.data}' (omit --data to use '{trained_on}')")
+        recorded = ckpt["config"]
+    # Real data the way train finds it: these options, else what the checkpoint recorded.
+    choice = {key: getattr(args, key) or recorded.get(key) for key in ("data", "data_root", "download", "image_size", "channels")}
+    choice["data"] = choice["data"] or "fashion"
+    data = choice["data"]
+
+    train = load_split(args.plugins, choice, "train", quiet=False)
+    # --json keeps stdout for the JSON: a classifier trained on demand reports its progress on stderr.
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        classifier, cls_ckpt, classifier_path = ensure_classifier(args.plugins, choice, args.checkpoints_dir, args.classifier, device=args.device)
+    if ckpt is not None and tuple(ckpt["data"]["image_shape"]) != tuple(cls_ckpt["data"]["image_shape"]):
+        raise GanstudioError(f"{checkpoint_path} makes {tuple(ckpt['data']['image_shape'])} images but classifier "
+                             f"{classifier_path} was trained on {tuple(cls_ckpt['data']['image_shape'])}")
+    expected_shape = tuple(cls_ckpt["model"]["config"]["image_shape"])
+    if args.samples and tuple(images.shape[1:]) != expected_shape:
+        raise GanstudioError(f"--samples {args.samples}: images are {tuple(images.shape[1:])} (C, H, W), "
+                             f"but the '{data}' classifier expects {expected_shape}")
+    notes = []
+    if cls_ckpt["data"].get("source") and cls_ckpt["data"]["source"] != train.source:
+        notes.append(f"note: the classifier was trained on {cls_ckpt['data']['source']}; the real images here are {train.source}")
+    try:
+        held_out = load_split(args.plugins, choice, "test", quiet=True)
+    except GanstudioError:
+        held_out = None
+
+    n = args.n if not args.samples else len(images)
+    with Steps(console) as steps:
+        if held_out is None or len(held_out) == 0:  # no test split: hold out part of the training images instead
+            shuffled = random_subset(train.images, len(train.images), args.seed)
+            split = len(shuffled) // 2
+            reference_images, floor_images = shuffled[:split][:n], shuffled[split:][:n]
+            floor_name = "real (held-out train)"
+        else:
+            reference_images, floor_images = random_subset(train.images, n, args.seed), random_subset(held_out.images, n, args.seed)
+            floor_name = "real (held-out test)"
+        ref_features, ref_probs = steps.features("features: real training images", classifier, reference_images, device)
+        reference = Reference(ref_features, ref_probs)
+        floor_features, floor_probs = steps.features("features: held-out real images", classifier, floor_images, device)
+        if gan is not None:
+            images = steps.generate(gan, n, args.seed, device)
+        sample_features, sample_probs = steps.features("features: samples", classifier, images, device)
+
+    classes = list(cls_ckpt["data"].get("classes") or []) or None
+    result = {
+        "checkpoint": str(checkpoint_path) if checkpoint_path else None,
+        "samples_file": str(args.samples) if args.samples else None,
+        "step": int(ckpt["progress"]["step"]) if ckpt else None,
+        "data": data,
+        "data_source": train.source,
+        "classifier": str(classifier_path),
+        "classifier_test_accuracy": (cls_ckpt.get("results") or {}).get("test_accuracy"),
+        "n": len(images),
+        "reference_images": len(reference_images),
+        "classes": classes,
+        "samples": score_features(reference, sample_features, sample_probs, classes),
+        "real": score_features(reference, floor_features, floor_probs, classes),
+    }
+    result["real"]["kind"] = floor_name
+    result["seconds"] = round(time.monotonic() - started, 2)
+    if checkpoint_path is not None:
+        result["metrics_file"] = str(append_to_metrics_file(checkpoint_path.parent / "metrics.jsonl", result, ckpt))
+    else:
+        result["metrics_file"] = None
+
+    for note in notes:
+        console.print(note, highlight=False)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_report(result, floor_name)
+    return 0
+
+
+def append_to_metrics_file(path: Path, result: dict, ckpt: dict) -> Path:
+    """One JSON line like the training log's, with the scores under the same names the eval callback uses."""
+    s = result["samples"]
+    record = {
+        "step": result["step"],
+        "epoch": round(result["step"] / max(ckpt["progress"].get("steps_per_epoch", 1), 1), 4),
+        "event": "eval",
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "eval_samples": result["n"],
+        **{k: s[k] for k in ("fid", "kid", "inception_score", "precision", "recall", "rarest_share", "commonest_share")},
+        "floor_fid": result["real"]["fid"],
+        "classifier": result["classifier"],
+    }
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as e:
+        raise GanstudioError(f"could not append the scores to {path}: {e.strerror or e}") from None
+    return path
+
+
+def print_report(result: dict, floor_name: str) -> None:
+    what = result["checkpoint"] or result["samples_file"]
+    step = f" (step {result['step']:,})" if result["step"] is not None else ""
+    acc = result["classifier_test_accuracy"]
+    print(f"scored {result['n']:,} images from {what}{step} against {result['reference_images']:,} training images of "
+          f"{result['data_source']}")
+    print(f"feature space: {result['classifier']}" + (f" (test accuracy {acc * 100:.2f}%)" if acc is not None else ""))
+    table = Table(show_edge=False)
+    table.add_column("score")
+    table.add_column("samples", justify="right")
+    table.add_column(floor_name, justify="right")
+    table.add_column("better")
+    for key, label, fmt, better in SCORE_ROWS:
+        scale = 1000 if key == "kid" else 1
+        table.add_row(label, fmt.format(result["samples"][key] * scale), fmt.format(result["real"][key] * scale), better)
+    for which in ("rarest", "commonest"):
+        table.add_row(f"{which} class", *(f"{r[which + '_class']} {r[which + '_share'] * 100:.1f}%" for r in (result["samples"], result["real"])),
+                      "closer to 10%" if len(result["samples"]["class_counts"]) == 10 else "")
+    Console().print(table)
+    counts = result["samples"]["class_counts"]
+    names = result["classes"] or [str(i) for i in range(len(counts))]
+    print("samples per class: " + ", ".join(f"{name} {count}" for name, count in zip(names, counts)))
+    if result["metrics_file"]:
+        print(f"appended to {result['metrics_file']}  ({result['seconds']:.1f} s)")
+    else:
+        print(f"({result['seconds']:.1f} s)")
+
+
+@hookimpl
+def register_commands(cli):
+    p = cli.command("eval", help="score a GAN's samples (FID, KID, IS, precision/recall, class coverage) against real data", run=run_eval)
+    p.add_argument("--checkpoint", metavar="PATH", help="GAN checkpoint (default: the newest under checkpoints/)")
+    p.add_argument("--samples", metavar="FILE.npz", help="score these images instead of generating: uint8 (N, H, W[, C])")
+    p.add_argument("--n", type=positive_int, default=10000, help="number of samples (and of real reference images)")
+    p.add_argument("--classifier", metavar="PATH", help="classifier checkpoint (default: checkpoints/<data>-classifier/last.pt, trained if missing)")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    p.add_argument("--seed", type=int, default=0, help="seed for the latents and the real subsets")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--checkpoints-dir", default="checkpoints", metavar="DIR")
+    add_data_options(p, default_data=None)

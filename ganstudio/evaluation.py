@@ -1,0 +1,156 @@
+"""Scoring images against real data in a classifier's feature space; shared by ``ganstudio eval`` and the
+``eval`` training callback.
+
+    from ganstudio.evaluation import ensure_classifier, extract, Reference, score_features
+    from ganstudio.plugins import load_plugins
+    plugins = load_plugins()
+    classifier, ckpt, path = ensure_classifier(plugins, {"data": "fashion"})        # found under checkpoints/, or trained
+    reference = Reference(*extract(classifier, train_images_uint8, "cpu"))
+    print(score_features(reference, *extract(classifier, sample_images_uint8, "cpu")))  # {"fid": ..., ...}
+
+The classifier for dataset D is ``checkpoints/D-classifier/last.pt`` (what ``ganstudio train --data D --model
+classifier`` writes), else the newest ``classifier`` checkpoint trained on D, else one is trained there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+from ganstudio.checkpoint import load_checkpoint
+from ganstudio.errors import GanstudioError
+from ganstudio.metrics import class_histogram, feature_stats, frechet_distance, inception_score, kid, knn_radii, precision_recall
+
+CLASSIFIER_MODEL = "classifier"
+AUTO_TRAIN_EPOCHS = 20  # for a classifier trained on demand: ~93% on Fashion-MNIST (see docs/evaluation.md)
+K_NEAREST = 3  # the k of the precision/recall manifolds (Kynkäänniemi et al. use 3)
+
+
+def classifier_run_name(data: str) -> str:
+    return f"{data}-{CLASSIFIER_MODEL}"
+
+
+def _describe(path: Path) -> Optional[dict]:
+    try:
+        ckpt = load_checkpoint(path)
+        return {"kind": ckpt["model"]["kind"], "model": ckpt["model"]["name"], "data": ckpt["data"]["name"]}
+    except (GanstudioError, KeyError, TypeError):
+        return None
+
+
+def find_classifier(checkpoints_dir, data: str) -> Optional[Path]:
+    """checkpoints/<data>-classifier/last.pt, else the newest ``classifier`` checkpoint trained on ``data``."""
+    root = Path(checkpoints_dir)
+    preferred = root / classifier_run_name(data) / "last.pt"
+    if preferred.is_file():
+        return preferred
+    others = sorted(root.glob("*/last.pt"), key=lambda p: p.stat().st_mtime, reverse=True) if root.is_dir() else []
+    for path in others:
+        info = _describe(path)
+        if info and info["kind"] == "classifier" and info["model"] == CLASSIFIER_MODEL and info["data"] == data:
+            return path
+    return None
+
+
+def train_classifier(choice: dict, checkpoints_dir, device: str = "auto", epochs: Optional[int] = None,
+                     plain: bool = False) -> Path:
+    """Train ``classifier`` on ``choice["data"]`` into checkpoints/<data>-classifier/, with a progress view.
+    ``choice``: data, data_root, download, image_size, channels (as the train options).
+
+    A fresh plugin manager keeps the callbacks of a surrounding training run out of this one."""
+    from ganstudio.live import LiveView
+    from ganstudio.plugins import load_plugins
+    from ganstudio.train import TrainConfig, load_run
+
+    data = choice["data"]
+    epochs = epochs or AUTO_TRAIN_EPOCHS
+    config = TrainConfig(model=CLASSIFIER_MODEL, name=classifier_run_name(data), epochs=epochs, device=device,
+                         checkpoints_dir=str(checkpoints_dir), callbacks=[], **{k: v for k, v in choice.items() if v is not None})
+    view = LiveView(f"train {config.run_name} (feature space for eval)", plain=True if plain else None)
+    run = load_run(config, load_plugins(), resume=False, view=view)
+    run.log(f"no classifier for '{data}' yet: training one ({epochs} epochs on {run.data.source}) into {run.checkpoint_path}")
+    with view:
+        run.fit()
+    return run.checkpoint_path
+
+
+def load_classifier(path, plugins, data: Optional[str] = None, image_shape=None):
+    """(classifier model in eval mode, checkpoint); a clear error when it was trained on other data."""
+    from ganstudio.commands.sample import load_model
+
+    model, ckpt = load_model(path, plugins, kind="classifier")
+    trained_on = ckpt.get("data", {}).get("name")
+    if data is not None and trained_on != data:
+        raise GanstudioError(f"classifier {path} was trained on '{trained_on}', but the images to score are '{data}': "
+                             f"pass --classifier for a '{data}' classifier, or omit it to use/train one")
+    shape = tuple(ckpt["model"]["config"]["image_shape"])
+    if image_shape is not None and tuple(image_shape) != shape:
+        raise GanstudioError(f"classifier {path} expects images of shape {shape}, the images to score are {tuple(image_shape)}")
+    return model, ckpt
+
+
+def ensure_classifier(plugins, choice: dict, checkpoints_dir="checkpoints", path=None, device: str = "auto", plain: bool = False):
+    """(classifier, checkpoint, path): ``path`` if given, else the cached one for ``choice["data"]``, else a newly
+    trained one (``choice`` as for train_classifier)."""
+    if path is None:
+        path = find_classifier(checkpoints_dir, choice["data"]) or train_classifier(choice, checkpoints_dir, device, plain=plain)
+    model, ckpt = load_classifier(path, plugins, choice["data"])
+    return model, ckpt, Path(path)
+
+
+@torch.no_grad()
+def extract(classifier, images: torch.Tensor, device, batch_size: int = 1000,
+            progress: Optional[Callable[[int], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(penultimate features, class probabilities) of uint8 images, computed in batches."""
+    from ganstudio.models.classifier import predict
+
+    classifier.to(device)
+    return predict(classifier, images, device, batch_size, progress)
+
+
+@dataclass
+class Reference:
+    """Features of real images that every set of samples is compared with; statistics computed once."""
+
+    features: torch.Tensor
+    probs: torch.Tensor
+
+    def __post_init__(self):
+        self.mu, self.sigma = feature_stats(self.features)
+        self.radii = knn_radii(self.features.float(), K_NEAREST)
+
+
+def score_features(reference: Reference, features: torch.Tensor, probs: torch.Tensor, class_names=None,
+                   kid_subsets: int = 100, kid_subset_size: int = 1000) -> dict:
+    """Every eval score of one set of images (already turned into features/probabilities)."""
+    mu, sigma = feature_stats(features)
+    kid_mean, kid_std = kid(reference.features, features, kid_subsets, kid_subset_size)
+    is_mean, is_std = inception_score(probs)
+    precision, recall = precision_recall(reference.features, features, K_NEAREST, real_radii=reference.radii)
+    hist = class_histogram(probs, reference.probs.shape[1])
+    name = (lambda i: class_names[i]) if class_names else str
+    return {
+        "fid": frechet_distance(reference.mu, reference.sigma, mu, sigma),
+        "kid": kid_mean,
+        "kid_std": kid_std,
+        "inception_score": is_mean,
+        "inception_score_std": is_std,
+        "precision": precision,
+        "recall": recall,
+        "class_counts": hist["counts"],
+        "rarest_class": name(hist["rarest_class"]),
+        "rarest_share": hist["rarest_share"],
+        "commonest_class": name(hist["commonest_class"]),
+        "commonest_share": hist["commonest_share"],
+        "images": len(features),
+    }
+
+
+def random_subset(images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """n images drawn without replacement, the same ones for the same seed (all of them when n >= len)."""
+    if n >= len(images):
+        return images
+    return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]]
