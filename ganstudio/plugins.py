@@ -30,11 +30,17 @@ DEFAULT_PLUGINS = (
     "ganstudio.models.dcgan",
     "ganstudio.models.classifier",
     "ganstudio.callbacks.grid",
+    "ganstudio.callbacks.gif",
+    "ganstudio.callbacks.curves",
+    "ganstudio.callbacks.log",
+    "ganstudio.callbacks.tensorboard",
     "ganstudio.callbacks.eval",
     "ganstudio.commands.train",
     "ganstudio.commands.sample",
     "ganstudio.commands.eval",
     "ganstudio.commands.plugins",
+    "ganstudio.commands.gif",
+    "ganstudio.commands.interpolate",
     "ganstudio.commands.show",
 )
 ENTRY_POINT_GROUP = "ganstudio"

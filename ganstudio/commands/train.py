@@ -62,7 +62,7 @@ def run_train(args) -> int:
         checkpoints_dir=args.checkpoints_dir, samples_dir=args.samples_dir,
         callbacks=args.callbacks.split(",") if args.callbacks else None,
         disabled_callbacks=args.no_callback or [],
-        callback_options={"grid_every": args.grid_every},
+        callback_options={"grid_every": args.grid_every, "gif_fps": args.gif_fps, "gif_max_frames": args.gif_max_frames},
         model_options=dict(args.model_option or []),
     )
     config.callback_options["eval_every"] = args.eval_every
@@ -101,6 +101,8 @@ def register_commands(cli):
     p.add_argument("--overwrite", action="store_true", help="start afresh even if checkpoints/<name>/last.pt exists")
     p.add_argument("--log-every", type=positive_int, default=10, help="steps between metric syncs / log lines")
     p.add_argument("--grid-every", type=positive_int, help="also write a sample grid every N steps")
+    p.add_argument("--gif-fps", type=positive_float, default=4.0, help="frames per second of samples/<name>/timeline.gif (default 4)")
+    p.add_argument("--gif-max-frames", type=positive_int, default=60, help="most frames kept in the timeline GIF; older ones are thinned evenly (default 60)")
     p.add_argument("--eval-every", type=positive_int, metavar="N", help="score 2,000 samples every N steps (FID, KID, ...); keeps best.pt")
     p.add_argument("--callbacks", help="comma-separated callbacks to use instead of the defaults")
     p.add_argument("--no-callback", action="append", metavar="NAME", help="disable a callback (repeatable)")

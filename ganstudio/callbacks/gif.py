@@ -1,0 +1,216 @@
+"""The ``gif`` callback: samples/<name>/timeline.gif, the fixed-noise grid over training, one frame per grid.
+
+    ganstudio train --data fashion --minutes 10 --grid-every 100 --gif-fps 4 --gif-max-frames 60
+
+A frame is added whenever a grid is made (start, every --grid-every steps, every epoch end, the end), captioned with
+its step and epoch, and the GIF is rewritten there and then (atomically: a viewer never sees half a file).
+The frames live in samples/<name>/timeline/ (one PNG each plus frames.json), so a resumed run continues the
+same timeline. Past --gif-max-frames the timeline is thinned evenly: it keeps every 2nd, then every 4th, ...
+frame (plus the newest), so the GIF always spans the whole run at an even pace and never grows without bound.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ganstudio import hookimpl
+from ganstudio.api import CallbackPlugin
+from ganstudio.callbacks.grid import GridSchedule, caption, fixed_noise_grid
+from ganstudio.errors import GanstudioError
+
+DEFAULT_FPS = 4.0
+DEFAULT_MAX_FRAMES = 60
+HOLD_LAST_S = 2.0  # the final frame stays up a little before the loop restarts
+
+
+# --- pictures ---------------------------------------------------------------------------------------
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)  # scalable when Pillow has FreeType
+    except (TypeError, OSError):
+        return ImageFont.load_default()
+
+
+def add_caption(grid: np.ndarray, text: str) -> np.ndarray:
+    """The grid with a black band above it holding ``text`` in white; same dtype and channel layout."""
+    height = max(12, grid.shape[1] // 18)
+    band = Image.new("L" if grid.ndim == 2 else "RGB", (grid.shape[1], height + 4), 0)
+    ImageDraw.Draw(band).text((4, 2), text, fill="white" if grid.ndim == 3 else 255, font=_font(height))
+    return np.concatenate([np.asarray(band, dtype=np.uint8), grid], axis=0)
+
+
+def write_gif(frames: list[np.ndarray], path, fps: float, hold_last_s: float = HOLD_LAST_S) -> Path:
+    """Write uint8 frames (all the same shape) as a looping GIF, atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame_ms = 1000.0 / fps
+    durations = [frame_ms] * len(frames)
+    durations[-1] = max(frame_ms, hold_last_s * 1000.0)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        # Pillow wants a plain number for a one-frame GIF
+        iio.imwrite(tmp, np.stack(frames), extension=".gif", is_batch=True,
+                    duration=durations if len(frames) > 1 else durations[0], loop=0)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def thin_evenly(seqs: list[int], stride: int, max_frames: int) -> tuple[list[int], int]:
+    """Which frames to keep: those whose sequence number is a multiple of ``stride`` plus the newest;
+    the stride doubles until at most ``max_frames`` remain. Returns (kept sequence numbers, stride)."""
+    if max_frames < 2:  # the first and the newest frame are always kept
+        raise ValueError(f"max_frames must be at least 2, got {max_frames}")
+    if not seqs:
+        return [], stride
+    while True:
+        kept = [s for s in seqs[:-1] if s % stride == 0] + [seqs[-1]]
+        if len(kept) <= max_frames:
+            return kept, stride
+        stride *= 2
+
+
+# --- the frames store -------------------------------------------------------------------------------
+
+
+@dataclass
+class Timeline:
+    """samples/<name>/timeline/: frame_<seq>.png files and frames.json (what they show, the thinning stride)."""
+
+    folder: Path
+    stride: int = 1
+    next_seq: int = 0
+    frames: list = field(default_factory=list)  # [{"seq", "step", "epoch", "caption"}], oldest first
+
+    @property
+    def index_path(self) -> Path:
+        return self.folder / "frames.json"
+
+    def frame_path(self, seq: int) -> Path:
+        return self.folder / f"frame_{seq:06d}.png"
+
+    @classmethod
+    def open(cls, folder: Path, keep_up_to_step: int) -> "Timeline":
+        """The stored timeline without frames made after ``keep_up_to_step`` (a resumed run makes them again)."""
+        timeline = cls(Path(folder))
+        if keep_up_to_step == 0 or not timeline.index_path.is_file():
+            timeline.clear()
+            return timeline
+        try:
+            state = json.loads(timeline.index_path.read_text())
+            timeline.stride, timeline.frames = int(state["stride"]), list(state["frames"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise GanstudioError(f"{timeline.index_path} is damaged ({e}); delete {timeline.folder} to start the timeline afresh") from None
+        dropped = [f for f in timeline.frames if f["step"] > keep_up_to_step]
+        timeline.frames = [f for f in timeline.frames if f["step"] <= keep_up_to_step]
+        for f in dropped:
+            timeline.frame_path(f["seq"]).unlink(missing_ok=True)
+        timeline.next_seq = max((f["seq"] for f in timeline.frames), default=-1) + 1
+        return timeline
+
+    def clear(self) -> None:
+        if self.folder.is_dir():
+            for old in self.folder.glob("frame_*.png"):
+                old.unlink()
+        self.index_path.unlink(missing_ok=True)
+        self.stride, self.next_seq, self.frames = 1, 0, []
+
+    def add(self, grid: np.ndarray, step: int, epoch: float, text: str, max_frames: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        seq = self.next_seq
+        iio.imwrite(self.frame_path(seq), grid)
+        self.frames.append({"seq": seq, "step": step, "epoch": round(epoch, 4), "caption": text})
+        self.next_seq += 1
+        self.thin(max_frames)
+
+    def thin(self, max_frames: int) -> None:
+        kept, self.stride = thin_evenly([f["seq"] for f in self.frames], self.stride, max_frames)
+        keep = set(kept)
+        for f in self.frames:
+            if f["seq"] not in keep:
+                self.frame_path(f["seq"]).unlink(missing_ok=True)
+        self.frames = [f for f in self.frames if f["seq"] in keep]
+        self._save_index()
+
+    def _save_index(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.index_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"stride": self.stride, "frames": self.frames}, indent=1))
+        os.replace(tmp, self.index_path)
+
+    def load_frame(self, seq: int) -> np.ndarray:
+        return iio.imread(self.frame_path(seq))
+
+
+# --- the callback -----------------------------------------------------------------------------------
+
+
+class GifCallback:
+    def __init__(self, options: dict):
+        self.fps = float(options.get("gif_fps") or DEFAULT_FPS)
+        self.max_frames = int(options.get("gif_max_frames") or DEFAULT_MAX_FRAMES)
+        if self.max_frames < 2:
+            raise GanstudioError(f"--gif-max-frames must be at least 2, got {self.max_frames}")
+        self.schedule = GridSchedule(options.get("grid_every"))
+        self.timeline: Timeline | None = None
+        self.pictures: dict[int, np.ndarray] = {}  # seq -> captioned frame, so each PNG is read at most once
+
+    def path(self, run) -> Path:
+        return run.samples_dir / "timeline.gif"
+
+    @hookimpl
+    def before_training_run(self, run):
+        self.timeline = Timeline.open(run.samples_dir / "timeline", keep_up_to_step=run.step)
+        self.timeline.thin(self.max_frames)  # --gif-max-frames may be lower than last time
+        if self.schedule.start(run):
+            self.add_frame(run)
+        elif self.timeline.frames:
+            self.write(run)
+
+    def add_frame(self, run) -> None:
+        grid = fixed_noise_grid(run)
+        if grid is None:
+            return
+        text = caption(run)
+        self.timeline.add(grid, run.step, run.epoch, text, self.max_frames)
+        self.pictures[self.timeline.frames[-1]["seq"]] = add_caption(grid, text)
+        self.write(run)
+
+    def write(self, run) -> None:
+        frames = []
+        for f in self.timeline.frames:
+            if f["seq"] not in self.pictures:
+                self.pictures[f["seq"]] = add_caption(self.timeline.load_frame(f["seq"]), f["caption"])
+            frames.append(self.pictures[f["seq"]])
+        self.pictures = {f["seq"]: self.pictures[f["seq"]] for f in self.timeline.frames}
+        write_gif(frames, self.path(run), self.fps)
+
+    @hookimpl
+    def after_batch_run(self, run, step):
+        if self.schedule.batch_due(run, step):
+            self.add_frame(run)
+
+    @hookimpl
+    def after_epoch_run(self, run, step):
+        self.schedule.epoch_done(step)
+        self.add_frame(run)
+
+    @hookimpl
+    def after_training_run(self, run):
+        if self.schedule.end_due(run):
+            self.add_frame(run)
+
+
+@hookimpl
+def register_callbacks(register):
+    register(CallbackPlugin("gif", GifCallback, "samples/<name>/timeline.gif: one captioned frame per grid, kept to --gif-max-frames"))

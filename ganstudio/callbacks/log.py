@@ -1,0 +1,93 @@
+"""The ``log`` callback: checkpoints/<name>/metrics.jsonl, one JSON object per logged step.
+
+    ganstudio train --data fashion --steps 500
+    python -c "import json; print([json.loads(l) for l in open('checkpoints/fashion-dcgan/metrics.jsonl')][-1])"
+
+Each line: step, epoch, elapsed_s and every metric the run logged (losses, D(x), D(G(z)), images_per_s and
+eval scores when an eval callback adds them), e.g.
+{"step": 10, "epoch": 0.0213, "elapsed_s": 3.1, "loss_d": 0.61, "loss_g": 2.3, "d_real": 0.8, "d_fake": 0.2, "images_per_s": 410.5}
+
+A resumed run keeps the lines up to its checkpoint's step and drops later ones (they are trained again), so the
+file always describes one unbroken run. ``read_metrics(path)`` reads it back (the ``curves`` callback does).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from ganstudio import hookimpl
+from ganstudio.api import CallbackPlugin
+from ganstudio.errors import GanstudioError
+
+FILENAME = "metrics.jsonl"
+
+
+def read_metrics(path, up_to_step: float = math.inf) -> list[dict]:
+    """The records of a metrics.jsonl file with step <= ``up_to_step``; [] when there is no file.
+    A torn last line (the process was killed mid-write) is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if number == len(lines):
+                break
+            raise GanstudioError(f"{path}:{number} is not a JSON object; delete or repair the line") from None
+        if record.get("step", 0) <= up_to_step:
+            records.append(record)
+    return records
+
+
+def _plain(value):
+    """JSON has no NaN/Infinity: non-finite floats are written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class LogCallback:
+    def __init__(self, options: dict):
+        self.file = None
+
+    @hookimpl
+    def before_training_run(self, run):
+        path = run.run_dir / FILENAME
+        kept = read_metrics(path, up_to_step=run.step) if run.step > 0 else []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{FILENAME}.tmp-{os.getpid()}")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        os.replace(tmp, path)
+        self.file = open(path, "a", buffering=1)  # line-buffered: each record is on disk as soon as it is logged
+
+    @hookimpl
+    def after_batch_run(self, run, metrics):
+        record = {"step": metrics["step"], "epoch": metrics["epoch"], "elapsed_s": round(run.elapsed, 3)}
+        record.update({k: _plain(v) for k, v in metrics.items() if k not in record})
+        self.file.write(json.dumps(record) + "\n")
+
+    def close(self):
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+    @hookimpl
+    def after_training_run(self):
+        self.close()
+
+    @hookimpl
+    def on_training_error(self):
+        self.close()
+
+
+@hookimpl
+def register_callbacks(register):
+    register(CallbackPlugin("log", LogCallback, "checkpoints/<name>/metrics.jsonl: one JSON line per logged step"))
