@@ -5,6 +5,7 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import FAST
@@ -13,6 +14,15 @@ from ganstudio.callbacks.grid import read_index
 
 TINY = ("--model-option", "width=8", *FAST)  # 256 images / batch 32 = 8 steps per epoch; log every 2 steps
 GRID = 8 * 30 + 2  # 64 fixed-noise samples of 28 px: an 8x8 grid with 2 px padding
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine: one thread is several times faster than two fighting others."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def train(cli, tiny_idx, *extra):

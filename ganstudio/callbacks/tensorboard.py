@@ -37,7 +37,8 @@ class TensorBoardCallback:
 
     @hookimpl
     def before_training_run(self, run):
-        self.writer = self.writer_class(log_dir=str(run.run_dir / "tensorboard"), purge_step=run.step or None)
+        # On resume, hide events logged after the checkpoint's step (by a run that was killed): they are trained again.
+        self.writer = self.writer_class(log_dir=str(run.run_dir / "tensorboard"), purge_step=run.step + 1 if run.step else None)
         if self.schedule.start(run):
             self.add_grid(run)
 
