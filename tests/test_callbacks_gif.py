@@ -140,8 +140,39 @@ def test_gif_command_rebuilds_the_timeline_from_saved_grids(cli, tiny_idx, workd
 
 
 def test_gif_works_without_the_grid_callback(cli, tiny_idx, workdir):
-    train(cli, tiny_idx, "--steps", "8", "--grid-every", "4", "--no-grid")
+    train(cli, tiny_idx, "--steps", "9", "--grid-every", "4", "--no-grid")
     samples = workdir / "samples/fashion-dcgan"
     assert not list(samples.glob("*_*.png")) and not (samples / "grids.jsonl").exists(), "--no-grid: no grid files"
     frames, _, _ = gif_frames(samples / "timeline.gif")
-    assert len(frames) == 3
+    store = json.loads((samples / "timeline/frames.json").read_text())
+    assert [f["step"] for f in store["frames"]] == [0, 4, 8, 9], "the timeline ends where training stopped"
+    assert len(frames) == 4
+
+
+PROBE_PLUGIN = '''
+from PIL import Image
+from ganstudio import hookimpl
+from ganstudio.api import CallbackPlugin
+
+class Probe:
+    def __init__(self, options):
+        self.seen = []
+
+    @hookimpl(trylast=True)  # after every other callback of the same step
+    def after_batch_run(self, run, step):
+        with Image.open(run.samples_dir / "timeline.gif") as im:
+            self.seen.append(f"{step}:{im.n_frames}")
+        (run.samples_dir / "probe.txt").write_text(" ".join(self.seen))
+
+@hookimpl
+def register_callbacks(register):
+    register(CallbackPlugin("probe", Probe, "counts timeline frames while training runs", default=False))
+'''
+
+
+def test_the_gif_grows_while_training_runs(cli, tiny_idx, workdir):
+    (workdir / "plugins").mkdir()
+    (workdir / "plugins/probe.py").write_text(PROBE_PLUGIN)
+    train(cli, tiny_idx, "--steps", "12", "--grid-every", "4", "--callbacks", "gif,probe")
+    seen = (workdir / "samples/fashion-dcgan/probe.txt").read_text().split()
+    assert seen == ["2:1", "4:2", "6:2", "8:2", "10:3", "12:4"]  # step 8's frame comes at the epoch end, after the batch hooks
