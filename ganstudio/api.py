@@ -99,8 +99,26 @@ class TrainableModel(nn.Module):
 
     def training_step(self, images: torch.Tensor, labels: Optional[torch.Tensor], optimizers: dict) -> dict[str, torch.Tensor]:
         """One optimisation step on a float batch in [-1, 1]. Return detached scalar tensors (no .item():
-        the loop syncs with the device only when it logs)."""
+        the loop syncs with the device only when it logs). The loop runs it under autocast (bf16/fp16) when the
+        run's precision says so; use ``backward_step`` so fp16 runs get loss scaling."""
         raise NotImplementedError
+
+    grad_scaler: Optional[Any] = None  # set by the training loop: a torch.amp.GradScaler when training in fp16
+
+    def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """``loss.backward(); optimizer.step()``, through the run's GradScaler when it trains in fp16."""
+        if self.grad_scaler is None:
+            loss.backward()
+            optimizer.step()
+            return
+        self.grad_scaler.scale(loss).backward()
+        self.grad_scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+        self.grad_scaler.update()
+
+    def compile_for_training(self) -> None:
+        """``--compile``: torch.compile each network in place (state_dict keys stay the same, so checkpoints do too)."""
+        for child in self.children():
+            child.compile()
 
     # GANs only
     latent_dim: int = 0

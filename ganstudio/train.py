@@ -21,6 +21,7 @@ from typing import Optional
 import torch
 
 from ganstudio import __version__
+from ganstudio.accel import choose_precision, configure_backends, resolve_device
 from ganstudio.api import DataRequest, ImageData, ModelConfig, TrainableModel
 from ganstudio.checkpoint import load_checkpoint, save_checkpoint
 from ganstudio.errors import GanstudioError
@@ -42,6 +43,8 @@ class TrainConfig:
     batch_size: int = 128
     seed: int = 0
     device: str = "auto"  # auto picks CUDA when present
+    precision: str = "auto"  # auto: bf16 where the hardware runs it natively (CUDA, AVX512-BF16 CPUs), else fp32; see accel.py
+    compile: bool = False  # torch.compile the model's networks: pays off on long GPU runs, costs minutes of compiling on CPU
     data_root: Optional[str] = None
     download: bool = False
     image_size: Optional[int] = None
@@ -68,17 +71,6 @@ class TrainConfig:
 
 class DivergenceError(GanstudioError):
     """Losses or weights became NaN/Inf; the run stops without overwriting the last good checkpoint."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; asking for cuda without one is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise GanstudioError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
-    if name not in ("cpu",) and not name.startswith("cuda"):
-        raise GanstudioError(f"--device {name}: expected auto, cpu or cuda[:N]")
-    return torch.device(name)
 
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
@@ -116,6 +108,8 @@ class TrainingRun:
         self.config = config
         self.plugins = plugins
         self.device = resolve_device(config.device)
+        self.precision = choose_precision(self.device, config.precision)
+        configure_backends(self.device)
         self.run_dir = Path(config.checkpoints_dir) / config.run_name
         self.samples_dir = Path(config.samples_dir) / config.run_name
         self.checkpoint_path = self.run_dir / "last.pt"
@@ -147,6 +141,9 @@ class TrainingRun:
             model_config = ModelConfig(**checkpoint["model"]["config"])
         self.model: TrainableModel = self.model_plugin.build(model_config).to(self.device)
         self.optimizers = self.model.configure_optimizers()
+        self.model.grad_scaler = self.precision.grad_scaler(self.device)  # fp16 only
+        if config.compile:
+            self.model.compile_for_training()
         self.step = 0
         self.elapsed_before = 0.0  # seconds trained by earlier invocations of this run
         noise_gen = torch.Generator().manual_seed(config.seed + 1)
@@ -213,6 +210,7 @@ class TrainingRun:
             },
             "progress": {"step": self.step, "steps_per_epoch": self.steps_per_epoch, "elapsed_s": self.elapsed},
             "rng": rng_state(self.device),
+            "grad_scaler": self.model.grad_scaler.state_dict() if self.model.grad_scaler is not None else {},
             "fixed_noise": self.fixed_noise.cpu(),
             "metrics": self.history[-1] if self.history else {},
             "results": self.results,
@@ -226,6 +224,8 @@ class TrainingRun:
         self.elapsed_before = float(ckpt["progress"].get("elapsed_s", 0.0))
         self.fixed_noise = ckpt["fixed_noise"]
         set_rng_state(ckpt["rng"], self.device)
+        if self.model.grad_scaler is not None and ckpt.get("grad_scaler"):
+            self.model.grad_scaler.load_state_dict(ckpt["grad_scaler"])
 
     def last_good(self) -> str:
         if not self.checkpoint_path.exists():
@@ -330,7 +330,8 @@ class TrainingRun:
             idx = perm[pos * bs : (pos + 1) * bs]
             images = to_float(self.images_device[idx])
             labels = self.labels_device[idx] if self.labels_device is not None else None
-            metrics = self.model.training_step(images, labels, self.optimizers)
+            with self.precision.autocast(self.device):
+                metrics = self.model.training_step(images, labels, self.optimizers)
             self.step += 1
             self._accumulate(metrics)
 
@@ -462,7 +463,7 @@ def load_run(config: TrainConfig, plugins: Plugins, resume: bool, overwrite: boo
         stored = TrainConfig.from_dict(ckpt["config"])
         # What the run is (data, model, batch, seed, options) comes from the checkpoint; how long and where
         # to run it comes from this invocation.
-        for keep in ("epochs", "steps", "minutes", "device", "log_every", "save_every_minutes", "callbacks",
+        for keep in ("epochs", "steps", "minutes", "device", "compile", "log_every", "save_every_minutes", "callbacks",
                      "disabled_callbacks", "callback_options", "checkpoints_dir", "samples_dir", "data_root", "download"):
             setattr(stored, keep, getattr(config, keep))
         stored.name = config.run_name

@@ -110,7 +110,7 @@ class Steps:
 
 def run_eval(args) -> int:
     from ganstudio.commands.sample import load_model
-    from ganstudio.train import resolve_device
+    from ganstudio.accel import resolve_device
 
     started = time.monotonic()
     console = Console(stderr=True)

@@ -48,7 +48,7 @@ def generate(model, n: int, seed: int, device: torch.device, batch_size: int = 5
 
 
 def run_sample(args) -> int:
-    from ganstudio.train import resolve_device
+    from ganstudio.accel import resolve_device
 
     path = Path(args.checkpoint) if args.checkpoint else find_latest_checkpoint(args.checkpoints_dir, kind="gan")
     model, ckpt = load_model(path, args.plugins, kind="gan")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from ganstudio import hookimpl
+from ganstudio.accel import PRECISIONS
 from ganstudio.live import LiveView
 from ganstudio.train import TrainConfig, load_run
 
@@ -57,7 +58,8 @@ def add_data_options(parser, default_data: str | None = "fashion") -> None:
 def run_train(args) -> int:
     config = TrainConfig(
         data=args.data, model=args.model, name=args.name, epochs=args.epochs, steps=args.steps, minutes=args.minutes,
-        batch_size=args.batch_size, seed=args.seed, device=args.device, data_root=args.data_root, download=args.download,
+        batch_size=args.batch_size, seed=args.seed, device=args.device, precision=args.precision, compile=args.compile,
+        data_root=args.data_root, download=args.download,
         image_size=args.image_size, channels=args.channels, log_every=args.log_every,
         checkpoints_dir=args.checkpoints_dir, samples_dir=args.samples_dir,
         callbacks=args.callbacks.split(",") if args.callbacks else None,
@@ -72,7 +74,7 @@ def run_train(args) -> int:
     print(f"data: {run.data.source} — {len(run.data):,} images {run.data.image_shape}")
     print(
         f"model: {c.model} ({run.model_plugin.plugin}), {sum(p.numel() for p in run.model.parameters()):,} parameters, "
-        f"device {run.device}, batch {c.batch_size}, {run.steps_per_epoch:,} steps/epoch"
+        f"device {run.device} ({run.precision.name}), batch {c.batch_size}, {run.steps_per_epoch:,} steps/epoch"
         + (f", resuming at step {run.step:,}" if args.resume else "")
     )
     with view:
@@ -97,6 +99,9 @@ def register_commands(cli):
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto (default): bf16 autocast where the hardware runs it natively (CUDA, AVX512-BF16 CPUs), else fp32")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks (minutes of compiling; pays off on long GPU runs)")
     p.add_argument("--resume", action="store_true", help="continue checkpoints/<name>/last.pt with its settings")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if checkpoints/<name>/last.pt exists")
     p.add_argument("--log-every", type=positive_int, default=10, help="steps between metric syncs / log lines")

@@ -171,8 +171,9 @@ def _build(target: Path, root: Path, files: list[Path], image_size: int, channel
     if not quiet:
         print(f"preparing {len(files):,} images from {root} (once; later runs reuse the cache)", file=sys.stderr)
     kept, unreadable = [], []
+    console = Console(stderr=True)
     progress = Progress(TextColumn(f"preparing {name_of(target)}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=Console(stderr=True), transient=True, disable=quiet)
+                        console=console, transient=True, disable=quiet or not console.is_terminal)  # no bar in logs
     # Pillow releases the GIL while decoding and resizing, so threads use every core without pickling.
     pool = ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1))
     try:

@@ -117,9 +117,8 @@ class ClassifierBase(TrainableModel):
             group["lr"] = self.learning_rate(group["initial_lr"])
         opt.zero_grad(set_to_none=True)
         logits = self(self.augment(images))
-        loss = F.cross_entropy(logits, labels)
-        loss.backward()
-        opt.step()
+        loss = F.cross_entropy(logits.float(), labels)
+        self.backward_step(loss, opt)
         return {"loss": loss.detach(), "accuracy": (logits.detach().argmax(1) == labels).float().mean()}
 
     def evaluate(self, run) -> dict:

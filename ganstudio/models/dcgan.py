@@ -26,6 +26,7 @@ class DCGANOptions:
     lr: float = 2e-4
     beta1: float = 0.5  # the paper's value; 0.9 makes DCGAN training oscillate
     beta2: float = 0.999
+    channels_last: bool = True  # NHWC: faster convolutions on CPU (oneDNN) and tensor-core GPUs; false for the NCHW baseline
 
 
 def upsampling_plan(side: int) -> tuple[int, int] | None:
@@ -107,12 +108,16 @@ class DCGAN(TrainableModel):
         self.generator = Generator(self.latent_dim, c, side, self.options.width)
         self.discriminator = Discriminator(c, side, self.options.width)
         self.apply(init_weights)
+        # channels_last runs these convolutions faster on CPU (oneDNN) and on tensor-core GPUs (benchmarks/throughput.py).
+        self.memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
 
     def configure_optimizers(self):
         o = self.options
+        fused = next(self.parameters()).is_cuda  # one kernel per step for all parameters on the GPU
         return {
-            "generator": torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2)),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2)),
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
         }
 
     def generate(self, z):
@@ -120,6 +125,7 @@ class DCGAN(TrainableModel):
 
     def training_step(self, images, labels, optimizers):
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
+        images = images.contiguous(memory_format=self.memory_format)
         z = self.sample_latent(images.shape[0], device=images.device)
         fake = self.generator(z)
 
@@ -127,22 +133,20 @@ class DCGAN(TrainableModel):
         opt_d.zero_grad(set_to_none=True)
         logit_real = self.discriminator(images)
         logit_fake = self.discriminator(fake.detach())
-        loss_d = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()
-        loss_d.backward()
-        opt_d.step()
+        loss_d = F.softplus(-logit_real.float()).mean() + F.softplus(logit_fake.float()).mean()
+        self.backward_step(loss_d, opt_d)
 
         # Generator, non-saturating: maximise log D(G(z)) rather than minimise log(1 - D(G(z))).
         opt_g.zero_grad(set_to_none=True)
         logit_gen = self.discriminator(fake)
-        loss_g = F.softplus(-logit_gen).mean()
-        loss_g.backward()
-        opt_g.step()
+        loss_g = F.softplus(-logit_gen.float()).mean()
+        self.backward_step(loss_g, opt_g)
 
         return {
             "loss_d": loss_d.detach(),
             "loss_g": loss_g.detach(),
-            "d_real": torch.sigmoid(logit_real.detach()).mean(),
-            "d_fake": torch.sigmoid(logit_fake.detach()).mean(),
+            "d_real": torch.sigmoid(logit_real.detach().float()).mean(),
+            "d_fake": torch.sigmoid(logit_fake.detach().float()).mean(),
         }
 
 
