@@ -91,7 +91,7 @@ def configure_backends(device: torch.device) -> None:
     """Process-wide settings for training: autotuned cuDNN and TF32 on CUDA; no more threads than cores on CPU."""
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # shapes are fixed across steps, so autotuning pays off at once
-        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")  # TF32 tensor cores for the fp32 matmuls left outside autocast
         torch.backends.cudnn.allow_tf32 = True
     elif torch.get_num_threads() > cpu_cores():
         # More threads than the cores this process may use (a container or taskset limits it) thrash each other.

@@ -93,12 +93,17 @@ def test_backward_step_goes_through_the_grad_scaler_when_there_is_one():
     assert change < 1e-3
 
 
-def test_cuda_backend_settings(monkeypatch):
-    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    configure_backends(CUDA)  # only flags: no GPU needed
-    assert torch.backends.cudnn.benchmark and torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+def test_cuda_backend_settings():
+    saved = torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()
+    try:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = False, False
+        torch.set_float32_matmul_precision("highest")
+        configure_backends(CUDA)  # only flags: no GPU needed
+        assert torch.backends.cudnn.benchmark and torch.backends.cudnn.allow_tf32
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = saved[:2]
+        torch.set_float32_matmul_precision(saved[2])
 
 
 def test_cpu_threads_are_capped_at_the_cores_but_never_raised(monkeypatch):
