@@ -3,8 +3,8 @@
     device = resolve_device("auto")                 # cuda when present, else cpu
     precision = choose_precision(device, "auto")    # bf16 where the hardware runs it natively, else fp32 / fp16
     configure_backends(device)                      # cudnn.benchmark + TF32 on CUDA; no more threads than cores on CPU
-    with precision.autocast(device):
-        metrics = model.training_step(images, labels, optimizers)
+    with precision.autocast(device):                # what TrainableModel.autocast() opens around forward passes
+        loss = loss_fn(model(images))
 
 Measured on a 2-core AVX512-BF16 CPU (benchmarks/throughput.py, docs/benchmarks.md): bf16 autocast and
 channels_last together train the DCGAN about 2x faster than fp32 NCHW, at 28x28 and at 64x64.

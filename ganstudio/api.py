@@ -12,6 +12,7 @@ A dataset plugin::
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -99,11 +100,20 @@ class TrainableModel(nn.Module):
 
     def training_step(self, images: torch.Tensor, labels: Optional[torch.Tensor], optimizers: dict) -> dict[str, torch.Tensor]:
         """One optimisation step on a float batch in [-1, 1]. Return detached scalar tensors (no .item():
-        the loop syncs with the device only when it logs). The loop runs it under autocast (bf16/fp16) when the
-        run's precision says so; use ``backward_step`` so fp16 runs get loss scaling."""
+        the loop syncs with the device only when it logs). Wrap forward passes and losses in ``self.autocast()``
+        and step with ``self.backward_step`` so the run's precision (bf16, fp16 with loss scaling) applies."""
         raise NotImplementedError
 
+    precision: Optional[Any] = None  # set by the training loop: the run's ganstudio.accel.Precision (None: fp32)
     grad_scaler: Optional[Any] = None  # set by the training loop: a torch.amp.GradScaler when training in fp16
+
+    def autocast(self):
+        """``with self.autocast():`` around forward passes and losses (not backward or optimizer steps): runs them
+        in the run's precision (bf16/fp16 autocast), or as they are in fp32. A context per forward section also
+        keeps autocast's cache of cast weights from outliving an optimizer step that changes those weights."""
+        if self.precision is None:
+            return contextlib.nullcontext()
+        return self.precision.autocast(next(self.parameters()).device)
 
     def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         """``loss.backward(); optimizer.step()``, through the run's GradScaler when it trains in fp16."""

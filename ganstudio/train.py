@@ -141,6 +141,7 @@ class TrainingRun:
             model_config = ModelConfig(**checkpoint["model"]["config"])
         self.model: TrainableModel = self.model_plugin.build(model_config).to(self.device)
         self.optimizers = self.model.configure_optimizers()
+        self.model.precision = self.precision  # the model's autocast() sections follow it
         self.model.grad_scaler = self.precision.grad_scaler(self.device)  # fp16 only
         if config.compile:
             self.model.compile_for_training()
@@ -330,8 +331,7 @@ class TrainingRun:
             idx = perm[pos * bs : (pos + 1) * bs]
             images = to_float(self.images_device[idx])
             labels = self.labels_device[idx] if self.labels_device is not None else None
-            with self.precision.autocast(self.device):
-                metrics = self.model.training_step(images, labels, self.optimizers)
+            metrics = self.model.training_step(images, labels, self.optimizers)
             self.step += 1
             self._accumulate(metrics)
 

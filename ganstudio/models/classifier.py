@@ -116,8 +116,9 @@ class ClassifierBase(TrainableModel):
         for group in opt.param_groups:
             group["lr"] = self.learning_rate(group["initial_lr"])
         opt.zero_grad(set_to_none=True)
-        logits = self(self.augment(images))
-        loss = F.cross_entropy(logits.float(), labels)
+        with self.autocast():
+            logits = self(self.augment(images)).float()
+            loss = F.cross_entropy(logits, labels)
         self.backward_step(loss, opt)
         return {"loss": loss.detach(), "accuracy": (logits.detach().argmax(1) == labels).float().mean()}
 
