@@ -1,6 +1,6 @@
 """Training throughput of ganstudio's loop against a pytorch/examples-style baseline, measured in the same run.
 
-    .venv/bin/python benchmarks/throughput.py                      # CPU: 28x28 and 64x64, 20 s per row
+    .venv/bin/python benchmarks/throughput.py                      # CPU: 28x28 and 64x64, 3 rounds of 15 s per row
     .venv/bin/python benchmarks/throughput.py --device cuda --seconds 30 --compile
     .venv/bin/python benchmarks/throughput.py --shapes 28 --seconds 5 --markdown out.md
 
@@ -102,13 +102,10 @@ def step_flops(model, images) -> float:
     return float(counter.get_total_flops())
 
 
-def run_device_is_cuda(name: str) -> bool:
-    return name.startswith("cuda") or (name == "auto" and torch.cuda.is_available())
-
-
 def run_ours(args, precision: str, channels_last: bool) -> dict:
     """ganstudio's TrainingRun on the shape's data for args.seconds after warm-up; images/s from its own hooks."""
     from ganstudio import hookimpl
+    from ganstudio.accel import resolve_device
     from ganstudio.api import DataRequest, DatasetPlugin
     from ganstudio.plugins import load_plugins
     from ganstudio.train import TrainConfig, TrainingRun
@@ -138,7 +135,9 @@ def run_ours(args, precision: str, channels_last: bool) -> dict:
             data=data_name, model="dcgan", name="bench", minutes=(args.warmup + args.seconds) / 60, batch_size=BATCH,
             device=args.device, precision=precision, compile=args.compile, callbacks=[], checkpoints_dir=f"{out}/c",
             samples_dir=f"{out}/s", save_every_minutes=1e9, model_options={"channels_last": channels_last},
-            log_every=10 if run_device_is_cuda(args.device) else 1,  # a CPU step is synchronous: marks cost nothing
+            # Marks come when the loop syncs: every 10 steps on a GPU (as in training), every 2 on the CPU, where a
+            # step is synchronous anyway and a 64x64 step takes a third of a second.
+            log_every=2 if resolve_device(args.device).type == "cpu" else 10,
         )
         run = TrainingRun(config, plugins)
         if run.device.type == "cuda":
@@ -319,9 +318,10 @@ def bf16_peak(name: str) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per training row (after warm-up)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per training row (after warm-up)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of each training row not measured")
     parser.add_argument("--shapes", default="28,64", help="comma-separated: 28 (1x28x28 Fashion-MNIST), 64 (3x64x64 JPEGs)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of the training rows; the table shows each row's median")
     parser.add_argument("--jpegs", type=int, default=3000, help="CelebA-sized JPEGs written for the 64x64 rows")
     parser.add_argument("--compile", action="store_true", help="add an 'ours --compile' row (torch.compile)")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as markdown to FILE")
@@ -344,31 +344,40 @@ def main() -> None:
         make_jpeg_folder(jpeg_dir, args.jpegs)
         print(f"{args.jpegs:,} JPEGs (178x218) in {jpeg_dir} ({time.perf_counter() - t:.1f} s)", file=sys.stderr)
 
-    rows = []
+    # Rows of a shape run in rounds (baseline, ours..., baseline, ours..., ...) and each row reports its median
+    # round: a machine whose speed drifts (shared cores, turbo) then shifts every row alike, not one.
     plan = []
     for shape in shapes:
         names = ["baseline", *OURS_VARIANTS] + (["ours --compile"] if args.compile else [])
-        plan += [(f"{shape}", name) for name in names]
+        plan += [(f"{shape}", name) for _ in range(args.repeats) for name in names]
     plan += [("28", "sampling"), ("28", "features")]
-    for shape, name in plan:
+    results: dict[tuple[str, str], list[dict]] = {}
+    for i, (shape, name) in enumerate(plan, 1):
         cmd = [sys.executable, str(HERE), "--row", name, "--shape", shape, "--device", args.device,
                "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--jpeg-folder", str(jpeg_dir)]
-        print(f"running {name} at {shape}x{shape} ...", file=sys.stderr, flush=True)
+        print(f"[{i}/{len(plan)}] {name} at {shape}x{shape} ...", end=" ", file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-            print(f"  {name} failed:\n    " + "\n    ".join(tail), file=sys.stderr)
+            print("failed:\n    " + "\n    ".join(tail), file=sys.stderr)
             continue
-        rows.append({"shape": shape, "row": name, **json.loads(line[len("RESULT "):])})
+        result = json.loads(line[len("RESULT "):])
+        print(f"{result['images_per_s']:,.0f} images/s", file=sys.stderr)
+        results.setdefault((shape, name), []).append(result)
 
+    rows = []
+    for (shape, name), runs in results.items():
+        runs = sorted(runs, key=lambda r: r["images_per_s"])
+        median = runs[len(runs) // 2]
+        rows.append({"shape": shape, "row": name, **median, "rounds": [r["images_per_s"] for r in runs]})
     print_table(rows, args)
 
 
 def print_table(rows: list[dict], args) -> None:
     gpu = args.device != "cpu" and torch.cuda.is_available()
     peak = bf16_peak(torch.cuda.get_device_name(0)) if gpu else None
-    header = ["what", "shape", "precision", "images/s", "vs baseline", "peak RSS MB"]
+    header = ["what", "shape", "precision", "images/s (median)", "vs baseline", "rounds", "peak RSS MB"]
     if gpu:
         header += ["CUDA max alloc MB", "TFLOP/s", "of bf16 peak"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -378,7 +387,8 @@ def print_table(rows: list[dict], args) -> None:
         what = {"sampling": "sampling (ganstudio sample)", "features": "eval features (classifier)"}.get(r["row"], f"train: {r['row']}")
         shape = "1x28x28" if r["shape"] == "28" else "3x64x64"
         ratio = f"{r['images_per_s'] / baseline[r['shape']]:.2f}x" if training and baseline.get(r["shape"]) else ""
-        cells = [what, shape, r.get("precision", "fp32"), f"{r['images_per_s']:,.0f}", ratio, f"{r['peak_rss_mb']:,.0f}"]
+        rounds = " / ".join(f"{v:,.0f}" for v in r["rounds"]) if len(r["rounds"]) > 1 else ""
+        cells = [what, shape, r.get("precision", "fp32"), f"{r['images_per_s']:,.0f}", ratio, rounds, f"{r['peak_rss_mb']:,.0f}"]
         if gpu:
             tf = r.get("tflops")
             cells += [f"{r.get('cuda_max_allocated_mb', 0):,.0f}", f"{tf:.1f}" if tf else "",
@@ -386,7 +396,8 @@ def print_table(rows: list[dict], args) -> None:
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     machine = machine_description(args.device)
-    text = f"Machine: {machine}\nDevice: {args.device}; {args.seconds:g} s measured per training row after {args.warmup:g} s warm-up; batch {BATCH}\n\n{table}\n"
+    text = (f"Machine: {machine}\nDevice: {args.device}; batch {BATCH}; each training row {args.seconds:g} s measured after "
+            f"{args.warmup:g} s warm-up, {args.repeats} interleaved rounds, median shown\n\n{table}\n")
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text)
