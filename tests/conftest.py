@@ -58,5 +58,16 @@ def cli(workdir, capsys):
     return run
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine: one thread is several times faster than two fighting others."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # Tiny, fast settings for a training run: a 16-wide DCGAN on the 256-image fixture.
 FAST = ("--batch-size", "32", "--log-every", "2")

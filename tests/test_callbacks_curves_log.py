@@ -5,7 +5,6 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
-import torch
 
 from conftest import FAST
 from ganstudio.callbacks.curves import plot_curves, smooth
@@ -15,13 +14,7 @@ from ganstudio.errors import GanstudioError
 TINY = ("--model-option", "width=8", *FAST)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine: one thread is several times faster than two fighting others."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def read_jsonl(path):

@@ -5,7 +5,6 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from conftest import FAST
@@ -16,13 +15,7 @@ TINY = ("--model-option", "width=8", *FAST)  # 256 images / batch 32 = 8 steps p
 GRID = 8 * 30 + 2  # 64 fixed-noise samples of 28 px: an 8x8 grid with 2 px padding
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine: one thread is several times faster than two fighting others."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def train(cli, tiny_idx, *extra):

@@ -12,13 +12,7 @@ from ganstudio.checkpoint import load_checkpoint
 TINY = ("--model-option", "width=8", *FAST)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine: one thread is several times faster than two fighting others."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def train(cli, tiny_idx, *extra):

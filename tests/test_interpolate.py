@@ -10,13 +10,7 @@ from conftest import FAST
 from ganstudio.commands.interpolate import loop_latents, slerp
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine: one thread is several times faster than two fighting others."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_slerp_hits_the_ends_and_follows_the_great_circle():
