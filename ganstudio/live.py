@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 import time
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.text import Text
 
 LABELS = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))", "loss": "loss", "accuracy": "acc"}
 
@@ -41,6 +43,8 @@ class LiveView:
 
     def __enter__(self):
         if not self.plain:
+            # Two lines: progress (bar, %, step, speed, ETA) and the metrics under it, which wrap on narrow
+            # terminals instead of squeezing the bar away.
             self.progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -48,17 +52,18 @@ class LiveView:
                 TextColumn("{task.fields[position]}"),
                 TextColumn("[cyan]{task.fields[speed]}"),
                 TextColumn("ETA {task.fields[eta]}"),
-                TextColumn("{task.fields[stats]}"),
                 console=self.console,
-                refresh_per_second=4,
             )
-            self.progress.__enter__()
-            self.task = self.progress.add_task(self.title, total=1000, position="", speed="", eta="--:--", stats="")
+            self.task = self.progress.add_task(self.title, total=1000, position="", speed="", eta="--:--")
+            self.stats = Text("")
+            self.live = Live(console=self.console, refresh_per_second=4,
+                             get_renderable=lambda: Group(self.progress.get_renderable(), self.stats))
+            self.live.__enter__()
         return self
 
     def __exit__(self, *exc):
         if self.progress is not None:
-            self.progress.__exit__(*exc)
+            self.live.__exit__(*exc)
         return False
 
     def update(self, fraction: float, step: int, epoch: float, metrics: dict, eta: float | None, force: bool = False):
@@ -67,8 +72,9 @@ class LiveView:
         if self.progress is not None:
             self.progress.update(
                 self.task, completed=min(1000, int(fraction * 1000)), position=f"step {step:,} ep {epoch:.2f}",
-                speed=speed, eta=format_duration(eta), stats=stats,
+                speed=speed, eta=format_duration(eta),
             )
+            self.stats = Text(stats)
         elif force or time.monotonic() - self._last_plain >= self.plain_interval:
             self._last_plain = time.monotonic()
             print(f"[{self.title}] {fraction * 100:5.1f}%  step {step:,}  epoch {epoch:.2f}  {speed}  ETA {format_duration(eta)}  {stats}", flush=True)
@@ -76,7 +82,7 @@ class LiveView:
     def log(self, message: str):
         """A line that stays above the live display (or a plain line)."""
         if self.progress is not None:
-            self.progress.console.print(message, highlight=False)
+            self.console.print(message, highlight=False)
         else:
             print(message, flush=True)
             sys.stdout.flush()
