@@ -67,7 +67,7 @@ def make_jpeg_folder(folder: Path, count: int, seed: int = 0) -> Path:
     import numpy as np
     from PIL import Image
 
-    marker = folder / f".complete-{count}"
+    marker = folder / ".complete"
     if marker.exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ def make_jpeg_folder(folder: Path, count: int, seed: int = 0) -> Path:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process and of its largest finished/current child, in MB (Linux: KiB units)."""
+    """Peak resident memory of this process plus its largest joined child (a DataLoader worker), in MB (Linux: KiB units)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return (own + children) / 1024
@@ -118,7 +118,7 @@ def run_ours(args, precision: str, channels_last: bool) -> dict:
             from ganstudio.datasets.celeba import load_celeba
 
             register(DatasetPlugin("bench-celeba", lambda request: load_celeba(
-                DataRequest(split="train", root=Path(args.jpegs), image_size=64, quiet=True)), "benchmark JPEGs"))
+                DataRequest(split="train", root=Path(args.jpeg_folder), image_size=64, quiet=True)), "benchmark JPEGs"))
 
     marks: list[tuple[float, int]] = []
 
@@ -182,7 +182,7 @@ def run_baseline(args) -> dict:
 
         dataset, channels, side = FashionLike(), 1, 28
     else:
-        dataset = dset.ImageFolder(root=str(Path(args.jpegs).parent), transform=transforms.Compose([
+        dataset = dset.ImageFolder(root=str(Path(args.jpeg_folder).parent), transform=transforms.Compose([
             transforms.Resize(64), transforms.CenterCrop(64), transforms.ToTensor(),
             transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
         ]))
@@ -329,18 +329,17 @@ def main() -> None:
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as markdown to FILE")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row in this process
     parser.add_argument("--shape", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--jpeg-folder", dest="jpegs_dir", help=argparse.SUPPRESS)
+    parser.add_argument("--jpeg-folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.row:
-        args.jpegs = args.jpegs_dir
         one_row(args)
         return
 
     work = Path(tempfile.gettempdir()) / "ganstudio-bench"
     env = dict(os.environ, GANSTUDIO_CACHE=str(work / "cache"), PYTHONUNBUFFERED="1")
     shapes = [int(s) for s in args.shapes.split(",")]
-    jpeg_dir = work / "jpegs" / "faces"
+    jpeg_dir = work / f"jpegs-{args.jpegs}" / "faces"  # ImageFolder reads every class folder under the parent
     if 64 in shapes:
         t = time.perf_counter()
         make_jpeg_folder(jpeg_dir, args.jpegs)
