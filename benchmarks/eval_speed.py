@@ -51,7 +51,7 @@ def main() -> None:
     total_start = time.perf_counter()
 
     def load_models():
-        from ganstudio.commands.sample import load_model
+        from ganstudio.generation import load_model
 
         train = plugins.dataset(args.data).load(DataRequest(split="train"))
         test = plugins.dataset(args.data).load(DataRequest(split="test", quiet=True))
@@ -67,9 +67,9 @@ def main() -> None:
     n = args.n
 
     def generate():
-        from ganstudio.commands.sample import generate as sample
+        from ganstudio.generation import generate_images
 
-        return sample(gan, n, seed=0, device=device)
+        return generate_images(gan, gan.sample_latent(n, generator=torch.Generator().manual_seed(0)), device=device)
 
     samples = timer(f"generate {n:,} samples", generate)
     reference_images = random_subset(train.images, n, 0)

@@ -12,7 +12,7 @@ Every row runs in a fresh subprocess (its own threads, its own peak memory) and 
   Fashion-MNIST array, as torchvision's FashionMNIST does; 64x64: ImageFolder over 178x218 JPEGs with
   Resize(64) + CenterCrop(64) + ToTensor + Normalize), ``DataLoader(shuffle=True, num_workers=2)``,
   ``.item()`` on D(x), D(G(z)) and the losses every step, fp32, NCHW, torch's default threads.
-* ``ours``: ganstudio's TrainingRun (the real loop, no callbacks): the dataset as one uint8 tensor (on the
+* ``ours``: ganstudio's training loop (ganstudio/loop.py ``fit``, no callbacks): the dataset as one uint8 tensor (on the
   GPU when training there), batches by index, normalisation on the device, a host sync every 10 steps,
   one thread per core; the variants switch precision and memory format to show what each one buys.
 
@@ -95,20 +95,30 @@ def step_flops(model, images) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     model_copy_state = {k: v.clone() for k, v in model.state_dict().items()}
+    from ganstudio.api import Batch, Batches, StepContext
+
+    class Once(Batches):
+        batch_size = len(images)
+
+        def next(self):
+            return Batch(images)
+
     opts = model.configure_optimizers()
     with FlopCounterMode(display=False) as counter:
-        model.training_step(images, None, opts)
+        model.training_step(Once(), opts, StepContext(0, 0, 0.0, None))
     model.load_state_dict(model_copy_state)
     return float(counter.get_total_flops())
 
 
 def run_ours(args, precision: str, channels_last: bool) -> dict:
-    """ganstudio's TrainingRun on the shape's data for args.seconds after warm-up; images/s from its own hooks."""
+    """ganstudio's training loop on the shape's data for args.seconds after warm-up; images/s from its own hooks."""
     from ganstudio import hookimpl
     from ganstudio.accel import resolve_device
     from ganstudio.api import DataRequest, DatasetPlugin
+    from ganstudio.data import DataSpec
+    from ganstudio.loop import fit
     from ganstudio.plugins import load_plugins
-    from ganstudio.train import TrainConfig, TrainingRun
+    from ganstudio.run import Run, TrainConfig
 
     data_name = "fashion" if args.shape == 28 else "bench-celeba"
 
@@ -124,7 +134,7 @@ def run_ours(args, precision: str, channels_last: bool) -> dict:
 
     class Clock:
         @hookimpl
-        def after_batch_run(self, run, step, metrics):
+        def after_metrics_logged(self, run, step, metrics):
             marks.append((time.perf_counter(), step))
 
     plugins = load_plugins(entry_points=False)
@@ -132,17 +142,17 @@ def run_ours(args, precision: str, channels_last: bool) -> dict:
     plugins.pm.register(Clock(), name="bench-clock")
     with tempfile.TemporaryDirectory() as out:
         config = TrainConfig(
-            data=data_name, model="dcgan", name="bench", minutes=(args.warmup + args.seconds) / 60, batch_size=BATCH,
+            data=DataSpec(data_name), model="dcgan", name="bench", minutes=(args.warmup + args.seconds) / 60, batch_size=BATCH,
             device=args.device, precision=precision, compile=args.compile, callbacks=[], checkpoints_dir=f"{out}/c",
             samples_dir=f"{out}/s", save_every_minutes=1e9, model_options={"channels_last": channels_last},
             # Marks come when the loop syncs: every 10 steps on a GPU (as in training), every 2 on the CPU, where a
             # step is synchronous anyway and a 64x64 step takes a third of a second.
             log_every=2 if resolve_device(args.device).type == "cpu" else 10,
         )
-        run = TrainingRun(config, plugins)
+        run = Run(config, plugins)
         if run.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        run.fit()
+        fit(run, plugins)
     start = next((m for m in marks if m[0] - marks[0][0] >= args.warmup), marks[0]) if marks else None
     end = marks[-1] if marks else None
     seconds = (end[0] - start[0]) if start and end else 0.0
@@ -150,7 +160,7 @@ def run_ours(args, precision: str, channels_last: bool) -> dict:
     result = {"images_per_s": images_per_s, "precision": run.precision.name, "steps": run.step}
     if run.device.type == "cuda":
         result["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        x = run.images_device[:BATCH].float().div(127.5).sub(1)
+        x = run.batches.next().images
         flops = step_flops(run.model, x)
         result["tflops"] = flops * images_per_s / BATCH / 1e12
     return result
@@ -243,15 +253,16 @@ def run_sampling(args) -> dict:
     """``ganstudio sample``'s generate: 10,000 images from a default-size DCGAN at 28x28."""
     from ganstudio.accel import resolve_device
     from ganstudio.api import ModelConfig
-    from ganstudio.commands.sample import generate
+    from ganstudio.generation import generate_images
     from ganstudio.models.dcgan import DCGAN
 
     device = resolve_device(args.device)
     model = DCGAN(ModelConfig((1, 28, 28), 10, {})).to(device)
-    generate(model, 1000, 0, device)  # warm-up
+    generate_images(model, model.sample_latent(1000), device=device)  # warm-up
     n = 10000
+    latents = model.sample_latent(n, generator=torch.Generator().manual_seed(1))
     start = time.perf_counter()
-    generate(model, n, 1, device)
+    generate_images(model, latents, device=device)
     return {"images_per_s": n / (time.perf_counter() - start)}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 from dataclasses import dataclass
 from typing import Optional
 
@@ -98,3 +99,9 @@ def configure_backends(device: torch.device) -> None:
         # Never raised: the data is already a tensor (no DataLoader workers), so torch's default of one thread
         # per core already gives training every core, and a lower count was someone's explicit choice.
         torch.set_num_threads(cpu_cores())
+
+
+def seed_process(seed: int) -> None:
+    """The process-wide random streams a run starts from (torch on every device, and Python's ``random``)."""
+    torch.manual_seed(seed)
+    random.seed(seed)

@@ -1,9 +1,8 @@
-"""What plugins register, and what the core hands them. Everything a third-party plugin imports lives here.
-
-A dataset plugin::
+"""The plugin author's API: everything a third-party plugin imports lives here (docs/plugins.md), and it stays
+stable. The model contract itself is in ganstudio/model.py and re-exported here.
 
     from ganstudio import hookimpl
-    from ganstudio.api import DatasetPlugin, ImageData
+    from ganstudio.api import DatasetPlugin, ImageData, ModelPlugin, TrainableModel, CallbackPlugin, option
 
     @hookimpl
     def register_datasets(register):
@@ -12,13 +11,19 @@ A dataset plugin::
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
-from torch import nn
+
+from ganstudio.model import Batch, Batches, Metric, ModelConfig, StepContext, TrainableModel
+from ganstudio.options import option, parse_options
+
+__all__ = [
+    "Batch", "Batches", "CallbackPlugin", "DataRequest", "DatasetPlugin", "ImageData", "Metric", "ModelConfig",
+    "ModelPlugin", "RunView", "StepContext", "TrainableModel", "option", "parse_options",
+]
 
 
 # --- datasets --------------------------------------------------------------------------------------
@@ -34,6 +39,7 @@ class DataRequest:
     image_size: Optional[int] = None  # --image-size, for datasets that can resize
     channels: Optional[int] = None  # --channels, for datasets that can convert
     quiet: bool = False  # suppress warnings/progress (tests, nested use)
+    options: Any = None  # the plugin's options dataclass, filled from --data-option KEY=VALUE (None: it declares none)
 
 
 @dataclass
@@ -65,11 +71,13 @@ class ImageData:
 
 @dataclass
 class DatasetPlugin:
-    """A named dataset. ``load(request) -> ImageData`` raises GanstudioError with a one-line reason on failure."""
+    """A named dataset. ``load(request) -> ImageData`` raises GanstudioError with a one-line reason on failure.
+    ``options``: a dataclass of the plugin's settings (``--data-option KEY=VALUE``), handed over as ``request.options``."""
 
     name: str
     load: Callable[[DataRequest], ImageData]
     description: str = ""
+    options: Optional[type] = None
     plugin: str = ""  # filled in by the registry: which plugin registered it
 
 
@@ -77,85 +85,21 @@ class DatasetPlugin:
 
 
 @dataclass
-class ModelConfig:
-    """Everything needed to rebuild a model from a checkpoint (plain types only: loads with weights_only=True)."""
-
-    image_shape: tuple[int, int, int]  # (C, H, W) of the training data
-    num_classes: int = 0  # 0 when the dataset has no labels
-    options: dict[str, Any] = field(default_factory=dict)  # model-specific knobs, e.g. {"latent_dim": 100}
-
-
-class TrainableModel(nn.Module):
-    """Base class for model plugins. The core loop owns data, devices, checkpoints and callbacks;
-    the model owns its networks, optimizers and one training step."""
-
-    kind = "gan"  # "gan" (can generate) or "classifier" (can score)
-
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.config = config
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        raise NotImplementedError
-
-    def training_step(self, images: torch.Tensor, labels: Optional[torch.Tensor], optimizers: dict) -> dict[str, torch.Tensor]:
-        """One optimisation step on a float batch in [-1, 1]. Return detached scalar tensors (no .item():
-        the loop syncs with the device only when it logs). Wrap forward passes and losses in ``self.autocast()``
-        and step with ``self.backward_step`` so the run's precision (bf16, fp16 with loss scaling) applies."""
-        raise NotImplementedError
-
-    precision: Optional[Any] = None  # set by the training loop: the run's ganstudio.accel.Precision (None: fp32)
-    grad_scaler: Optional[Any] = None  # set by the training loop: a torch.amp.GradScaler when training in fp16
-
-    def autocast(self):
-        """``with self.autocast():`` around forward passes and losses (not backward or optimizer steps): runs them
-        in the run's precision (bf16/fp16 autocast), or as they are in fp32. A context per forward section also
-        keeps autocast's cache of cast weights from outliving an optimizer step that changes those weights."""
-        if self.precision is None:
-            return contextlib.nullcontext()
-        return self.precision.autocast(next(self.parameters()).device)
-
-    def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """``loss.backward(); optimizer.step()``, through the run's GradScaler when it trains in fp16."""
-        if self.grad_scaler is None:
-            loss.backward()
-            optimizer.step()
-            return
-        self.grad_scaler.scale(loss).backward()
-        self.grad_scaler.step(optimizer)  # skipped when the scaled gradients overflowed
-        self.grad_scaler.update()
-
-    def compile_for_training(self) -> None:
-        """``--compile``: torch.compile each network in place (state_dict keys stay the same, so checkpoints do too)."""
-        for child in self.children():
-            child.compile()
-
-    # GANs only
-    latent_dim: int = 0
-
-    def sample_latent(self, n: int, generator: Optional[torch.Generator] = None, device=None) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, generator=generator, device=device)
-
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1], (N, C, H, W)."""
-        raise NotImplementedError
-
-    def evaluate(self, run) -> dict:
-        """Called once when training ends, before the final save; the returned plain-typed dict (e.g. test
-        accuracy) is stored in the checkpoint as ``results``. Optional."""
-        return {}
-
-
-@dataclass
 class ModelPlugin:
-    """A named model. ``build(ModelConfig) -> TrainableModel``; ``supports(image_shape)`` returns None or why not."""
+    """A named model. ``build(ModelConfig) -> TrainableModel``; ``supports(image_shape)`` returns None or why not.
+    ``options``: the model's options dataclass (``--model-option KEY=VALUE``); usually the model class's ``Options``."""
 
     name: str
     build: Callable[[ModelConfig], TrainableModel]
     kind: str = "gan"
     description: str = ""
     supports: Optional[Callable[[tuple], Optional[str]]] = None
+    options: Optional[type] = None
     plugin: str = ""
+
+    def __post_init__(self):
+        if self.options is None:
+            self.options = getattr(self.build, "Options", None)
 
 
 # --- callbacks -------------------------------------------------------------------------------------
@@ -163,13 +107,48 @@ class ModelPlugin:
 
 @dataclass
 class CallbackPlugin:
-    """A named callback. ``factory(options: dict) -> object`` whose methods are lifecycle hookimpls.
-
-    Enabled callbacks are registered with the plugin manager for the length of a run, so they
-    receive the same hooks (before_training_run, after_batch_run, ...) as any plugin."""
+    """A named callback. ``factory(options) -> object`` whose ``@hookimpl`` methods receive the lifecycle hooks for
+    the length of a run; ``options`` is an instance of the ``options`` dataclass (or None when it declares none),
+    filled from ``--<name>-<field>`` flags. The object may have ``state_dict()`` / ``load_state_dict(state)``:
+    its state is then kept in the checkpoint and restored on resume."""
 
     name: str
-    factory: Callable[[dict], Any]
+    factory: Callable[[Any], Any]
     description: str = ""
     default: bool = True  # on unless the user passes --no-<name> or a --callbacks list without it
+    options: Optional[type] = None
+    metrics: dict = field(default_factory=dict)  # name -> Metric: how the view and curves show what it reports
     plugin: str = ""
+
+
+class RunView:
+    """What every lifecycle hook receives as ``run``: the documented, stable view of a training run.
+
+    Attributes: ``name``, ``plugins`` (the loaded plugins: ``plugins.dataset(name)``, ``plugins.models``), ``config`` (the TrainConfig), ``model`` (the TrainableModel), ``data`` (ImageData, on the
+    CPU), ``device``, ``precision`` (fp32/bf16/fp16), ``step``, ``epoch`` (float), ``images_seen``,
+    ``steps_per_epoch`` (at one batch per step; a model drawing k batches a step finishes an epoch k times sooner),
+    ``run_dir`` (checkpoints/<name>), ``samples_dir`` (samples/<name>), ``fixed_latents`` and ``fixed_labels``
+    (the grid's fixed inputs), ``history`` (the metric records logged by this invocation), ``elapsed`` (seconds
+    trained, over all invocations), ``fraction`` (0..1 of the run's planned length, None when open-ended),
+    ``metric_specs`` (name -> Metric: the model's and the attached callbacks' declared metrics)."""
+
+    def log(self, message: str) -> None:
+        """Print a line above the live view (or a plain line)."""
+        raise NotImplementedError
+
+    def report(self, name: str, value) -> None:
+        """Put a metric into the current record: a tensor is averaged over the log window like the model's
+        metrics (no host sync), a float is logged as it is, at this step (e.g. an eval score)."""
+        raise NotImplementedError
+
+    def generate(self, latents: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """uint8 images (N, C, H, W) on the CPU from latents (and labels for conditional models), in eval mode."""
+        raise NotImplementedError
+
+    def load_split(self, split: str):
+        """Another split of the run's dataset (e.g. "test"), loaded the way the training split was."""
+        raise NotImplementedError
+
+    def save_copy(self, path, results: Optional[dict] = None) -> Path:
+        """Write the run's current state to another checkpoint file (e.g. best.pt), with extra ``results``."""
+        raise NotImplementedError

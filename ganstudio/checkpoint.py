@@ -1,68 +1,37 @@
-"""Checkpoints: written atomically (temp file, fsync, rename, fsync the folder), read with weights_only=True.
+"""Checkpoints: the payload of a run, written atomically and durably, read with weights_only=True.
 
-A checkpoint is a dict of plain types and tensors, so it loads without unpickling code:
-``format``/``version`` identify it; ``model``/``data``/``config`` say how to rebuild the run.
+A checkpoint is a dict of plain types and tensors, so it loads without unpickling code: ``format``/``version``
+identify it; ``model``/``data``/``config`` say how to rebuild the run; ``state`` holds the weights, optimizers,
+schedulers, GradScaler; ``progress``, ``rng``, ``callbacks`` let a resumed run continue exactly.
+Version 1 files (ganstudio 0.1) are upgraded on load.
 """
 
 from __future__ import annotations
 
-import os
 import pickle
+import random
 from pathlib import Path
 
 import torch
 
+from ganstudio import __version__
+from ganstudio.atomic import atomic_write, remove_stale_temp_files
 from ganstudio.errors import GanstudioError
 
 FORMAT = "ganstudio-checkpoint"
-VERSION = 1
+VERSION = 2
 
 
 def save_checkpoint(payload: dict, path) -> Path:
     """Write ``payload`` to ``path`` so that a crash at any moment leaves either the old or the new file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     payload = {"format": FORMAT, "version": VERSION, **payload}
     try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise GanstudioError(f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is intact") from e
-        raise
-    _remove_stale_temp_files(path)
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+        atomic_write(path, lambda tmp: torch.save(payload, tmp), durable=True)
+    except OSError as e:
+        raise GanstudioError(f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is intact") from e
+    remove_stale_temp_files(path)
     return path
-
-
-def _remove_stale_temp_files(path: Path) -> None:
-    """Temp files left by writers that were killed mid-write are never read; remove them once a save succeeds."""
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            stale.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def load_checkpoint(path) -> dict:
@@ -80,24 +49,107 @@ def load_checkpoint(path) -> dict:
         raise GanstudioError(f"{path}: not a readable checkpoint (truncated or corrupt: {reason[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise GanstudioError(f"{path}: not a ganstudio checkpoint (no '{FORMAT}' marker)")
+    if payload.get("version") == 1:
+        payload = upgrade_v1(payload)
     if payload.get("version") != VERSION:
-        raise GanstudioError(f"{path}: checkpoint version {payload.get('version')} is not supported by this ganstudio (expects {VERSION})")
+        raise GanstudioError(f"{path}: checkpoint version {payload.get('version')} is not supported by this ganstudio "
+                             f"{__version__} (it reads versions 1 and {VERSION})")
     return payload
 
 
-def find_latest_checkpoint(root="checkpoints", kind: str | None = None) -> Path:
-    """The newest ``*/last.pt`` under ``root`` (optionally only runs of a model kind, e.g. 'gan')."""
-    root = Path(root)
-    found = sorted(root.glob("*/last.pt"), key=lambda p: p.stat().st_mtime, reverse=True) if root.is_dir() else []
-    for path in found:
-        if kind is None or _kind_of(path) == kind:
-            return path
-    what = f"{kind} " if kind else ""
-    raise GanstudioError(f"no {what}checkpoint found under {root}/ (train one first: ganstudio train --data fashion --model dcgan), or pass --checkpoint PATH")
+def upgrade_v1(payload: dict) -> dict:
+    """Version 1 kept the data options flat in the config and counted only steps (one batch per step)."""
+    config = dict(payload.get("config", {}))
+    config["data"] = {"name": config.pop("data", None), "root": config.pop("data_root", None), "download": config.pop("download", False),
+                      "image_size": config.pop("image_size", None), "channels": config.pop("channels", None), "options": {}}
+    options = config.pop("callback_options", {}) or {}
+    config["grid_every"] = options.get("grid_every")
+    progress = dict(payload.get("progress", {}))
+    progress["images_seen"] = int(progress.get("step", 0)) * int(config.get("batch_size", 128))
+    model = dict(payload.get("model", {}))
+    model["config"] = {**model.get("config", {}), "class_names": list(payload.get("data", {}).get("classes") or []),
+                       "model": model.get("name", "")}
+    return {**payload, "version": VERSION, "config": config, "progress": progress, "model": model,
+            "fixed_latents": payload.get("fixed_noise"), "fixed_labels": None, "callbacks": {}}
 
 
-def _kind_of(path: Path) -> str | None:
+def checkpoint_kind(path) -> str | None:
     try:
         return load_checkpoint(path)["model"]["kind"]
     except (GanstudioError, KeyError, TypeError):
         return None
+
+
+# --- a run's state -----------------------------------------------------------------------------------
+
+
+def rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_to_tuple(state["python"]))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _to_tuple(x):
+    return tuple(_to_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def run_payload(run, callback_state: dict) -> dict:
+    """Everything needed to sample from the run, or resume it exactly (``run`` is a ganstudio.run.Run)."""
+    from dataclasses import asdict
+
+    model_config = run.model.config
+    scaler = run.model.grad_scaler
+    return {
+        "ganstudio_version": __version__,
+        "config": asdict(run.config),
+        "model": {
+            "name": run.config.model, "plugin": run.model_plugin.plugin, "kind": run.model.kind, "condition": run.model.condition,
+            "config": {**asdict(model_config), "image_shape": tuple(model_config.image_shape)},
+        },
+        "data": {
+            "name": run.config.data.name, "plugin": run.dataset_plugin.plugin, "source": run.data.source,
+            "image_shape": tuple(run.data.image_shape), "size": len(run.data), "classes": list(run.data.classes or []),
+        },
+        "state": {
+            "model": run.model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in run.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in run.schedulers.items()},
+        },
+        "progress": {"step": run.step, "images_seen": run.images_seen, "steps_per_epoch": run.batches.per_epoch,
+                     "elapsed_s": run.elapsed},
+        "rng": rng_state(run.device),
+        "grad_scaler": scaler.state_dict() if scaler is not None else {},
+        "fixed_latents": run.fixed_latents.cpu(),
+        "fixed_labels": run.fixed_labels.cpu() if run.fixed_labels is not None else None,
+        "metrics": run.history[-1] if run.history else {},
+        "results": run.results,
+        "callbacks": callback_state,
+    }
+
+
+def restore_state(run, ckpt: dict) -> None:
+    """Put a checkpoint's weights, optimizer/scheduler/scaler states, position and RNG streams into ``run``."""
+    run.model.load_state_dict(ckpt["state"]["model"])
+    for key, opt in run.optimizers.items():
+        opt.load_state_dict(ckpt["state"]["optimizers"][key])
+    for key, scheduler in run.schedulers.items():
+        if key in ckpt["state"].get("schedulers", {}):
+            scheduler.load_state_dict(ckpt["state"]["schedulers"][key])
+    run.step = int(ckpt["progress"]["step"])
+    run.batches.drawn = int(ckpt["progress"].get("images_seen", run.step * run.config.batch_size)) // run.config.batch_size
+    run.elapsed_before = float(ckpt["progress"].get("elapsed_s", 0.0))
+    if ckpt.get("fixed_latents") is not None:
+        run.fixed_latents = ckpt["fixed_latents"]
+    if ckpt.get("fixed_labels") is not None:
+        run.fixed_labels = ckpt["fixed_labels"]
+    set_rng_state(ckpt["rng"], run.device)
+    if run.model.grad_scaler is not None and ckpt.get("grad_scaler"):
+        run.model.grad_scaler.load_state_dict(ckpt["grad_scaler"])

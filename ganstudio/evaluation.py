@@ -4,7 +4,7 @@
     from ganstudio.evaluation import ensure_classifier, extract, Reference, score_features
     from ganstudio.plugins import load_plugins
     plugins = load_plugins()
-    classifier, ckpt, path = ensure_classifier(plugins, {"data": "fashion"})        # found under checkpoints/, or trained
+    classifier, ckpt, path = ensure_classifier(plugins, DataSpec("fashion"))        # found under checkpoints/, or trained
     reference = Reference(*extract(classifier, train_images_uint8, "cpu"))
     print(score_features(reference, *extract(classifier, sample_images_uint8, "cpu")))  # {"fid": ..., ...}
 
@@ -21,7 +21,9 @@ from typing import Callable, Optional
 import torch
 
 from ganstudio.checkpoint import load_checkpoint
+from ganstudio.data import DataSpec
 from ganstudio.errors import GanstudioError
+from ganstudio.generation import load_model
 from ganstudio.metrics import class_histogram, feature_stats, frechet_distance, inception_score, kid, knn_radii, precision_recall
 
 CLASSIFIER_MODEL = "classifier"
@@ -55,32 +57,30 @@ def find_classifier(checkpoints_dir, data: str) -> Optional[Path]:
     return None
 
 
-def train_classifier(choice: dict, checkpoints_dir, device: str = "auto", epochs: Optional[int] = None,
+def train_classifier(spec: DataSpec, checkpoints_dir, device: str = "auto", epochs: Optional[int] = None,
                      plain: bool = False) -> Path:
-    """Train ``classifier`` on ``choice["data"]`` into checkpoints/<data>-classifier/, with a progress view.
-    ``choice``: data, data_root, download, image_size, channels (as the train options).
+    """Train ``classifier`` on ``spec``'s data into checkpoints/<data>-classifier/, with a progress view.
 
     A fresh plugin manager keeps the callbacks of a surrounding training run out of this one."""
     from ganstudio.live import LiveView
+    from ganstudio.loop import fit
     from ganstudio.plugins import load_plugins
-    from ganstudio.train import TrainConfig, load_run
+    from ganstudio.run import TrainConfig, open_run
 
-    data = choice["data"]
     epochs = epochs or AUTO_TRAIN_EPOCHS
-    config = TrainConfig(model=CLASSIFIER_MODEL, name=classifier_run_name(data), epochs=epochs, device=device,
-                         checkpoints_dir=str(checkpoints_dir), callbacks=[], **{k: v for k, v in choice.items() if v is not None})
+    config = TrainConfig(data=spec, model=CLASSIFIER_MODEL, name=classifier_run_name(spec.name), epochs=epochs, device=device,
+                         checkpoints_dir=str(checkpoints_dir), callbacks=[])
     view = LiveView(f"train {config.run_name} (feature space for eval)", plain=True if plain else None)
-    run = load_run(config, load_plugins(), resume=False, view=view)
-    run.log(f"no classifier for '{data}' yet: training one ({epochs} epochs on {run.data.source}) into {run.checkpoint_path}")
+    plugins = load_plugins()
+    run = open_run(config, plugins, resume=False)
+    view.log(f"no classifier for '{spec.name}' yet: training one ({epochs} epochs on {run.data.source}) into {run.checkpoint_path}")
     with view:
-        run.fit()
+        fit(run, plugins, view)
     return run.checkpoint_path
 
 
 def load_classifier(path, plugins, data: Optional[str] = None, image_shape=None):
     """(classifier model in eval mode, checkpoint); a clear error when it was trained on other data."""
-    from ganstudio.commands.sample import load_model
-
     model, ckpt = load_model(path, plugins, kind="classifier")
     trained_on = ckpt.get("data", {}).get("name")
     if data is not None and trained_on != data:
@@ -92,12 +92,12 @@ def load_classifier(path, plugins, data: Optional[str] = None, image_shape=None)
     return model, ckpt
 
 
-def ensure_classifier(plugins, choice: dict, checkpoints_dir="checkpoints", path=None, device: str = "auto", plain: bool = False):
-    """(classifier, checkpoint, path): ``path`` if given, else the cached one for ``choice["data"]``, else a newly
-    trained one (``choice`` as for train_classifier)."""
+def ensure_classifier(plugins, spec: DataSpec, checkpoints_dir="checkpoints", path=None, device: str = "auto", plain: bool = False):
+    """(classifier, checkpoint, path): ``path`` if given, else the cached one for ``spec.name``, else a newly
+    trained one."""
     if path is None:
-        path = find_classifier(checkpoints_dir, choice["data"]) or train_classifier(choice, checkpoints_dir, device, plain=plain)
-    model, ckpt = load_classifier(path, plugins, choice["data"])
+        path = find_classifier(checkpoints_dir, spec.name) or train_classifier(spec, checkpoints_dir, device, plain=plain)
+    model, ckpt = load_classifier(path, plugins, spec.name)
     return model, ckpt, Path(path)
 
 

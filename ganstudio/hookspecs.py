@@ -34,16 +34,28 @@ def register_commands(cli):
 
 
 # --- training lifecycle (kedro-style names, called with keyword arguments) ----------------------
+# ``run`` is always the run's ganstudio.api.RunView.
 
 
 @hookspec
 def before_training_run(run):
-    """Called once before the first step (also after a resume); ``run`` is the TrainingRun."""
+    """Called once before the first step of an invocation (also after a resume, with the callbacks' state restored)."""
 
 
 @hookspec
-def after_batch_run(run, step, metrics):
-    """Called after each logged step; ``metrics`` is a dict of floats (losses, images/s, ...)."""
+def after_training_step(run, step):
+    """Called after every training step, before any host sync: keep it cheap (an EMA update, a schedule check)."""
+
+
+@hookspec
+def after_metrics_logged(run, step, metrics):
+    """Called every --log-every steps (and at epoch ends) with the complete record: a dict of floats."""
+
+
+@hookspec
+def after_grid_rendered(run, grid, step, epoch_done):
+    """Called when the fixed-latent grid was rendered (uint8 (H, W) or (H, W, 3)); ``epoch_done`` is the epoch that
+    just ended, or None."""
 
 
 @hookspec

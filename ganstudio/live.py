@@ -10,15 +10,25 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.text import Text
 
-LABELS = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))", "loss": "loss", "accuracy": "acc"}
+NOT_SHOWN = {"images_per_s", "steps_per_s", "step", "epoch", "elapsed_s"}
 
 
-def format_metrics(metrics: dict) -> str:
+def format_value(value, spec=None) -> str:
+    """A metric as the model declared it (``Metric.format``), else 4 significant digits: 0.0002 stays readable."""
+    if not isinstance(value, float):
+        return str(value)
+    return spec.format.format(value) if spec is not None else f"{value:.4g}"
+
+
+def format_metrics(metrics: dict, specs: dict | None = None) -> str:
+    """``D loss 0.612  G loss 2.301 ...`` with each model's labels and formats (``TrainableModel.metrics``)."""
+    specs = specs or {}
     parts = []
     for key, value in metrics.items():
-        if key in ("images_per_s", "step", "epoch"):
+        if key in NOT_SHOWN:
             continue
-        parts.append(f"{LABELS.get(key, key)} {value:.3f}" if isinstance(value, float) else f"{LABELS.get(key, key)} {value}")
+        spec = specs.get(key)
+        parts.append(f"{spec.label if spec else key} {format_value(value, spec)}")
     return "  ".join(parts)
 
 
@@ -66,9 +76,10 @@ class LiveView:
             self.live.__exit__(*exc)
         return False
 
-    def update(self, fraction: float, step: int, epoch: float, metrics: dict, eta: float | None, force: bool = False):
+    def update(self, fraction: float, step: int, epoch: float, metrics: dict, eta: float | None, force: bool = False,
+               metric_specs: dict | None = None):
         speed = f"{metrics['images_per_s']:,.0f} img/s" if "images_per_s" in metrics else ""
-        stats = format_metrics(metrics)
+        stats = format_metrics(metrics, metric_specs)
         if self.progress is not None:
             self.progress.update(
                 self.task, completed=min(1000, int(fraction * 1000)), position=f"step {step:,} ep {epoch:.2f}",

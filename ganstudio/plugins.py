@@ -111,13 +111,30 @@ class Plugins:
             call_impl(impl, hook_name, register=register)
         return items
 
-    def call(self, hook_name: str, **kwargs) -> None:
-        """Call a lifecycle hook on every plugin, in pluggy's order; an exception names the plugin and the hook."""
-        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
-            call_impl(impl, hook_name, **kwargs)
+    def call(self, hook_name: str, **kwargs) -> list:
+        """Call a lifecycle hook through pluggy (hook wrappers run); an exception names the plugin and the hook."""
+        caller = getattr(self.pm.hook, hook_name)
+        try:
+            return caller(**kwargs)
+        except PluginError:
+            raise
+        except Exception as e:
+            plugin = _failing_plugin(caller, e.__traceback__)
+            raise PluginError(f"plugin '{plugin}' failed in hook {hook_name}: {type(e).__name__}: {e}") from e
+
+
+def _failing_plugin(caller, tb) -> str:
+    """The plugin whose hook implementation is the innermost frame of the traceback that belongs to one."""
+    codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls() if hasattr(impl.function, "__code__")}
+    found = "?"
+    while tb is not None:
+        found = codes.get(tb.tb_frame.f_code, found)
+        tb = tb.tb_next
+    return found
 
 
 def call_impl(impl, hook_name: str, **kwargs):
+    """Call one registration hook implementation; an exception names its plugin."""
     try:
         return impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
     except PluginError:
@@ -152,6 +169,10 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: boo
     if plugins_dir is not None and not folder.is_dir():
         raise PluginError(f"--plugins-dir {folder} is not a folder")
     if folder.is_dir():
+        # Plugin files may share code: a helper module in the folder (e.g. _common.py, not loaded as a plugin)
+        # is importable from them with ``import _common``.
+        if str(folder.resolve()) not in sys.path:
+            sys.path.append(str(folder.resolve()))
         for path in sorted(folder.glob("*.py")):
             if path.name.startswith("_"):
                 continue

@@ -3,29 +3,28 @@
     ganstudio train --data fashion --epochs 3
     # -> samples/fashion-dcgan/curves.png
 
-Panels: D and G losses (raw, faint, with a smoothed line), D(x) and D(G(z)), and - when the run logs any
-other numbers, such as eval scores - one panel for those in [0, 1] (precision, recall) and one for each other
-(FID, KID). Drawn with matplotlib's Agg backend (no
-display needed). The points come from checkpoints/<name>/metrics.jsonl for earlier invocations of a resumed
-run and from the run's own history for this one, so the curves cover the whole run.
+One panel per metric group, as the model and the callbacks declare them (``Metric(label, group, range=...)``):
+for the DCGAN, its D and G losses together and D(x) with D(G(z)) on [0, 1]; eval scores as points. A metric
+nobody declared gets a panel of its own, so a learning rate or a critic output is never squeezed into
+another's scale. Drawn with matplotlib's Agg backend (no display needed). The points come from
+checkpoints/<name>/metrics.jsonl for earlier invocations of a resumed run and from the run's own history
+for this one, so the curves cover the whole run.
 
-``plot_curves(records, path, title)`` draws any list of metric records (e.g. ``read_metrics(...)``).
+``plot_curves(records, path, title, specs)`` draws any list of metric records (e.g. ``read_metrics(...)``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ganstudio import hookimpl
-from ganstudio.api import CallbackPlugin
+from ganstudio.api import CallbackPlugin, Metric
+from ganstudio.atomic import atomic_write
 from ganstudio.callbacks.log import FILENAME, read_metrics
 
-LOSSES = {"loss_d": "D loss", "loss_g": "G loss", "loss": "loss"}
-PROBABILITIES = {"d_real": "D(x)", "d_fake": "D(G(z))"}
-NOT_PLOTTED = {"step", "epoch", "elapsed_s", "images_per_s"}
+NOT_PLOTTED = {"step", "epoch", "elapsed_s", "images_per_s", "steps_per_s", "fp16_skipped_steps"}
 
 
 def smooth(values: np.ndarray, span: int) -> np.ndarray:
@@ -48,70 +47,58 @@ def _series(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
 
 
-def plot_curves(records: list[dict], path, title: str = "") -> Path | None:
+def panels(records: list[dict], specs: dict) -> list[tuple[str, list[tuple[str, Metric]]]]:
+    """(group, [(key, spec)]) in first-seen order; an undeclared metric is its own group."""
+    groups: dict[str, list] = {}
+    for key in dict.fromkeys(k for r in records for k in r):
+        if key in NOT_PLOTTED or not len(_series(records, key)[0]):
+            continue
+        spec = specs.get(key) or Metric(key, key)
+        groups.setdefault(spec.group, []).append((key, spec))
+    return list(groups.items())
+
+
+def plot_curves(records: list[dict], path, title: str = "", specs: dict | None = None) -> Path | None:
     """Draw the panels for ``records`` into ``path`` (PNG, written atomically); None when there is nothing to draw."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)  # a file, never a window (also on machines without a display)
     import matplotlib.pyplot as plt
 
-    if not records:
-        return None
-    keys = list(dict.fromkeys(k for r in records for k in r))
-    losses = [k for k in keys if k in LOSSES or k.startswith("loss_")]
-    probabilities = [k for k in keys if k in PROBABILITIES]
-    others = [k for k in keys if k not in NOT_PLOTTED and k not in losses and k not in probabilities and len(_series(records, k)[0])]
-    # Scores differ in scale (FID ~ tens, precision/recall in [0, 1]): those in [0, 1] share a panel, the
-    # others get one each.
-    unit = [k for k in others if all(0 <= v <= 1 for v in _series(records, k)[1])]
-    panels = [("losses", losses), ("discriminator outputs", probabilities), ("scores", unit)]
-    panels += [(key, [key]) for key in others if key not in unit]
-    panels = [p for p in panels if p[1]]
-    if not panels:
+    groups = panels(records, specs or {}) if records else []
+    if not groups:
         return None
     span = max(1, len(records) // 25)
-
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.6 * len(panels) + 0.6), sharex=True, squeeze=False)
-    for ax, (name, panel_keys) in zip(axes[:, 0], panels):
-        for i, key in enumerate(panel_keys):
+    fig, axes = plt.subplots(len(groups), 1, figsize=(8, 2.6 * len(groups) + 0.6), sharex=True, squeeze=False)
+    for ax, (group, members) in zip(axes[:, 0], groups):
+        for i, (key, spec) in enumerate(members):
             steps, values = _series(records, key)
-            if not len(steps):
-                continue
-            label = LOSSES.get(key) or PROBABILITIES.get(key) or key
             color = f"C{i}"
-            if key in others:  # eval scores are few and precise: points joined by lines, not smoothed
-                # A score is repeated in every record until the next evaluation: keep where it changes.
+            if spec.points:  # sparse and precise: points joined by lines, one per evaluation
                 changed = np.concatenate([[True], values[1:] != values[:-1]])
-                steps, values = steps[changed], values[changed]
-                ax.plot(steps, values, "o-", color=color, label=label, markersize=3)
+                ax.plot(steps[changed], values[changed], "o-", color=color, label=spec.label, markersize=3)
             else:
                 ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
-                ax.plot(steps, smooth(values, span), color=color, label=f"{label} (smoothed)" if span > 1 else label, linewidth=1.6)
-        if name == "discriminator outputs":
-            ax.set_ylim(-0.02, 1.02)
-            ax.axhline(0.5, color="grey", linewidth=0.6, linestyle=":")
-        ax.set_ylabel(name)
+                ax.plot(steps, smooth(values, span), color=color, label=f"{spec.label} (smoothed)" if span > 1 else spec.label, linewidth=1.6)
+            if spec.range is not None:
+                low, high = spec.range
+                pad = (high - low) * 0.02
+                ax.set_ylim(low - pad, high + pad)
+        ax.set_ylabel(group)
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
     last = records[-1]
     axes[-1, 0].set_xlabel("step")
     fig.suptitle(f"{title}  (step {last['step']:,}, epoch {last.get('epoch', 0):.2f})".strip())
     fig.tight_layout()
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 class CurvesCallback:
-    def __init__(self, options: dict):
+    def __init__(self, options):
         self.earlier: list[dict] = []
 
     @hookimpl
@@ -122,7 +109,7 @@ class CurvesCallback:
     def draw(self, run) -> None:
         first_now = run.history[0]["step"] if run.history else float("inf")
         records = [r for r in self.earlier if r["step"] < first_now] + list(run.history)
-        plot_curves(records, run.samples_dir / "curves.png", title=run.config.run_name)
+        plot_curves(records, run.samples_dir / "curves.png", title=run.name, specs=run.metric_specs)
 
     @hookimpl
     def after_epoch_run(self, run):
@@ -135,4 +122,4 @@ class CurvesCallback:
 
 @hookimpl
 def register_callbacks(register):
-    register(CallbackPlugin("curves", CurvesCallback, "samples/<name>/curves.png: losses, D(x)/D(G(z)) and scores, redrawn each epoch"))
+    register(CallbackPlugin("curves", CurvesCallback, "samples/<name>/curves.png: a panel per metric group, redrawn each epoch"))

@@ -2,29 +2,45 @@
 
     ganstudio train --data fashion --model dcgan --minutes 10 --eval-every 500
 
-Every N steps: 2,000 samples from fixed latents (so scores are comparable across steps) against 2,000 fixed
-training images, in the feature space of the dataset's classifier (found under checkpoints/ or trained once).
-The scores join the live view and the logged metrics (``fid``, ``kid``, ``precision``, ``recall``), and the
-state with the lowest FID so far is kept as checkpoints/<name>/best.pt beside last.pt.
+Every N steps: 2,000 samples (``--eval-samples``) from fixed latents (so scores are comparable across steps)
+against 2,000 fixed training images, in the feature space of the dataset's classifier (found under checkpoints/
+or trained once). The scores are reported into the record of that very step (``fid``, ``kid``, ``precision``,
+``recall``): the log, the curves and the view all show them at their real step. The state with the lowest FID
+so far is kept as checkpoints/<name>/best.pt beside last.pt.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import torch
 
 from ganstudio import hookimpl
-from ganstudio.api import CallbackPlugin
-from ganstudio.checkpoint import load_checkpoint, save_checkpoint
+from ganstudio.api import CallbackPlugin, Metric, option
+from ganstudio.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
 from ganstudio.evaluation import Reference, ensure_classifier, extract, random_subset, score_features
 
 EVAL_SAMPLES = 2000
+SCORES = {
+    "fid": Metric("FID", "Fréchet distance", points=True),
+    "kid": Metric("KID", "KID", format="{:.4f}", points=True),
+    "precision": Metric("precision", "precision / recall", range=(0.0, 1.0), points=True),
+    "recall": Metric("recall", "precision / recall", range=(0.0, 1.0), points=True),
+}
+
+
+@dataclass
+class EvalOptions:
+    every: Optional[int] = option(None, "score samples every N steps (FID, KID, precision, recall) and keep best.pt", min=1)
+    samples: int = option(EVAL_SAMPLES, "samples (and real images) per evaluation", min=10)
 
 
 class EvalCallback:
-    def __init__(self, options: dict):
-        self.every = options.get("eval_every")  # None: the callback does nothing
-        self.n = options.get("eval_samples") or EVAL_SAMPLES
+    def __init__(self, options: EvalOptions):
+        self.every = options.every  # None: the callback does nothing
+        self.n = options.samples
         self.active = False
 
     @hookimpl
@@ -33,19 +49,19 @@ class EvalCallback:
         if not self.active:
             return
         c = run.config
-        choice = {"data": c.data, "data_root": c.data_root, "download": c.download, "image_size": c.image_size, "channels": c.channels}
         # plain progress lines: the training run's own live display is already on screen
-        self.classifier, _, self.classifier_path = ensure_classifier(run.plugins, choice, c.checkpoints_dir, device=c.device, plain=True)
+        self.classifier, _, self.classifier_path = ensure_classifier(run.plugins, c.data, c.checkpoints_dir, device=c.device, plain=True)
         if tuple(self.classifier.config.image_shape) != tuple(run.data.image_shape):
             raise GanstudioError(f"--eval-every: classifier {self.classifier_path} expects {tuple(self.classifier.config.image_shape)} "
                                  f"images, this run makes {tuple(run.data.image_shape)}")
         self.classifier.to(run.device)
         self.reference = Reference(*extract(self.classifier, random_subset(run.data.images, self.n, c.seed), run.device))
-        self.latents = run.model.sample_latent(self.n, generator=torch.Generator().manual_seed(c.seed + 2))
+        noise = torch.Generator().manual_seed(c.seed + 2)
+        self.latents = run.model.sample_latent(self.n, generator=noise)
+        self.labels = run.model.sample_labels(self.n, generator=noise)
         self.classes = list(run.data.classes or []) or None
         self.best_path = run.run_dir / "best.pt"
         self.best_fid = self._stored_best()
-        self.next_step = (run.step // self.every + 1) * self.every
         run.log(f"eval every {self.every:,} steps: {self.n:,} samples in the feature space of {self.classifier_path}")
 
     def _stored_best(self) -> float:
@@ -58,27 +74,26 @@ class EvalCallback:
             return float("inf")
 
     @hookimpl
-    def after_batch_run(self, run, step):
-        if self.active and step >= self.next_step:
-            self.next_step = (step // self.every + 1) * self.every
+    def after_training_step(self, run, step):
+        if self.active and step % self.every == 0:
             self.evaluate(run, step)
 
     def evaluate(self, run, step: int) -> dict:
-        images = run.generate(self.latents)
+        images = run.generate(self.latents, self.labels)
         scores = score_features(self.reference, *extract(self.classifier, images, run.device), self.classes, kid_subsets=50)
-        run.extra_metrics.update({key: scores[key] for key in ("fid", "kid", "precision", "recall")})
+        for key in SCORES:
+            run.report(key, scores[key])
         improved = scores["fid"] < self.best_fid
         run.log(f"eval at step {step:,}: FID {scores['fid']:.3f}  KID {scores['kid'] * 1000:.3f}e-3  IS {scores['inception_score']:.2f}  "
                 f"precision {scores['precision']:.3f}  recall {scores['recall']:.3f}  rarest class {scores['rarest_share'] * 100:.1f}%"
                 + ("  (best so far: saved best.pt)" if improved else f"  (best FID {self.best_fid:.3f})"))
         if improved:
             self.best_fid = scores["fid"]
-            payload = run.state_payload()
-            payload["results"] = {**payload.get("results", {}), "eval": {**scores, "step": step, "classifier": str(self.classifier_path)}}
-            save_checkpoint(payload, self.best_path)
+            run.save_copy(self.best_path, {"eval": {**scores, "step": step, "classifier": str(self.classifier_path)}})
         return scores
 
 
 @hookimpl
 def register_callbacks(register):
-    register(CallbackPlugin("eval", EvalCallback, "with --eval-every N: FID/KID/precision/recall every N steps, keeps best.pt"))
+    register(CallbackPlugin("eval", EvalCallback, "with --eval-every N: FID/KID/precision/recall every N steps, keeps best.pt",
+                            options=EvalOptions, metrics=SCORES))

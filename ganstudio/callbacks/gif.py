@@ -2,7 +2,7 @@
 
     ganstudio train --data fashion --minutes 10 --grid-every 100 --gif-fps 4 --gif-max-frames 60
 
-A frame is added whenever a grid is made (start, every --grid-every steps, every epoch end, the end), captioned with
+A frame is added whenever the loop renders the grid (start, every --grid-every steps, every epoch end, the end), captioned with
 its step and epoch, and the GIF is rewritten there and then (atomically: a viewer never sees half a file).
 The frames live in samples/<name>/timeline/ (one PNG each plus frames.json), so a resumed run continues the
 same timeline. Past --gif-max-frames the timeline is thinned evenly: it keeps every 2nd, then every 4th, ...
@@ -12,8 +12,7 @@ frame (plus the newest), so the GIF always spans the whole run at an even pace a
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -21,8 +20,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ganstudio import hookimpl
-from ganstudio.api import CallbackPlugin
-from ganstudio.callbacks.grid import GridSchedule, caption, fixed_noise_grid
+from ganstudio.api import CallbackPlugin, option
+from ganstudio.atomic import atomic_write, atomic_write_text
+from ganstudio.callbacks.grid import caption
 from ganstudio.errors import GanstudioError
 
 DEFAULT_FPS = 4.0
@@ -55,15 +55,9 @@ def write_gif(frames: list[np.ndarray], path, fps: float, hold_last_s: float = H
     frame_ms = 1000.0 / fps
     durations = [frame_ms] * len(frames)
     durations[-1] = max(frame_ms, hold_last_s * 1000.0)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        # Pillow wants a plain number for a one-frame GIF
-        iio.imwrite(tmp, np.stack(frames), extension=".gif", is_batch=True,
-                    duration=durations if len(frames) > 1 else durations[0], loop=0)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    # Pillow wants a plain number for a one-frame GIF
+    return atomic_write(path, lambda tmp: iio.imwrite(tmp, np.stack(frames), extension=".gif", is_batch=True,
+                                                       duration=durations if len(frames) > 1 else durations[0], loop=0))
 
 
 def thin_evenly(seqs: list[int], stride: int, max_frames: int) -> tuple[list[int], int]:
@@ -143,10 +137,7 @@ class Timeline:
         self._save_index()
 
     def _save_index(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.index_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"stride": self.stride, "frames": self.frames}, indent=1))
-        os.replace(tmp, self.index_path)
+        atomic_write_text(self.index_path, json.dumps({"stride": self.stride, "frames": self.frames}, indent=1))
 
     def load_frame(self, seq: int) -> np.ndarray:
         return iio.imread(self.frame_path(seq))
@@ -155,13 +146,16 @@ class Timeline:
 # --- the callback -----------------------------------------------------------------------------------
 
 
+@dataclass
+class GifOptions:
+    fps: float = option(DEFAULT_FPS, "frames per second of samples/<name>/timeline.gif", above=0)
+    max_frames: int = option(DEFAULT_MAX_FRAMES, "most frames kept in the timeline GIF; older ones are thinned evenly", min=2)
+
+
 class GifCallback:
-    def __init__(self, options: dict):
-        self.fps = float(options.get("gif_fps") or DEFAULT_FPS)
-        self.max_frames = int(options.get("gif_max_frames") or DEFAULT_MAX_FRAMES)
-        if self.max_frames < 2:
-            raise GanstudioError(f"--gif-max-frames must be at least 2, got {self.max_frames}")
-        self.schedule = GridSchedule(options.get("grid_every"))
+    def __init__(self, options: GifOptions):
+        self.fps = options.fps
+        self.max_frames = options.max_frames
         self.timeline: Timeline | None = None
         self.pictures: dict[int, np.ndarray] = {}  # seq -> captioned frame, so each PNG is read at most once
 
@@ -172,17 +166,13 @@ class GifCallback:
     def before_training_run(self, run):
         self.timeline = Timeline.open(run.samples_dir / "timeline", keep_up_to_step=run.step)
         self.timeline.thin(self.max_frames)  # --gif-max-frames may be lower than last time
-        if self.schedule.start(run):
-            self.add_frame(run)
-        elif self.timeline.frames:
+        if run.step > 0 and self.timeline.frames:
             self.write(run)
 
-    def add_frame(self, run) -> None:
-        grid = fixed_noise_grid(run)
-        if grid is None:
-            return
-        text = caption(run)
-        self.timeline.add(grid, run.step, run.epoch, text, self.max_frames)
+    @hookimpl
+    def after_grid_rendered(self, run, grid, step):
+        text = caption(step, run.epoch)
+        self.timeline.add(grid, step, run.epoch, text, self.max_frames)
         self.pictures[self.timeline.frames[-1]["seq"]] = add_caption(grid, text)
         self.write(run)
 
@@ -195,22 +185,8 @@ class GifCallback:
         self.pictures = {f["seq"]: self.pictures[f["seq"]] for f in self.timeline.frames}
         write_gif(frames, self.path(run), self.fps)
 
-    @hookimpl
-    def after_batch_run(self, run, step):
-        if self.schedule.batch_due(run, step):
-            self.add_frame(run)
-
-    @hookimpl
-    def after_epoch_run(self, run, step):
-        self.schedule.epoch_done(step)
-        self.add_frame(run)
-
-    @hookimpl
-    def after_training_run(self, run):
-        if self.schedule.end_due(run):
-            self.add_frame(run)
-
 
 @hookimpl
 def register_callbacks(register):
-    register(CallbackPlugin("gif", GifCallback, "samples/<name>/timeline.gif: one captioned frame per grid, kept to --gif-max-frames"))
+    register(CallbackPlugin("gif", GifCallback, "samples/<name>/timeline.gif: one captioned frame per grid, kept to --gif-max-frames",
+                            options=GifOptions))

@@ -3,8 +3,8 @@
     ganstudio train --data fashion --steps 500
     python -c "import json; print([json.loads(l) for l in open('checkpoints/fashion-dcgan/metrics.jsonl')][-1])"
 
-Each line: step, epoch, elapsed_s and every metric the run logged (losses, D(x), D(G(z)), images_per_s and
-eval scores when an eval callback adds them), e.g.
+Each line: step, epoch, elapsed_s and every metric the run logged (the model's, images_per_s, steps_per_s and
+what callbacks report, such as eval scores), e.g.
 {"step": 10, "epoch": 0.0213, "elapsed_s": 3.1, "loss_d": 0.61, "loss_g": 2.3, "d_real": 0.8, "d_fake": 0.2, "images_per_s": 410.5}
 
 A resumed run keeps the lines up to its checkpoint's step and drops later ones (they are trained again), so the
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin
+from ganstudio.atomic import atomic_write_text
 from ganstudio.errors import GanstudioError
 
 FILENAME = "metrics.jsonl"
@@ -55,21 +55,18 @@ def _plain(value):
 
 
 class LogCallback:
-    def __init__(self, options: dict):
+    def __init__(self, options):
         self.file = None
 
     @hookimpl
     def before_training_run(self, run):
         path = run.run_dir / FILENAME
         kept = read_metrics(path, up_to_step=run.step) if run.step > 0 else []
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{FILENAME}.tmp-{os.getpid()}")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        os.replace(tmp, path)
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
         self.file = open(path, "a", buffering=1)  # line-buffered: each record is on disk as soon as it is logged
 
     @hookimpl
-    def after_batch_run(self, run, metrics):
+    def after_metrics_logged(self, run, metrics):
         record = {"step": metrics["step"], "epoch": metrics["epoch"], "elapsed_s": round(run.elapsed, 3)}
         record.update({k: _plain(v) for k, v in metrics.items() if k not in record})
         self.file.write(json.dumps(record) + "\n")

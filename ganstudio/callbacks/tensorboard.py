@@ -5,8 +5,7 @@
     tensorboard --logdir checkpoints/fashion-dcgan/tensorboard
 
 Every logged metric becomes a scalar (losses, D(x), D(G(z)), images/s, eval scores); the fixed-noise grid
-is added as an image on the ``grid`` schedule (start, epoch ends, every --grid-every steps, end), rendered once
-and shared with the grid and gif callbacks. A resumed run purges events after its checkpoint's step.
+is added as an image whenever the loop renders it (start, epoch ends, every --grid-every steps, end). A resumed run purges events after its checkpoint's step.
 Without the tensorboard package, asking for this callback is a one-line error saying how to install it.
 """
 
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin
-from ganstudio.callbacks.grid import GridSchedule, fixed_noise_grid
 from ganstudio.errors import GanstudioError
 
 SKIP = {"step", "epoch"}
@@ -30,35 +28,27 @@ def summary_writer_class():
 
 
 class TensorBoardCallback:
-    def __init__(self, options: dict):
+    def __init__(self, options):
         self.writer_class = summary_writer_class()  # fails before training starts, not at the first log line
-        self.schedule = GridSchedule(options.get("grid_every"))
         self.writer = None
 
     @hookimpl
     def before_training_run(self, run):
         # On resume, hide events logged after the checkpoint's step (by a run that was killed): they are trained again.
         self.writer = self.writer_class(log_dir=str(run.run_dir / "tensorboard"), purge_step=run.step + 1 if run.step else None)
-        if self.schedule.start(run):
-            self.add_grid(run)
-
-    def add_grid(self, run) -> None:
-        grid = fixed_noise_grid(run)
-        if grid is not None:
-            self.writer.add_image("samples/fixed_noise", grid, run.step, dataformats="HW" if grid.ndim == 2 else "HWC")
 
     @hookimpl
-    def after_batch_run(self, run, step, metrics):
+    def after_grid_rendered(self, grid, step):
+        self.writer.add_image("samples/fixed_latents", grid, step, dataformats="HW" if grid.ndim == 2 else "HWC")
+
+    @hookimpl
+    def after_metrics_logged(self, step, metrics):
         for key, value in metrics.items():
             if key not in SKIP and isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.writer.add_scalar(key, value, step)
-        if self.schedule.batch_due(run, step):
-            self.add_grid(run)
 
     @hookimpl
-    def after_epoch_run(self, run, step):
-        self.schedule.epoch_done(step)
-        self.add_grid(run)
+    def after_epoch_run(self):
         self.writer.flush()
 
     def close(self):
@@ -67,9 +57,7 @@ class TensorBoardCallback:
             self.writer = None
 
     @hookimpl
-    def after_training_run(self, run):
-        if self.schedule.end_due(run):
-            self.add_grid(run)
+    def after_training_run(self):
         self.close()
 
     @hookimpl

@@ -1,8 +1,8 @@
 """``ganstudio eval``: how good are a GAN's samples? Scores in the feature space of a classifier trained on
 the same data, next to the same scores for held-out real images (the floor).
 
-    ganstudio eval                                         # newest GAN checkpoint, 10,000 samples
-    ganstudio eval --checkpoint checkpoints/fashion-dcgan/last.pt --n 2000 --json
+    ganstudio eval                                         # newest GAN run, 10,000 samples
+    ganstudio eval fashion-dcgan --n 2000 --json           # a run by name (or --checkpoint PATH)
     ganstudio eval --samples other_tool.npz --data fashion # images from anywhere: uint8 (N, H, W[, C])
 
 Real reference set: n training images. Floor: n held-out (test) images scored the same way.
@@ -25,11 +25,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ganstudio import hookimpl
-from ganstudio.api import DataRequest
-from ganstudio.checkpoint import find_latest_checkpoint
-from ganstudio.commands.train import add_data_options, positive_int
+from ganstudio.accel import resolve_device
+from ganstudio.commands.sample import add_checkpoint_options, add_class_option
+from ganstudio.data import DataSpec, add_data_options, load_data
 from ganstudio.errors import GanstudioError
 from ganstudio.evaluation import Reference, ensure_classifier, extract, random_subset, score_features
+from ganstudio.generation import class_labels, generate_images, load_model
+from ganstudio.options import positive_int
+from ganstudio.runs import choose_checkpoint
 
 SCORE_ROWS = [  # (key, label, format, which way is better)
     ("fid", "Fréchet distance", "{:.3f}", "lower"),
@@ -69,12 +72,6 @@ def load_npz_images(path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-def load_split(plugins, choice: dict, split: str, quiet: bool):
-    request = DataRequest(split=split, root=Path(choice["data_root"]) if choice["data_root"] else None, download=choice["download"],
-                          image_size=choice["image_size"], channels=choice["channels"], quiet=quiet)
-    return plugins.dataset(choice["data"]).load(request)
-
-
 class Steps:
     """A rich progress bar per stage (on stderr, so that --json output stays clean)."""
 
@@ -94,50 +91,44 @@ class Steps:
         out = extract(classifier, images, device, progress=lambda n: self.progress.advance(task, n))
         return out
 
-    def generate(self, model, n: int, seed: int, device, batch_size: int = 500) -> torch.Tensor:
-        from ganstudio.images import to_uint8
-
+    def generate(self, model, n: int, seed: int, device, class_name=None) -> torch.Tensor:
         task = self.progress.add_task("generating samples", total=n)
-        z = model.sample_latent(n, generator=torch.Generator().manual_seed(seed))
-        model.to(device)
-        out = []
-        with torch.no_grad():
-            for i in range(0, n, batch_size):
-                out.append(to_uint8(model.generate(z[i : i + batch_size].to(device))))
-                self.progress.advance(task, len(out[-1]))
-        return torch.cat(out)
+        g = torch.Generator().manual_seed(seed)
+        latents = model.sample_latent(n, generator=g)
+        labels = class_labels(model, class_name, n, generator=g)
+        return generate_images(model, latents, labels, device, progress=lambda k: self.progress.advance(task, k))
 
 
 def run_eval(args) -> int:
-    from ganstudio.commands.sample import load_model
-    from ganstudio.accel import resolve_device
-
     started = time.monotonic()
     console = Console(stderr=True)
     device = resolve_device(args.device)
-    if args.samples and args.checkpoint:
-        raise GanstudioError("pass either --checkpoint (generate samples) or --samples FILE.npz (score given images), not both")
+    if args.samples and (args.checkpoint or args.run):
+        raise GanstudioError("pass either a run / --checkpoint (generate samples) or --samples FILE.npz (score given images), not both")
+    if args.samples and args.class_name:
+        raise GanstudioError("--class is for generating samples from a conditional run, not for --samples FILE.npz")
 
     gan, ckpt, checkpoint_path = None, None, None
     if args.samples:
         images = load_npz_images(args.samples)
-        recorded = {}
+        spec = DataSpec.from_args(args)
     else:
-        checkpoint_path = Path(args.checkpoint) if args.checkpoint else find_latest_checkpoint(args.checkpoints_dir, kind="gan")
+        checkpoint_path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
+        console.print(f"scoring {chosen}: {checkpoint_path}", highlight=False)
         gan, ckpt = load_model(checkpoint_path, args.plugins, kind="gan")
         trained_on = ckpt["data"]["name"]
         if args.data and args.data != trained_on:
             raise GanstudioError(f"{checkpoint_path} was trained on '{trained_on}', not '{args.data}' (omit --data to use '{trained_on}')")
-        recorded = ckpt["config"]
-    # Real data the way train finds it: these options, else what the checkpoint recorded.
-    choice = {key: getattr(args, key) or recorded.get(key) for key in ("data", "data_root", "download", "image_size", "channels")}
-    choice["data"] = choice["data"] or "fashion"
-    data = choice["data"]
+        # Real data the way the run found it, unless these options say otherwise.
+        spec = DataSpec.from_dict(ckpt["config"]["data"])
+        given = DataSpec.from_args(args, default=trained_on)
+        spec.root, spec.download = given.root or spec.root, given.download or spec.download
+    data = spec.name
 
-    train = load_split(args.plugins, choice, "train", quiet=False)
+    train = load_data(args.plugins, spec, "train")
     # --json keeps stdout for the JSON: a classifier trained on demand reports its progress on stderr.
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        classifier, cls_ckpt, classifier_path = ensure_classifier(args.plugins, choice, args.checkpoints_dir, args.classifier, device=args.device)
+        classifier, cls_ckpt, classifier_path = ensure_classifier(args.plugins, spec, args.checkpoints_dir, args.classifier, device=args.device)
     if ckpt is not None and tuple(ckpt["data"]["image_shape"]) != tuple(cls_ckpt["data"]["image_shape"]):
         raise GanstudioError(f"{checkpoint_path} makes {tuple(ckpt['data']['image_shape'])} images but classifier "
                              f"{classifier_path} was trained on {tuple(cls_ckpt['data']['image_shape'])}")
@@ -149,7 +140,7 @@ def run_eval(args) -> int:
     if cls_ckpt["data"].get("source") and cls_ckpt["data"]["source"] != train.source:
         notes.append(f"note: the classifier was trained on {cls_ckpt['data']['source']}; the real images here are {train.source}")
     try:
-        held_out = load_split(args.plugins, choice, "test", quiet=True)
+        held_out = load_data(args.plugins, spec, "test", quiet=True)
     except GanstudioError:
         held_out = None
 
@@ -167,7 +158,7 @@ def run_eval(args) -> int:
         reference = Reference(ref_features, ref_probs)
         floor_features, floor_probs = steps.features("features: held-out real images", classifier, floor_images, device)
         if gan is not None:
-            images = steps.generate(gan, n, args.seed, device)
+            images = steps.generate(gan, n, args.seed, device, args.class_name)
         sample_features, sample_probs = steps.features("features: samples", classifier, images, device)
 
     classes = list(cls_ckpt["data"].get("classes") or []) or None
@@ -175,6 +166,7 @@ def run_eval(args) -> int:
         "checkpoint": str(checkpoint_path) if checkpoint_path else None,
         "samples_file": str(args.samples) if args.samples else None,
         "step": int(ckpt["progress"]["step"]) if ckpt else None,
+        "class": args.class_name,
         "data": data,
         "data_source": train.source,
         "classifier": str(classifier_path),
@@ -253,12 +245,12 @@ def print_report(result: dict, floor_name: str) -> None:
 @hookimpl
 def register_commands(cli):
     p = cli.command("eval", help="score a GAN's samples (FID, KID, IS, precision/recall, class coverage) against real data", run=run_eval)
-    p.add_argument("--checkpoint", metavar="PATH", help="GAN checkpoint (default: the newest under checkpoints/)")
+    add_checkpoint_options(p)
+    add_class_option(p)
     p.add_argument("--samples", metavar="FILE.npz", help="score these images instead of generating: uint8 (N, H, W[, C])")
     p.add_argument("--n", type=positive_int, default=10000, help="number of samples (and of real reference images)")
     p.add_argument("--classifier", metavar="PATH", help="classifier checkpoint (default: checkpoints/<data>-classifier/last.pt, trained if missing)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     p.add_argument("--seed", type=int, default=0, help="seed for the latents and the real subsets")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--checkpoints-dir", default="checkpoints", metavar="DIR")
     add_data_options(p, default_data=None)

@@ -22,7 +22,8 @@ from ganstudio import hookimpl
 from ganstudio.callbacks.gif import DEFAULT_FPS, DEFAULT_MAX_FRAMES, add_caption, write_gif
 from ganstudio.callbacks.grid import read_index
 from ganstudio.checkpoint import load_checkpoint
-from ganstudio.commands.train import positive_float, positive_int
+from ganstudio.options import positive_float, positive_int
+from ganstudio.runs import run_name_of
 from ganstudio.errors import GanstudioError
 
 GRID_FILE = re.compile(r"^(step|epoch)_(\d+)\.png$")
@@ -45,9 +46,7 @@ def find_run(target: str, samples_dir: str, checkpoints_dir: str) -> tuple[Path,
     else:
         raise GanstudioError(f"{target}: no such run, samples folder or checkpoint (looked for it as a path and as {Path(samples_dir) / target})")
     ckpt = load_checkpoint(checkpoint_file)
-    config = ckpt.get("config", {})
-    name = config.get("name") or f"{config.get('data')}-{config.get('model')}"
-    return Path(config.get("samples_dir") or samples_dir) / name, ckpt
+    return Path(ckpt.get("config", {}).get("samples_dir") or samples_dir) / run_name_of(ckpt), ckpt
 
 
 def _has_grids(folder: Path) -> bool:

@@ -19,11 +19,12 @@ from rich.progress import track
 
 from ganstudio import hookimpl
 from ganstudio.callbacks.gif import write_gif
-from ganstudio.checkpoint import find_latest_checkpoint
-from ganstudio.commands.sample import load_model
-from ganstudio.commands.train import positive_float, positive_int
+from ganstudio.commands.sample import add_checkpoint_options, add_class_option
 from ganstudio.errors import GanstudioError
-from ganstudio.images import make_grid, to_uint8
+from ganstudio.generation import class_labels, generate_images, load_model
+from ganstudio.images import make_grid
+from ganstudio.options import positive_float, positive_int
+from ganstudio.runs import choose_checkpoint, run_name_of
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
@@ -60,20 +61,21 @@ def run_interpolate(args) -> int:
         raise GanstudioError(f"--frames must be at least 2, got {args.frames}")
     if args.keys < 2:
         raise GanstudioError(f"--keys must be at least 2 (a walk needs somewhere to go), got {args.keys}")
-    path = Path(args.checkpoint) if args.checkpoint else find_latest_checkpoint(args.checkpoints_dir, kind="gan")
+    path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
     model, ckpt = load_model(path, args.plugins, kind="gan")
-    run_name = ckpt["config"].get("name") or f"{ckpt['config']['data']}-{ckpt['config']['model']}"
-    out = Path(args.out) if args.out else Path(args.samples_dir) / run_name / f"interpolate-seed{args.seed}.gif"
+    suffix = f"-{args.class_name}" if args.class_name else ""
+    out = Path(args.out) if args.out else Path(args.samples_dir) / run_name_of(ckpt) / f"interpolate-seed{args.seed}{suffix}.gif"
     if out.suffix.lower() != ".gif":
         raise GanstudioError(f"--out {out}: expected a .gif file name")
 
     g = torch.Generator().manual_seed(args.seed)
     keys = torch.stack([model.sample_latent(args.n, generator=g) for _ in range(args.keys)])
     latents = loop_latents(keys, args.frames)
+    labels = class_labels(model, args.class_name, args.n, generator=g)  # each walk keeps its class
     frames = []
     with torch.no_grad():
         for z in track(latents, description=f"rendering {args.frames} frames", transient=True):
-            row = make_grid(to_uint8(model.generate(z)), cols=args.n)
+            row = make_grid(generate_images(model, z, labels), cols=args.n)
             if args.scale > 1:  # nearest-neighbour: 28 px images are too small to see in a browser
                 row = np.repeat(np.repeat(row, args.scale, axis=0), args.scale, axis=1)
             frames.append(row)
@@ -82,14 +84,15 @@ def run_interpolate(args) -> int:
     except OSError as e:
         raise GanstudioError(f"could not write {out}: {e.strerror or e}") from None
     h, w = frames[0].shape[:2]
-    print(f"{out}: {args.frames} frames of {args.n} images ({w}x{h}), {args.keys} key latents per walk, from {path} (step {ckpt.get('progress', {}).get('step', '?')})")
+    print(f"{out}: {args.frames} frames of {args.n} images ({w}x{h}), {args.keys} key latents per walk, from {path} ({chosen}, step {ckpt.get('progress', {}).get('step', '?')})")
     return 0
 
 
 @hookimpl
 def register_commands(cli):
     p = cli.command("interpolate", help="a looping latent-space walk (spherical interpolation) as a GIF", run=run_interpolate)
-    p.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default: the newest GAN checkpoint under checkpoints/)")
+    add_checkpoint_options(p)
+    add_class_option(p)
     p.add_argument("--n", type=positive_int, default=8, help="images per frame: independent walks side by side (default 8)")
     p.add_argument("--frames", type=positive_int, default=60, help="frames in the loop (default 60)")
     p.add_argument("--keys", type=positive_int, default=4, help="random latents each walk passes through (default 4)")
@@ -97,5 +100,4 @@ def register_commands(cli):
     p.add_argument("--scale", type=positive_int, default=2, help="enlarge each pixel this many times (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="FILE.gif", help="output (default samples/<run>/interpolate-seed<seed>.gif)")
-    p.add_argument("--checkpoints-dir", default="checkpoints", metavar="DIR")
     p.add_argument("--samples-dir", default="samples", metavar="DIR")

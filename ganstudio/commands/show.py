@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from ganstudio import hookimpl
-from ganstudio.api import DataRequest, ImageData
-from ganstudio.commands.train import add_data_options, positive_int
+from ganstudio.api import ImageData
+from ganstudio.data import DataSpec, add_data_options, load_data
 from ganstudio.errors import GanstudioError
 from ganstudio.images import make_grid, save_png
+from ganstudio.options import positive_int
 
 
 def pick(data: ImageData, count: int, seed: int | None) -> torch.Tensor:
@@ -54,14 +55,7 @@ def labelled_gallery(images: torch.Tensor, names: list[str], rows: int, cols: in
 
 
 def run_show(args) -> int:
-    plugin = args.plugins.dataset(args.data)
-    request = DataRequest(split=args.split, root=Path(args.data_root) if args.data_root else None, download=args.download,
-                          image_size=args.image_size, channels=args.channels)
-    data = plugin.load(request)
-    if not isinstance(data, ImageData):
-        raise GanstudioError(f"dataset plugin '{plugin.plugin}' returned {type(data).__name__}, not ImageData")
-    if len(data) == 0:
-        raise GanstudioError(f"dataset '{args.data}' ({args.split}) is empty ({data.source})")
+    data = load_data(args.plugins, DataSpec.from_args(args), args.split)
     if args.labels and (data.labels is None or not data.classes):
         raise GanstudioError(f"dataset '{args.data}' has no class labels to put under the images; drop --labels")
     index = pick(data, args.rows * args.cols, args.seed)

@@ -6,15 +6,14 @@
 Both have kind "classifier": ``ganstudio eval`` scores GAN samples in their penultimate feature space.
 Augmentation runs on the device, on whole batches, with tensor ops (the loop hands over float batches in
 [-1, 1]; there is no per-sample PIL step): random shifts of up to ``shift`` pixels, optional mirror flips.
-The learning rate follows a cosine schedule over the run's length (steps, epochs or --minutes), so a
-time-budgeted run ends annealed. Test accuracy is measured at the end and stored in the checkpoint.
+The learning rate follows a cosine schedule over the run's length (``context.fraction``: steps, epochs or
+--minutes), so a time-budgeted run ends annealed. Test accuracy is measured at the end and stored in the checkpoint.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
@@ -22,35 +21,27 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganstudio import hookimpl
-from ganstudio.api import DataRequest, ImageData, ModelConfig, ModelPlugin, TrainableModel
+from ganstudio.api import ImageData, Metric, ModelConfig, ModelPlugin, TrainableModel, option
 from ganstudio.errors import GanstudioError
 from ganstudio.images import to_float
 
 
 @dataclass
 class CNNOptions:
-    width: int = 32  # channels of the first conv block; the next two have 2x and 4x
-    hidden: int = 256  # size of the penultimate layer: the feature space ganstudio eval measures in
-    dropout: float = 0.3
-    lr: float = 2e-3
-    weight_decay: float = 5e-4
-    shift: int = 2  # random translation of up to this many pixels: label-preserving for digits and garments
-    flip: bool = False  # random mirror flips; off by default because a mirrored 2, 5 or 7 is not a digit
+    width: int = option(32, "channels of the first conv block; the next two have 2x and 4x", min=1)
+    hidden: int = option(256, "size of the penultimate layer: the feature space ganstudio eval measures in", min=1)
+    dropout: float = option(0.3, "dropout before the last layer", min=0)
+    lr: float = option(2e-3, "peak AdamW learning rate (cosine decay over the run)", above=0)
+    weight_decay: float = option(5e-4, "AdamW weight decay", min=0)
+    shift: int = option(2, "random translation of up to this many pixels (label-preserving for digits and garments)", min=0)
+    flip: bool = option(False, "random mirror flips; off because a mirrored 2, 5 or 7 is not a digit")
 
 
 @dataclass
 class MLPOptions:
-    hidden: int = 512
-    lr: float = 1e-3  # Keras RMSprop defaults: lr 1e-3, rho 0.9, eps 1e-7
-    rho: float = 0.9
-
-
-def parse_options(cls, options: dict, model_name: str):
-    valid = {f.name for f in fields(cls)}
-    unknown = sorted(set(options) - valid)
-    if unknown:
-        raise GanstudioError(f"{model_name} has no option {', '.join(unknown)}; options: {', '.join(sorted(valid))}")
-    return cls(**options)
+    hidden: int = option(512, "hidden units", min=1)
+    lr: float = option(1e-3, "RMSprop learning rate (Keras defaults: lr 1e-3, rho 0.9, eps 1e-7)", above=0)
+    rho: float = option(0.9, "RMSprop smoothing constant", min=0)
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -83,12 +74,16 @@ class ClassifierBase(TrainableModel):
     ``head(features)`` (logits), for float images in [-1, 1]."""
 
     kind = "classifier"
+    metrics = {
+        "loss": Metric("loss", "losses"),
+        "accuracy": Metric("acc", "training accuracy", range=(0.0, 1.0)),
+        "lr": Metric("lr", "learning rate", format="{:.2e}"),
+    }
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
         if config.num_classes < 2:
             raise GanstudioError("a classifier needs a labelled dataset with at least 2 classes; this one has none")
-        self.progress: Optional[Callable[[], float]] = None  # set for a training run (see before_training_run)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -102,33 +97,35 @@ class ClassifierBase(TrainableModel):
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         return images
 
-    def learning_rate(self, base: float) -> float:
+    def learning_rate(self, base: float, fraction: Optional[float]) -> float:
         """Cosine decay from ``base`` to 1% of it over the run; constant when the run's length is unknown."""
-        if self.progress is None:
+        if fraction is None:
             return base
-        p = min(max(self.progress(), 0.0), 1.0)
+        p = min(max(fraction, 0.0), 1.0)
         return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * p)))
 
-    def training_step(self, images, labels, optimizers):
-        if labels is None:
+    def training_step(self, batches, optimizers, context):
+        batch = batches.next()
+        if batch.labels is None:
             raise GanstudioError("a classifier needs labels; this dataset has none")
         opt = optimizers["classifier"]
         for group in opt.param_groups:
-            group["lr"] = self.learning_rate(group["initial_lr"])
+            group["lr"] = self.learning_rate(group["initial_lr"], context.fraction)
         opt.zero_grad(set_to_none=True)
         with self.autocast():
-            logits = self(self.augment(images)).float()
-            loss = F.cross_entropy(logits, labels)
+            logits = self(self.augment(batch.images)).float()
+            loss = F.cross_entropy(logits, batch.labels)
         self.backward_step(loss, opt)
-        return {"loss": loss.detach(), "accuracy": (logits.detach().argmax(1) == labels).float().mean()}
+        lr = torch.tensor(opt.param_groups[0]["lr"])
+        return {"loss": loss.detach(), "accuracy": (logits.detach().argmax(1) == batch.labels).float().mean(), "lr": lr}
 
     def evaluate(self, run) -> dict:
         """Test-split accuracy, printed and stored in the checkpoint (``results``) by the training loop."""
-        c = run.config
-        request = DataRequest(split="test", root=Path(c.data_root) if c.data_root else None, download=c.download,
-                              image_size=c.image_size, channels=c.channels, quiet=True)
-        test = run.dataset_plugin.load(request)
-        if test.labels is None or len(test) == 0:
+        try:
+            test = run.load_split("test")
+        except GanstudioError:
+            return {}
+        if test.labels is None:
             return {}
         accuracy = classify_accuracy(self, test, run.device)
         run.log(f"test accuracy {accuracy * 100:.2f}% on {len(test):,} images ({test.source})")
@@ -138,10 +135,10 @@ class ClassifierBase(TrainableModel):
 class CNNClassifier(ClassifierBase):
     """Three conv-BN-ReLU-pool blocks (28 -> 14 -> 7 -> 3), a ``hidden``-wide dense layer, then the logits."""
 
+    Options = CNNOptions
+
     def __init__(self, config: ModelConfig):
         super().__init__(config)
-        self.options = parse_options(CNNOptions, config.options, "classifier")
-        config.options = asdict(self.options)  # record the defaults too, so a checkpoint rebuilds exactly
         c, h, w = config.image_shape
         o = self.options
         self.body = nn.Sequential(*conv_block(c, o.width), *conv_block(o.width, 2 * o.width), *conv_block(2 * o.width, 4 * o.width))
@@ -172,10 +169,10 @@ class CNNClassifier(ClassifierBase):
 class MLPClassifier(ClassifierBase):
     """784 -> 512 ReLU -> 10 softmax on pixels in [0, 1], trained with RMSprop: the classic first network."""
 
+    Options = MLPOptions
+
     def __init__(self, config: ModelConfig):
         super().__init__(config)
-        self.options = parse_options(MLPOptions, config.options, "mlp")
-        config.options = asdict(self.options)
         pixels = math.prod(config.image_shape)
         self.embed = nn.Sequential(nn.Flatten(), nn.Linear(pixels, self.options.hidden), nn.ReLU(inplace=True))
         self.classify = nn.Linear(self.options.hidden, config.num_classes)
@@ -186,7 +183,7 @@ class MLPClassifier(ClassifierBase):
     def head(self, features):
         return self.classify(features)
 
-    def learning_rate(self, base):
+    def learning_rate(self, base, fraction):
         return base  # the classic recipe: a constant learning rate
 
     def configure_optimizers(self):
@@ -220,37 +217,6 @@ def predict(model: ClassifierBase, images_uint8: torch.Tensor, device, batch_siz
 def classify_accuracy(model: ClassifierBase, data: ImageData, device) -> float:
     _, probs = predict(model, data.images, device)
     return (probs.argmax(1) == data.labels).float().mean().item()
-
-
-def schedule_progress(run) -> Callable[[], float]:
-    """How far through its planned length the run is, 0..1: steps against the step target, time against --minutes."""
-    import time
-
-    target = run.target_steps
-    start_time = time.monotonic()
-    budget = run.config.minutes * 60 if run.config.minutes else None
-
-    def progress() -> float:
-        done = []
-        if target:
-            done.append(run.step / target)
-        if budget:
-            done.append((time.monotonic() - start_time) / budget)
-        return max(done) if done else 0.0
-
-    return progress
-
-
-@hookimpl
-def before_training_run(run):
-    if isinstance(run.model, ClassifierBase):
-        run.model.progress = schedule_progress(run)
-
-
-@hookimpl
-def after_training_run(run):
-    if isinstance(run.model, ClassifierBase):
-        run.model.progress = None
 
 
 @hookimpl

@@ -8,25 +8,24 @@ The generator starts from a base x base map and doubles it k times; the discrimi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ganstudio import hookimpl
-from ganstudio.api import ModelConfig, ModelPlugin, TrainableModel
-from ganstudio.errors import GanstudioError
+from ganstudio.api import Metric, ModelConfig, ModelPlugin, TrainableModel, option
 
 
 @dataclass
 class DCGANOptions:
-    latent_dim: int = 100
-    width: int = 64  # ngf = ndf: channels of the widest-resolution hidden layer, as in the paper
-    lr: float = 2e-4
-    beta1: float = 0.5  # the paper's value; 0.9 makes DCGAN training oscillate
-    beta2: float = 0.999
-    channels_last: bool = True  # NHWC: faster convolutions on CPU (oneDNN) and tensor-core GPUs; false for the NCHW baseline
+    latent_dim: int = option(100, "size of the latent vector z", min=1)
+    width: int = option(64, "channels of the widest-resolution hidden layer (ngf = ndf in the paper)", min=1)
+    lr: float = option(2e-4, "Adam learning rate of G and D", above=0)
+    beta1: float = option(0.5, "Adam beta1; the paper's 0.5 (0.9 makes DCGAN training oscillate)", min=0)
+    beta2: float = option(0.999, "Adam beta2", min=0)
+    channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
 
 
 def upsampling_plan(side: int) -> tuple[int, int] | None:
@@ -94,15 +93,16 @@ class Discriminator(nn.Module):
 
 class DCGAN(TrainableModel):
     kind = "gan"
+    Options = DCGANOptions
+    metrics = {
+        "loss_d": Metric("D loss", "losses"),
+        "loss_g": Metric("G loss", "losses"),
+        "d_real": Metric("D(x)", "discriminator outputs", range=(0.0, 1.0)),
+        "d_fake": Metric("D(G(z))", "discriminator outputs", range=(0.0, 1.0)),
+    }
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
-        valid = {f.name for f in fields(DCGANOptions)}
-        unknown = sorted(set(config.options) - valid)
-        if unknown:
-            raise GanstudioError(f"dcgan has no option {', '.join(unknown)}; options: {', '.join(sorted(valid))}")
-        self.options = DCGANOptions(**config.options)
-        config.options = asdict(self.options)  # record the defaults too, so a checkpoint rebuilds exactly
         c, side, _ = config.image_shape
         self.latent_dim = self.options.latent_dim
         self.generator = Generator(self.latent_dim, c, side, self.options.width)
@@ -120,12 +120,12 @@ class DCGAN(TrainableModel):
             "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
         }
 
-    def generate(self, z):
+    def generate(self, z, labels=None):
         return self.generator(z)
 
-    def training_step(self, images, labels, optimizers):
+    def training_step(self, batches, optimizers, context):
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
-        images = images.contiguous(memory_format=self.memory_format)
+        images = batches.next().images.contiguous(memory_format=self.memory_format)
         z = self.sample_latent(images.shape[0], device=images.device)
 
         # Discriminator: real -> 1, fake -> 0. softplus(-x) == BCE-with-logits against 1.

@@ -1,0 +1,81 @@
+"""Models from checkpoints, and images from models: the one place latents (and labels) become uint8 images.
+
+    model, ckpt = load_model("checkpoints/fashion-dcgan/last.pt", plugins, kind="gan")
+    labels = class_labels(model, "trouser", 64)                       # conditional models: a class by name or index
+    images = generate_images(model, model.sample_latent(64), labels, device="cpu")   # uint8 (N, C, H, W)
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+from ganstudio.api import ModelConfig
+from ganstudio.checkpoint import load_checkpoint
+from ganstudio.errors import GanstudioError
+from ganstudio.images import to_uint8
+
+
+def load_model(path, plugins, kind: Optional[str] = None):
+    """(model, checkpoint) rebuilt from a checkpoint through its model plugin, on the CPU, in eval mode."""
+    ckpt = load_checkpoint(path)
+    name = "?"
+    try:
+        info = ckpt["model"]
+        name, plugin = info["name"], info.get("plugin", "")
+        if name not in plugins.models:
+            raise GanstudioError(f"{path}: model '{name}' comes from plugin '{plugin}', which is not installed here")
+        model = plugins.models[name].build(ModelConfig(**info["config"]))
+        model.load_state_dict(ckpt["state"]["model"])
+    except (KeyError, TypeError) as e:
+        raise GanstudioError(f"{path}: checkpoint is missing or has malformed entry {e}") from None
+    except RuntimeError as e:
+        raise GanstudioError(f"{path}: weights do not fit model '{name}': {str(e).splitlines()[0]}") from None
+    if kind is not None and model.kind != kind:
+        raise GanstudioError(f"{path}: holds a {model.kind} ('{name}'), not a {kind}")
+    return model.eval(), ckpt
+
+
+def class_index(model, text: str) -> int:
+    """A class of a conditional model by name (case-insensitive, a unique prefix is enough) or index."""
+    names = list(model.config.class_names) or [str(i) for i in range(model.config.num_classes)]
+    if model.condition != "class":
+        raise GanstudioError(f"--class: model '{model.config.model}' is not class-conditional (it generates without a class)")
+    if text.isdigit() and int(text) < len(names):
+        return int(text)
+    lowered = [n.lower() for n in names]
+    hits = [i for i, n in enumerate(lowered) if n == text.lower()] or [i for i, n in enumerate(lowered) if n.startswith(text.lower())]
+    if len(hits) != 1:
+        raise GanstudioError(f"--class {text}: expected one of {', '.join(names)} (or an index 0-{len(names) - 1})")
+    return hits[0]
+
+
+def class_labels(model, text: Optional[str], n: int, generator: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
+    """Labels for n samples: all of class ``text`` when given, else what the model draws by default (None when
+    unconditional)."""
+    if text is not None:
+        return torch.full((n,), class_index(model, text), dtype=torch.long)
+    return model.sample_labels(n, generator=generator)
+
+
+@torch.no_grad()
+def generate_images(model, latents: torch.Tensor, labels: Optional[torch.Tensor] = None, device="cpu", batch_size: int = 500,
+                    progress: Optional[Callable[[int], None]] = None) -> torch.Tensor:
+    """uint8 images (N, C, H, W) on the CPU, in eval mode (batch-norm running statistics), in batches; the
+    model's train/eval mode is restored afterwards. The same latents give the same images whatever the batch size."""
+    device = torch.device(device)
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for i in range(0, len(latents), batch_size):
+            z = latents[i : i + batch_size].to(device)
+            y = labels[i : i + batch_size].to(device) if labels is not None else None
+            out.append(to_uint8(model.generate(z, y) if y is not None else model.generate(z)))
+            if progress is not None:
+                progress(len(z))
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.uint8)

@@ -1,0 +1,91 @@
+"""The metric window: the metrics of the steps since the last log line, summed on the device and synced once.
+
+    window.add(model_metrics, skipped)           # every step, no host sync
+    window.report("swd", value)                  # a callback's metric, by name, into the current record
+    record = window.flush(step, images, epoch)   # one host sync: averages, divergence check, images/s
+
+A step whose fp16 gradients overflowed (the GradScaler skipped it) does not count: its metrics are dropped, the
+record says how many were skipped, and non-finite values in it are not called divergence.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Optional
+
+import torch
+
+from ganstudio.errors import GanstudioError
+
+
+class DivergenceError(GanstudioError):
+    """Losses or weights became NaN/Inf; the run stops without overwriting the last good checkpoint."""
+
+
+class MetricWindow:
+    def __init__(self, step: int, images: int):
+        self._reset(step, images)
+
+    def _reset(self, step: int, images: int) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.kept: Optional[torch.Tensor] = None  # steps that counted (a tensor: no sync to know it)
+        self.steps = 0
+        self.reported: dict[str, list] = {}  # callback tensors: name -> [sum, count]
+        self.values: dict[str, float] = {}  # callback floats, logged at this step
+        self.step0, self.images0, self.t0 = step, images, time.monotonic()
+
+    @property
+    def urgent(self) -> bool:
+        """A callback reported a value for this very step (an eval score): log now, not at the next interval."""
+        return bool(self.values)
+
+    def add(self, metrics: dict, skipped: Optional[torch.Tensor] = None) -> None:
+        keep = None if skipped is None else (~skipped).float()
+        for key, value in metrics.items():
+            value = value.detach().float()
+            if keep is not None:
+                value = torch.where(keep > 0, value, torch.zeros_like(value))
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+        if keep is not None:
+            self.kept = keep if self.kept is None else self.kept + keep
+        self.steps += 1
+
+    def report(self, name: str, value) -> None:
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and not isinstance(value, bool):
+            total = self.reported.setdefault(name, [torch.zeros((), device=value.device), 0])
+            total[0] = total[0] + value.detach().float()
+            total[1] += 1
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.values[name] = float(value)
+        else:
+            raise GanstudioError(f"report('{name}', ...): expected a number or a one-element tensor, got {type(value).__name__}")
+
+    def flush(self, step: int, images: int, epoch: float) -> Optional[dict]:
+        """The record of the window (None when no step was taken since the last one), then a fresh window."""
+        if self.steps == 0 and not self.values:
+            return None
+        keys = list(self.sums)
+        tensors = [self.sums[k] for k in keys] + [r[0] for r in self.reported.values()]
+        if self.kept is not None:
+            tensors.append(self.kept)
+        synced = torch.stack([t.to(tensors[0].device) for t in tensors]).cpu().tolist() if tensors else []  # the one host sync
+        counted = int(round(synced.pop())) if self.kept is not None else self.steps
+        now = time.monotonic()
+        metrics = {k: (v / counted if counted else math.nan) for k, v in zip(keys, synced)}
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)] if counted else []
+        if bad:
+            raise DivergenceError(f"training diverged: {', '.join(f'{k}={metrics[k]}' for k in bad)} in steps {self.step0 + 1}-{step}")
+        if not counted:
+            metrics = {}
+        for (name, (_, n)), total in zip(self.reported.items(), synced[len(keys):]):
+            metrics[name] = total / n
+        metrics.update(self.values)
+        if self.steps - counted:
+            metrics["fp16_skipped_steps"] = self.steps - counted
+        seconds = max(now - self.t0, 1e-9)
+        metrics["images_per_s"] = (images - self.images0) / seconds
+        metrics["steps_per_s"] = (step - self.step0) / seconds
+        record = {"step": step, "epoch": round(epoch, 4), **metrics}
+        self._reset(step, images)
+        return record

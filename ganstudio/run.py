@@ -1,0 +1,179 @@
+"""What a training run is: its config, device, data, model, optimizers, paths and position, built once.
+
+    run = open_run(config, plugins, resume=False)   # a new run, or checkpoints/<name>/last.pt continued
+    fit(run, plugins, view)                          # ganstudio/loop.py
+
+Which config fields define the run (kept on --resume) and which only say how to run this invocation is
+declared on the fields themselves (metadata "role", see data.py); ``resumed_config`` applies it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ganstudio.accel import choose_precision, configure_backends, resolve_device, seed_process
+from ganstudio.api import ModelConfig, StepContext, TrainableModel
+from ganstudio.batches import DeviceBatches
+from ganstudio.checkpoint import load_checkpoint, restore_state
+from ganstudio.data import INVOCATION, LOCATED, RUN, DataSpec, load_data
+from ganstudio.errors import GanstudioError
+from ganstudio.runs import check_run_name
+
+DEFAULT_EPOCHS = 5  # when none of --epochs/--steps/--minutes is given
+
+
+@dataclass
+class TrainConfig:
+    data: DataSpec = field(default_factory=DataSpec, metadata=RUN)
+    model: str = field(default="dcgan", metadata=RUN)
+    model_options: dict = field(default_factory=dict, metadata=RUN)  # --model-option KEY=VALUE, as given
+    name: Optional[str] = field(default=None, metadata=RUN)  # run name; default "<data>-<model>"
+    batch_size: int = field(default=128, metadata=RUN)
+    seed: int = field(default=0, metadata=RUN)
+    precision: str = field(default="auto", metadata=RUN)  # auto: bf16 where the hardware runs it natively, else fp32 (accel.py)
+    grid_samples: int = field(default=64, metadata=RUN)  # size of the fixed-noise grid
+    epochs: Optional[int] = field(default=None, metadata=INVOCATION)  # total epochs of the run (resumed runs count those done)
+    steps: Optional[int] = field(default=None, metadata=INVOCATION)  # total training steps of the run
+    minutes: Optional[float] = field(default=None, metadata=INVOCATION)  # wall-clock budget of this invocation
+    device: str = field(default="auto", metadata=INVOCATION)  # auto picks CUDA when present
+    compile: bool = field(default=False, metadata=INVOCATION)  # torch.compile: pays off on long GPU runs, costs minutes on CPU
+    checkpoints_dir: str = field(default="checkpoints", metadata=INVOCATION)
+    samples_dir: str = field(default="samples", metadata=INVOCATION)
+    log_every: int = field(default=10, metadata=INVOCATION)  # steps between host syncs: metrics, NaN check, view, hooks
+    grid_every: Optional[int] = field(default=None, metadata=INVOCATION)  # fixed-noise grid every N steps (besides epoch ends)
+    save_every_minutes: float = field(default=5.0, metadata=INVOCATION)  # periodic checkpoint besides epoch ends
+    callbacks: Optional[list] = field(default=None, metadata=INVOCATION)  # None: every callback whose default is on
+    disabled_callbacks: list = field(default_factory=list, metadata=INVOCATION)
+    callback_options: dict = field(default_factory=dict, metadata=INVOCATION)  # {"gif": {"fps": "8"}}, as given
+
+    @property
+    def run_name(self) -> str:
+        return self.name or f"{self.data.name}-{self.model}"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        if isinstance(values.get("data"), dict):
+            values["data"] = DataSpec.from_dict(values["data"])
+        return cls(**values)
+
+
+def resumed_config(stored, given):
+    """The config of a resumed run: "run" fields from the checkpoint, "invocation" fields from this command,
+    "located" fields from this command when given there, else from the checkpoint."""
+    merged = {}
+    for f in dataclasses.fields(stored):
+        old, new = getattr(stored, f.name), getattr(given, f.name)
+        role = f.metadata.get("role")
+        if dataclasses.is_dataclass(old):
+            merged[f.name] = resumed_config(old, new)
+        elif role == INVOCATION["role"] or (role == LOCATED["role"] and new not in (None, False)):
+            merged[f.name] = new
+        else:
+            merged[f.name] = old
+    return type(stored)(**merged)
+
+
+class Run:
+    """Everything the loop works on. Plugins never see this object: hooks receive its RunView (hooks.py)."""
+
+    def __init__(self, config: TrainConfig, plugins, checkpoint: Optional[dict] = None):
+        check_run_name(config.run_name)
+        if config.batch_size <= 0:
+            raise GanstudioError(f"--batch-size must be a positive number, got {config.batch_size}")
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.precision = choose_precision(self.device, config.precision)
+        configure_backends(self.device)
+        self.run_dir = Path(config.checkpoints_dir) / config.run_name
+        self.samples_dir = Path(config.samples_dir) / config.run_name
+        self.checkpoint_path = self.run_dir / "last.pt"
+        self.history: list[dict] = []  # the metric records of this invocation
+        self.results: dict = {}  # model.evaluate() at the end of training, stored in the checkpoint
+        self.step = 0
+        self.elapsed_before = 0.0  # seconds trained by earlier invocations of this run
+        self.started: Optional[float] = None
+        self.callback_state: dict = checkpoint.get("callbacks", {}) if checkpoint else {}
+
+        self.dataset_plugin = plugins.dataset(config.data.name)
+        self.model_plugin = plugins.model(config.model)
+        self.data = load_data(plugins, config.data, "train")
+        if len(self.data) < config.batch_size:
+            raise GanstudioError(f"dataset '{config.data.name}' has {len(self.data)} images, fewer than --batch-size {config.batch_size}")
+        if self.model_plugin.supports is not None:
+            why_not = self.model_plugin.supports(self.data.image_shape)
+            if why_not:
+                raise GanstudioError(f"model '{config.model}' cannot train on '{config.data.name}' {self.data.image_shape}: {why_not}")
+
+        seed_process(config.seed)
+        if checkpoint is not None:
+            model_config = ModelConfig(**checkpoint["model"]["config"])
+        else:
+            classes = list(self.data.classes or [])
+            model_config = ModelConfig(self.data.image_shape, len(classes), dict(config.model_options), classes,
+                                       list(self.data.attribute_names or []), config.model)
+        self.model: TrainableModel = self.model_plugin.build(model_config).to(self.device)
+        self.optimizers = self.model.configure_optimizers()
+        self.schedulers = self.model.configure_schedulers(self.optimizers) or {}
+        self.model.precision = self.precision  # the model's autocast() sections follow it
+        self.model.grad_scaler = self.precision.grad_scaler(self.device)  # fp16 only
+        if config.compile:
+            self.model.compile_for_training()
+        self.batches = DeviceBatches(self.data, config.batch_size, config.seed, self.device)
+        noise = torch.Generator().manual_seed(config.seed + 1)
+        is_gan = self.model.kind == "gan"
+        self.fixed_latents = self.model.sample_latent(config.grid_samples, generator=noise) if is_gan else torch.empty(0)
+        self.fixed_labels = self.grid_labels(config.grid_samples, noise) if is_gan else None
+        if checkpoint is not None:
+            restore_state(self, checkpoint)
+        self.saved_step = self.step
+
+    def grid_labels(self, n: int, generator) -> Optional[torch.Tensor]:
+        """Conditions of the fixed grid: classes in turn (one column per class when the grid is that wide)."""
+        if self.model.condition == "class":
+            return torch.arange(n) % self.model.config.num_classes
+        return self.model.sample_labels(n, generator=generator)
+
+    @property
+    def images_seen(self) -> int:
+        return self.batches.images_drawn
+
+    @property
+    def epoch(self) -> float:
+        return self.batches.epoch
+
+    @property
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.monotonic() - self.started if self.started is not None else 0.0)
+
+    def context(self, fraction: Optional[float]) -> StepContext:
+        return StepContext(self.step, self.images_seen, self.epoch, fraction)
+
+    def payload_config(self) -> dict:
+        return asdict(self.config)
+
+
+def open_run(config: TrainConfig, plugins, resume: bool, overwrite: bool = False) -> Run:
+    """A new run, or with ``resume`` checkpoints/<name>/last.pt continued with the run's own settings."""
+    check_run_name(config.run_name)
+    path = Path(config.checkpoints_dir) / config.run_name / "last.pt"
+    if resume:
+        if not path.exists():
+            raise GanstudioError(f"--resume: no checkpoint at {path} (train without --resume first, or check --name)")
+        ckpt = load_checkpoint(path)
+        if ckpt["model"]["name"] not in plugins.models:
+            raise GanstudioError(f"{path}: model '{ckpt['model']['name']}' comes from plugin '{ckpt['model']['plugin']}', which is not installed")
+        stored = TrainConfig.from_dict(ckpt["config"])
+        merged = resumed_config(stored, config)
+        merged.name = config.run_name
+        return Run(merged, plugins, checkpoint=ckpt)
+    if path.exists() and not overwrite:
+        raise GanstudioError(f"{path} already exists: pass --resume to continue that run, --name NEW for a new one, or --overwrite to replace it")
+    return Run(config, plugins)

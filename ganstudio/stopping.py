@@ -1,0 +1,47 @@
+"""Graceful stop: the first Ctrl-C / SIGTERM finishes the current step, saves and exits 130 / 143; a second Ctrl-C
+aborts at once (the run keeps its last saved, step-aligned state).
+
+    with GracefulStop(log) as stop:
+        while not stop.requested: ...
+    exit_code = stop.exit_code          # 0, 130 or 143
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Callable, Optional
+
+
+class GracefulStop:
+    def __init__(self, log: Callable[[str], None]):
+        self.log = log
+        self.signum: Optional[int] = None
+        self._previous: dict = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum if self.signum is not None else 0
+
+    def _handler(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.log(f"{signal.Signals(signum).name} received: finishing the step and saving (Ctrl-C again to abort)")
+
+    def __enter__(self):
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handler)
+        except ValueError:  # not in the main thread: leave signals alone
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+        return False
