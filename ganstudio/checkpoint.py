@@ -27,11 +27,16 @@ def save_checkpoint(payload: dict, path) -> Path:
     path = Path(path)
     payload = {"format": FORMAT, "version": VERSION, **payload}
     try:
-        atomic_write(path, lambda tmp: torch.save(payload, tmp), durable=True)
+        atomic_write(path, lambda tmp: _write(payload, tmp), durable=True)
     except OSError as e:
         raise GanstudioError(f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is intact") from e
     remove_stale_temp_files(path)
     return path
+
+
+def _write(payload: dict, tmp: Path) -> None:
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
 
 
 def load_checkpoint(path) -> dict:

@@ -73,9 +73,9 @@ def train_steps(run, plugins, handle, budget, stop, saver, grids, view) -> str:
         plugins.call("after_training_step", run=handle, step=run.step)
 
         epoch_done = run.batches.epochs_completed > epochs_before
+        grids.maybe(epoch_done=run.batches.epochs_completed if epoch_done else None)
         if run.step % config.log_every == 0 or epoch_done or handle.window.urgent:
             flush(run, plugins, handle, budget, view, force_view=epoch_done)
-        grids.maybe(epoch_done=run.batches.epochs_completed if epoch_done else None)
         if epoch_done:
             saver.save()
             plugins.call("after_epoch_run", run=handle, epoch=run.batches.epochs_completed, step=run.step)

@@ -143,10 +143,10 @@ def call_impl(impl, hook_name: str, **kwargs):
         raise PluginError(f"plugin '{impl.plugin_name}' failed in hook {hook_name}: {type(e).__name__}: {e}") from e
 
 
-def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: bool = True) -> Plugins:
+def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: bool = True, local: bool = True) -> Plugins:
     """Load built-ins, entry points (unless GANSTUDIO_NO_ENTRY_POINTS is set) and the plugins folder.
 
-    ``plugins_dir`` None means ``./plugins`` when that folder exists."""
+    ``plugins_dir`` None means ``./plugins`` when that folder exists; ``local=False`` loads no plugins folder."""
     pm = pluggy.PluginManager("ganstudio")
     pm.add_hookspecs(hookspecs)
     info: dict[str, PluginInfo] = {}
@@ -168,7 +168,7 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: boo
     folder = Path(plugins_dir) if plugins_dir is not None else Path("plugins")
     if plugins_dir is not None and not folder.is_dir():
         raise PluginError(f"--plugins-dir {folder} is not a folder")
-    if folder.is_dir():
+    if local and folder.is_dir():
         # Plugin files may share code: a helper module in the folder (e.g. _common.py, not loaded as a plugin)
         # is importable from them with ``import _common``.
         if str(folder.resolve()) not in sys.path:

@@ -11,6 +11,7 @@ from ganstudio.api import ModelConfig
 from ganstudio.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
 from ganstudio.models.dcgan import DCGAN
+from ganstudio.testing import FixedBatches, step_context
 
 CUDA = torch.device("cuda")
 CPU = torch.device("cpu")
@@ -84,7 +85,7 @@ def test_backward_step_goes_through_the_grad_scaler_when_there_is_one():
     opts = model.configure_optimizers()
     model.grad_scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
     before = [p.clone() for p in model.generator.parameters()]
-    metrics = model.training_step(torch.rand(4, 1, 28, 28) * 2 - 1, None, opts)
+    metrics = model.training_step(FixedBatches(torch.rand(4, 1, 28, 28) * 2 - 1), opts, step_context())
     assert all(torch.isfinite(v) for v in metrics.values())
     assert any(not torch.equal(a, b) for a, b in zip(before, model.generator.parameters()))
     assert model.grad_scaler.get_scale() > 0

@@ -152,7 +152,7 @@ class Probe:
         self.seen = []
 
     @hookimpl(trylast=True)  # after every other callback of the same step
-    def after_batch_run(self, run, step):
+    def after_metrics_logged(self, run, step):
         with Image.open(run.samples_dir / "timeline.gif") as im:
             self.seen.append(f"{step}:{im.n_frames}")
         (run.samples_dir / "probe.txt").write_text(" ".join(self.seen))
@@ -168,4 +168,4 @@ def test_the_gif_grows_while_training_runs(cli, tiny_idx, workdir):
     (workdir / "plugins/probe.py").write_text(PROBE_PLUGIN)
     train(cli, tiny_idx, "--steps", "12", "--grid-every", "4", "--callbacks", "gif,probe")
     seen = (workdir / "samples/fashion-dcgan/probe.txt").read_text().split()
-    assert seen == ["2:1", "4:2", "6:2", "8:2", "10:3", "12:4"]  # step 8's frame comes at the epoch end, after the batch hooks
+    assert seen == ["2:1", "4:2", "6:2", "8:3", "10:3", "12:4"]  # a step's grid is rendered before its metrics are logged

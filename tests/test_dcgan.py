@@ -6,6 +6,7 @@ import torch
 
 from ganstudio.api import ModelConfig
 from ganstudio.models.dcgan import DCGAN
+from ganstudio.testing import FixedBatches, step_context
 
 
 def test_generator_step_adds_no_gradients_to_d_and_leaves_d_trainable():
@@ -19,7 +20,7 @@ def test_generator_step_adds_no_gradients_to_d_and_leaves_d_trainable():
         return real_step(*args, **kwargs)
 
     opts["discriminator"].step = recording_step
-    model.training_step(torch.rand(4, 1, 28, 28) * 2 - 1, None, opts)
+    model.training_step(FixedBatches(torch.rand(4, 1, 28, 28) * 2 - 1), opts, step_context())
     # Had the G step computed D's gradients, they would have been added to the D step's.
     for name, p in model.discriminator.named_parameters():
         assert torch.equal(p.grad, at_d_step[name]), name

@@ -16,7 +16,7 @@ HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) 
 
 def test_there_are_hooks():
     assert {"register_datasets", "register_models", "register_callbacks", "register_commands", "before_training_run",
-            "after_batch_run", "after_epoch_run", "after_training_run", "on_training_error"} <= set(HOOKS)
+            "after_training_step", "after_metrics_logged", "after_grid_rendered", "after_epoch_run", "after_training_run", "on_training_error"} <= set(HOOKS)
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -148,7 +148,7 @@ def test_a_callback_that_raises_is_reported_by_name(cli, workdir, tiny_idx):
                 pass
 
             @hookimpl
-            def after_batch_run(self, step):
+            def after_metrics_logged(self, step):
                 if step >= 4:
                     raise RuntimeError("boom")
 
@@ -159,7 +159,7 @@ def test_a_callback_that_raises_is_reported_by_name(cli, workdir, tiny_idx):
     code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--steps", "20", "--batch-size", "32",
                          "--log-every", "2", "--model-option", "width=8")
     assert code == 2
-    assert "plugin 'callback:explodes' failed in hook after_batch_run: RuntimeError: boom" in err
+    assert "plugin 'callback:explodes' failed in hook after_metrics_logged: RuntimeError: boom" in err
     assert "saved checkpoints/fashion-dcgan/last.pt at step 4 before stopping on the error" in out
     from ganstudio.checkpoint import load_checkpoint
 

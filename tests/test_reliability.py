@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganstudio import atomic as atomic_module
 from ganstudio import checkpoint as checkpoint_module
 from ganstudio.checkpoint import load_checkpoint, save_checkpoint
 from ganstudio.errors import GanstudioError
@@ -69,7 +70,7 @@ def test_kill_9_at_random_moments_never_loses_the_run(workdir, tiny_idx):
         assert step >= before
     assert steps_seen == sorted(steps_seen) and steps_seen[-1] > steps_seen[0]
     # A killed writer may leave its temp file; the next successful save removes it, so at most the last kill's remains.
-    assert len(list(last.parent.glob(".last.pt.tmp-*"))) <= 1
+    assert len(list(last.parent.glob(".last.tmp-*.pt"))) <= 1
 
 
 SLOW_WRITE = """
@@ -142,7 +143,7 @@ POISON = """
             pass
 
         @hookimpl
-        def after_batch_run(self, run, step):
+        def after_metrics_logged(self, run, step):
             if step == 10:
                 with torch.no_grad():
                     for p in run.model.parameters():
@@ -164,16 +165,19 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(cli, workdir, tiny
 
 
 def test_non_finite_weights_are_never_saved(cli, workdir, tiny_idx):
+    from ganstudio.data import DataSpec
+    from ganstudio.loop import Saver
+    from ganstudio.metric_window import DivergenceError
     from ganstudio.plugins import load_plugins
-    from ganstudio.train import DivergenceError, TrainConfig, TrainingRun
+    from ganstudio.run import Run, TrainConfig
 
-    run = TrainingRun(TrainConfig(data_root=str(tiny_idx), batch_size=32, model_options={"width": 8}), load_plugins())
-    run.saved_step = 0
+    plugins = load_plugins()
+    run = Run(TrainConfig(data=DataSpec(root=str(tiny_idx)), batch_size=32, model_options={"width": 8}), plugins)
     with torch.no_grad():
         first = next(run.model.parameters())
         first[(0,) * first.dim()] = float("inf")  # (channels_last weights cannot be viewed flat)
     with pytest.raises(DivergenceError, match="non-finite weights"):
-        run.save()
+        Saver(run, plugins, None, type("NoCallbacks", (), {"state": lambda self: {}})(), print).save()
     assert not run.checkpoint_path.exists()
 
 
@@ -277,18 +281,18 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(cli, workdir, tiny
     def no_space(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoint_module.os, "fsync", no_space)
+    monkeypatch.setattr(atomic_module.os, "fsync", no_space)
     code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--resume", "--steps", "20", "--log-every", "2")
     assert code == 2
     assert "could not write checkpoint" in err and "No space left on device" in err and "previous checkpoint is intact" in err
     assert good_checkpoint.read_bytes() == before
     assert last_step(good_checkpoint) == 3
-    assert not list(good_checkpoint.parent.glob(".last.pt.tmp-*")), "the partial temp file is removed"
+    assert not list(good_checkpoint.parent.glob(".last.tmp-*.pt")), "the partial temp file is removed"
 
 
 def test_save_checkpoint_is_atomic_on_failure(tmp_path, monkeypatch):
     path = save_checkpoint({"a": torch.ones(3)}, tmp_path / "c.pt")
-    monkeypatch.setattr(checkpoint_module.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
+    monkeypatch.setattr(atomic_module.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
     with pytest.raises(GanstudioError, match="I/O error"):
         save_checkpoint({"a": torch.zeros(3)}, path)
     assert torch.equal(load_checkpoint(path)["a"], torch.ones(3))

@@ -22,7 +22,7 @@ def test_train_then_sample_png_npz_and_folder(cli, tiny_idx, workdir):
     assert ckpt["progress"]["step"] == 10
     assert ckpt["model"]["config"]["image_shape"] == (1, 28, 28)
     assert ckpt["model"]["plugin"] == "ganstudio.models.dcgan" and ckpt["data"]["plugin"] == "ganstudio.datasets.idx_datasets"
-    assert ckpt["fixed_noise"].shape == (64, 100)
+    assert ckpt["fixed_latents"].shape == (64, 100) and ckpt["fixed_labels"] is None
 
     code, out, err = cli("sample", "--n", "144")
     assert code == 0, err

@@ -1,0 +1,214 @@
+"""The plugin contract kit: call these from your plugin's own tests (pytest or not); each raises AssertionError
+naming what broke. Everything runs on the CPU, on tiny synthetic data, in a temporary folder.
+
+    from ganstudio.testing import check_model_plugin, check_dataset_plugin, check_callback_plugin
+    import my_plugin
+
+    def test_model_contract(tmp_path):
+        check_model_plugin(my_plugin, "my-gan", tmp_path, options={"width": 8})
+
+Also for unit tests of a model: ``FixedBatches`` (a Batches over given tensors), ``step_context()``,
+``synthetic_data()`` and ``plugins_with(plugin)`` (the built-ins plus yours, no entry points, no plugins folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ganstudio import hookimpl
+from ganstudio.api import Batch, Batches, DatasetPlugin, ImageData, ModelConfig, StepContext, TrainableModel
+from ganstudio.data import DataSpec, load_data
+from ganstudio.images import to_float
+from ganstudio.options import parse_options
+
+__all__ = ["FixedBatches", "step_context", "synthetic_data", "plugins_with", "train_run",
+           "check_model_plugin", "check_dataset_plugin", "check_callback_plugin"]
+
+
+class FixedBatches(Batches):
+    """Batches cut in turn from given float images in [-1, 1] (and labels / attributes), cycling; counts draws."""
+
+    def __init__(self, images: torch.Tensor, labels=None, attributes=None, batch_size: Optional[int] = None):
+        self.images, self.labels, self.attributes = images, labels, attributes
+        self.batch_size = batch_size or len(images)
+        self.drawn = 0
+
+    def next(self) -> Batch:
+        start = (self.drawn * self.batch_size) % max(1, len(self.images) - self.batch_size + 1)
+        self.drawn += 1
+        part = slice(start, start + self.batch_size)
+        return Batch(self.images[part], self.labels[part] if self.labels is not None else None,
+                     self.attributes[part] if self.attributes is not None else None)
+
+
+def step_context(step: int = 0, fraction: Optional[float] = None, batch_size: int = 0) -> StepContext:
+    return StepContext(step, step * batch_size, 0.0, fraction)
+
+
+def synthetic_data(n: int = 64, shape=(1, 28, 28), classes: int = 10, seed: int = 0) -> ImageData:
+    """Labelled images with a class-dependent bright bar: tiny, deterministic, learnable."""
+    g = torch.Generator().manual_seed(seed)
+    c, h, w = shape
+    labels = torch.arange(n) % classes
+    images = torch.randint(0, 40, (n, c, h, w), generator=g, dtype=torch.uint8)
+    for i, label in enumerate(labels.tolist()):
+        row = int(label) * (h - 3) // max(classes, 1)
+        images[i, :, row : row + 3, 2:-2] = 220
+    return ImageData(images, labels, [f"class{i}" for i in range(classes)], source="ganstudio.testing synthetic data")
+
+
+class _Data:
+    def __init__(self, data: ImageData):
+        self.data = data
+
+    @hookimpl
+    def register_datasets(self, register):
+        register(DatasetPlugin("contract-data", lambda request: self.data, "synthetic data of ganstudio.testing"))
+
+
+def plugins_with(*plugins, data: Optional[ImageData] = None):
+    """The built-in plugins plus ``plugins`` (modules or objects with hookimpls), and a ``contract-data`` dataset."""
+    from ganstudio.plugins import check_pending, load_plugins
+
+    loaded = load_plugins(entry_points=False, local=False)
+    for i, plugin in enumerate(plugins):
+        loaded.pm.register(plugin, name=f"under-test-{i}:{getattr(plugin, '__name__', type(plugin).__name__)}")
+    loaded.pm.register(_Data(data if data is not None else synthetic_data()), name="contract-data")
+    check_pending(loaded.pm)
+    loaded.refresh()
+    return loaded
+
+
+def train_run(plugins, folder, model: str, steps: int, resume: bool = False, callbacks=(), options=None,
+              callback_options=None, batch_size: int = 16, name: str = "contract"):
+    """Train ``model`` on ``contract-data`` for ``steps`` (total) under ``folder``; returns the finished Run."""
+    from ganstudio.loop import fit
+    from ganstudio.run import TrainConfig, open_run
+
+    config = TrainConfig(data=DataSpec("contract-data"), model=model, model_options=dict(options or {}), name=name, steps=steps,
+                         batch_size=batch_size, device="cpu", precision="fp32", log_every=1, grid_samples=8,
+                         checkpoints_dir=str(Path(folder) / "checkpoints"), samples_dir=str(Path(folder) / "samples"),
+                         callbacks=list(callbacks), callback_options=dict(callback_options or {}))
+    run = open_run(config, plugins, resume=resume, overwrite=not resume)
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = fit(run, plugins)
+    assert code == 0, f"training '{model}' exited {code}"
+    return run
+
+
+def _weights(model: torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+
+def check_model_plugin(plugin, name: str, folder, options: Optional[dict] = None, data: Optional[ImageData] = None) -> None:
+    """Builds; one step changes the weights and returns finite scalar metrics; generate has the data's shape and
+    range; a conditional model honours its labels; the state round-trips; two steps + resume + two steps equals
+    four steps exactly on the CPU; ``ganstudio sample`` works from the checkpoint alone."""
+    from ganstudio.generation import generate_images, load_model
+
+    data = data if data is not None else synthetic_data()
+    plugins = plugins_with(plugin, data=data)
+    assert name in plugins.models, f"model '{name}' is not registered (registered: {', '.join(plugins.models)})"
+    entry = plugins.models[name]
+    parse_options(entry.options, dict(options or {}), f"model '{name}'")  # the options parse on their own
+    classes = list(data.classes or [])
+    config = ModelConfig(data.image_shape, len(classes), dict(options or {}), classes, list(data.attribute_names or []), name)
+    torch.manual_seed(0)
+    model = entry.build(config)
+    assert isinstance(model, TrainableModel), f"build returned {type(model).__name__}, not a TrainableModel"
+    optimizers = model.configure_optimizers()
+    assert optimizers and all(isinstance(o, torch.optim.Optimizer) for o in optimizers.values()), "configure_optimizers: a dict of optimizers"
+    before = _weights(model)
+    batches = FixedBatches(to_float(data.images), data.labels,
+                           data.attributes.float() if data.attributes is not None else None, batch_size=16)
+    metrics = model.training_step(batches, optimizers, step_context(fraction=0.0))
+    assert batches.drawn >= 1, "training_step drew no batch"
+    assert any(not torch.equal(before[k], v) for k, v in _weights(model).items()), "one training step changed no weight"
+    for key, value in (metrics or {}).items():
+        assert isinstance(value, torch.Tensor) and value.numel() == 1, f"metric '{key}' is not a scalar tensor"
+        assert not value.requires_grad, f"metric '{key}' is not detached"
+        assert torch.isfinite(value), f"metric '{key}' is not finite after one step"
+    if model.kind == "gan":
+        _check_generation(model, data)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        folder = Path(folder)
+        straight = train_run(plugins, folder / "straight", name, 4, options=options)
+        train_run(plugins, folder / "resumed", name, 2, options=options)
+        resumed = train_run(plugins, folder / "resumed", name, 4, resume=True, options=options)
+    for key, value in _weights(straight.model).items():
+        assert torch.equal(value, _weights(resumed.model)[key]), f"resume is not exact: '{key}' differs after 2 + 2 steps vs 4"
+    if model.kind == "gan":
+        loaded, _ = load_model(resumed.checkpoint_path, plugins, kind="gan")
+        z = loaded.sample_latent(4, generator=torch.Generator().manual_seed(0))
+        labels = loaded.sample_labels(4, generator=torch.Generator().manual_seed(1))
+        again = generate_images(resumed.model, z, labels)
+        assert torch.equal(generate_images(loaded, z, labels), again), "the checkpoint alone does not reproduce the samples"
+
+
+def _check_generation(model: TrainableModel, data: ImageData) -> None:
+    from ganstudio.generation import generate_images
+
+    assert model.latent_dim > 0, "a GAN sets latent_dim"
+    z = model.sample_latent(6, generator=torch.Generator().manual_seed(0))
+    labels = model.sample_labels(6, generator=torch.Generator().manual_seed(0))
+    model.eval()
+    with torch.no_grad():
+        out = model.generate(z, labels) if labels is not None else model.generate(z)
+    model.train()
+    assert tuple(out.shape) == (6, *data.image_shape), f"generate gave {tuple(out.shape)}, expected {(6, *data.image_shape)}"
+    assert out.min() >= -1 - 1e-4 and out.max() <= 1 + 1e-4, f"generate is not in [-1, 1]: [{out.min():.3f}, {out.max():.3f}]"
+    if model.condition == "class":
+        assert labels is not None and labels.dtype == torch.long, "a class-conditional model's sample_labels gives class indices"
+        z1 = z[:1].repeat(2, 1)
+        two = generate_images(model, z1, torch.tensor([0, 1]))
+        assert not torch.equal(two[0], two[1]), "the same latent with two classes gave the same image: labels are ignored"
+    elif model.condition is None:
+        assert labels is None, "an unconditional model's sample_labels returns None"
+
+
+def check_dataset_plugin(plugin, name: str, root=None, options: Optional[dict] = None, splits=("train",)) -> dict:
+    """Each split loads through the core as valid ImageData, the same twice (the data order depends on it); labels
+    fall inside the class names; returns {split: ImageData}."""
+    plugins = plugins_with(plugin)
+    assert name in plugins.datasets, f"dataset '{name}' is not registered (registered: {', '.join(plugins.datasets)})"
+    spec = DataSpec(name, root=str(root) if root is not None else None, options=dict(options or {}))
+    loaded = {}
+    for split in splits:
+        first, second = load_data(plugins, spec, split, quiet=True), load_data(plugins, spec, split, quiet=True)
+        assert first.source, f"{split}: ImageData.source says nothing about where the data came from"
+        assert torch.equal(first.images, second.images), f"{split}: two loads gave different images"
+        if first.labels is not None:
+            assert first.classes, f"{split}: labels without class names"
+            assert int(first.labels.min()) >= 0 and int(first.labels.max()) < len(first.classes), f"{split}: a label is outside the classes"
+        if first.attributes is not None:
+            assert first.attribute_names and len(first.attribute_names) == first.attributes.shape[1], f"{split}: attributes need one name each"
+        loaded[split] = first
+    return loaded
+
+
+def check_callback_plugin(plugin, name: str, folder, options: Optional[dict] = None, model: str = "dcgan",
+                          model_options: Optional[dict] = None) -> None:
+    """The callback joins a real run (with its options as the command line gives them) and a resumed one without
+    error; a state_dict() it keeps is plain (loads with weights_only=True) and comes back on resume."""
+    plugins = plugins_with(plugin)
+    assert name in plugins.callbacks, f"callback '{name}' is not registered (registered: {', '.join(plugins.callbacks)})"
+    entry = plugins.callbacks[name]
+    parse_options(entry.options, dict(options or {}), f"callback '{name}'")
+    model_options = model_options if model_options is not None else ({"width": 8, "latent_dim": 8} if model == "dcgan" else {})
+    kwargs = dict(callbacks=[name], callback_options={name: dict(options or {})}, options=model_options)
+    with contextlib.redirect_stderr(io.StringIO()):
+        first = train_run(plugins, folder, model, 3, **kwargs)
+        from ganstudio.checkpoint import load_checkpoint
+
+        saved = load_checkpoint(first.checkpoint_path).get("callbacks", {})
+        resumed = train_run(plugins, folder, model, 5, resume=True, **kwargs)
+    assert resumed.step == 5, f"the resumed run stopped at step {resumed.step}"
+    instance_type = type(entry.factory(parse_options(entry.options, dict(options or {}), f"callback '{name}'")))
+    if hasattr(instance_type, "state_dict"):
+        assert name in saved, f"callback '{name}' has state_dict() but its state is not in the checkpoint"
