@@ -29,8 +29,9 @@ class MetricWindow:
 
     def _reset(self, step: int, images: int) -> None:
         self.sums: dict[str, torch.Tensor] = {}
-        self.kept: Optional[torch.Tensor] = None  # steps that counted (a tensor: no sync to know it)
+        self.kept: Optional[torch.Tensor] = None  # masked steps that counted (a tensor: no sync to know it)
         self.steps = 0
+        self.unmasked = 0  # steps added without a skip mask (no GradScaler): they always count
         self.reported: dict[str, list] = {}  # callback tensors: name -> [sum, count]
         self.values: dict[str, float] = {}  # callback floats, logged at this step
         self.step0, self.images0, self.t0 = step, images, time.monotonic()
@@ -49,6 +50,8 @@ class MetricWindow:
             self.sums[key] = self.sums[key] + value if key in self.sums else value
         if keep is not None:
             self.kept = keep if self.kept is None else self.kept + keep
+        else:
+            self.unmasked += 1
         self.steps += 1
 
     def report(self, name: str, value) -> None:
@@ -70,7 +73,7 @@ class MetricWindow:
         if self.kept is not None:
             tensors.append(self.kept)
         synced = torch.stack([t.to(tensors[0].device) for t in tensors]).cpu().tolist() if tensors else []  # the one host sync
-        counted = int(round(synced.pop())) if self.kept is not None else self.steps
+        counted = self.unmasked + (int(round(synced.pop())) if self.kept is not None else 0)
         now = time.monotonic()
         metrics = {k: (v / counted if counted else math.nan) for k, v in zip(keys, synced)}
         bad = [k for k, v in metrics.items() if not math.isfinite(v)] if counted else []
