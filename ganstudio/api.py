@@ -110,7 +110,8 @@ class CallbackPlugin:
     """A named callback. ``factory(options) -> object`` whose ``@hookimpl`` methods receive the lifecycle hooks for
     the length of a run; ``options`` is an instance of the ``options`` dataclass (or None when it declares none),
     filled from ``--<name>-<field>`` flags. The object may have ``state_dict()`` / ``load_state_dict(state)``:
-    its state is then kept in the checkpoint and restored on resume."""
+    its state is then kept in the checkpoint and restored on resume; and ``close()``, called when the run ends
+    however it ends (files, writers)."""
 
     name: str
     factory: Callable[[Any], Any]

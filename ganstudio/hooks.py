@@ -82,7 +82,8 @@ class RunHandle(RunView):
 
 class AttachedCallbacks:
     """The enabled callbacks of a run, registered with the plugin manager for its length; their options are
-    parsed from the config (one-line errors) and their state restored from the checkpoint."""
+    parsed from the config (one-line errors), their state restored from the checkpoint, and their ``close()``
+    called when the run ends."""
 
     def __init__(self, plugins, config, saved_state: dict):
         self.plugins = plugins
@@ -115,9 +116,20 @@ class AttachedCallbacks:
         return self
 
     def __exit__(self, *exc):
-        for instance in self.instances.values():
+        """Detach every callback and call its ``close()`` if it has one (files, writers), however the run ended."""
+        errors = []
+        for name, instance in self.instances.items():
             if self.plugins.pm.is_registered(instance):
                 self.plugins.pm.unregister(instance)
+            if hasattr(instance, "close"):
+                try:
+                    instance.close()
+                except Exception as e:  # every callback gets its close(); the first failure is reported
+                    errors.append(f"callback '{name}' failed to close: {type(e).__name__}: {e}")
+        if errors and not any(exc):
+            from ganstudio.errors import PluginError
+
+            raise PluginError(errors[0])
         return False
 
     def state(self) -> dict:

@@ -145,3 +145,19 @@ def test_curves_draw_a_panel_per_declared_group(tmp_path):
     groups = [(group, [key for key, _ in members]) for group, members in panels(records, DCGAN.metrics)]
     assert groups == [("losses", ["loss_d", "loss_g"]), ("discriminator outputs", ["d_real", "d_fake"]),
                       ("lr", ["lr"]), ("critic", ["critic"])]
+
+
+def test_the_callbacks_docs_example_passes_the_contract_kit(tmp_path):
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    from ganstudio.testing import check_callback_plugin
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "callbacks.md").read_text()
+    code = re.search(r"## Writing your own.*?```python\n(.*?)```", docs, re.S).group(1)
+    (tmp_path / "print_best.py").write_text(code)
+    spec = importlib.util.spec_from_file_location("print_best_example", tmp_path / "print_best.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    check_callback_plugin(module, "print-best", tmp_path / "run", options={"metric": "loss_d"})

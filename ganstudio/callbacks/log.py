@@ -71,18 +71,11 @@ class LogCallback:
         record.update({k: _plain(v) for k, v in metrics.items() if k not in record})
         self.file.write(json.dumps(record) + "\n")
 
-    def close(self):
+    def close(self):  # called by the core when the run ends, however it ends
         if self.file is not None:
             self.file.close()
             self.file = None
 
-    @hookimpl
-    def after_training_run(self):
-        self.close()
-
-    @hookimpl
-    def on_training_error(self):
-        self.close()
 
 
 @hookimpl

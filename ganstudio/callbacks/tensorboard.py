@@ -51,18 +51,11 @@ class TensorBoardCallback:
     def after_epoch_run(self):
         self.writer.flush()
 
-    def close(self):
+    def close(self):  # called by the core when the run ends, however it ends
         if self.writer is not None:
             self.writer.close()
             self.writer = None
 
-    @hookimpl
-    def after_training_run(self):
-        self.close()
-
-    @hookimpl
-    def on_training_error(self):
-        self.close()
 
 
 @hookimpl
