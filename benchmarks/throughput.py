@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/throughput.py                      # CPU: 28x28 and 64x64, 3 rounds of 15 s per row
     .venv/bin/python benchmarks/throughput.py --device cuda --seconds 30 --compile
     .venv/bin/python benchmarks/throughput.py --shapes 28 --repeats 5 --no-ablation   # the headline ratio, tighter
+    .venv/bin/python benchmarks/throughput.py --shapes 28 --no-ablation --compare-with /tmp/before   # vs another checkout
 
 Every row runs in a fresh subprocess (its own threads, its own peak memory) and trains the same DCGAN
 (ganstudio/models/dcgan.py, default width 64, batch 128) on the same images for ``--seconds`` after a warm-up:
@@ -338,6 +339,9 @@ def main() -> None:
                         help="only the baseline and ours (default): more rounds in the same time")
     parser.add_argument("--compile", action="store_true", help="add an 'ours --compile' row (torch.compile)")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as markdown to FILE")
+    parser.add_argument("--compare-with", metavar="DIR",
+                        help="another ganstudio checkout (e.g. a git worktree of an older commit): its 'ours (default)' row runs "
+                             "from its own code and benchmark script in the same rounds")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row in this process
     parser.add_argument("--shape", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--jpeg-folder", help=argparse.SUPPRESS)
@@ -361,15 +365,19 @@ def main() -> None:
     plan = []
     for shape in shapes:
         variants = list(OURS_VARIANTS) if args.ablation else ["ours (default)"]
-        names = ["baseline", *variants] + (["ours --compile"] if args.compile else [])
+        names = ["baseline", *variants] + (["ours --compile"] if args.compile else []) + (["compared"] if args.compare_with else [])
         plan += [(f"{shape}", name) for _ in range(args.repeats) for name in names]
     plan += [("28", "sampling"), ("28", "features")]
     results: dict[tuple[str, str], list[dict]] = {}
     for i, (shape, name) in enumerate(plan, 1):
-        cmd = [sys.executable, str(HERE), "--row", name, "--shape", shape, "--device", args.device,
+        script, row, row_env = HERE, name, env
+        if name == "compared":  # the other checkout's own script and code, on its own import path
+            other = Path(args.compare_with).resolve()
+            script, row, row_env = other / "benchmarks" / "throughput.py", "ours (default)", dict(env, PYTHONPATH=str(other))
+        cmd = [sys.executable, str(script), "--row", row, "--shape", shape, "--device", args.device,
                "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--jpeg-folder", str(jpeg_dir)]
         print(f"[{i}/{len(plan)}] {name} at {shape}x{shape} ...", end=" ", file=sys.stderr, flush=True)
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=row_env)
         line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
@@ -385,6 +393,11 @@ def main() -> None:
         median = runs[len(runs) // 2]
         rows.append({"shape": shape, "row": name, **median, "rounds": [r["images_per_s"] for r in runs]})
     print_table(rows, args)
+    for shape in shapes:
+        ours = next((r for r in rows if r["shape"] == str(shape) and r["row"] == "ours (default)"), None)
+        other = next((r for r in rows if r["shape"] == str(shape) and r["row"] == "compared"), None)
+        if ours and other:
+            print(f"{shape}x{shape}: this checkout / {args.compare_with}: {ours['images_per_s'] / other['images_per_s']:.3f}")
 
 
 def print_table(rows: list[dict], args) -> None:
@@ -397,7 +410,8 @@ def print_table(rows: list[dict], args) -> None:
     baseline = {r["shape"]: r["images_per_s"] for r in rows if r["row"] == "baseline"}
     for r in rows:
         training = r["row"] not in ("sampling", "features")
-        what = {"sampling": "sampling (ganstudio sample)", "features": "eval features (classifier)"}.get(r["row"], f"train: {r['row']}")
+        what = {"sampling": "sampling (ganstudio sample)", "features": "eval features (classifier)",
+                "compared": f"train: ours (default) of {args.compare_with}"}.get(r["row"], f"train: {r['row']}")
         shape = "1x28x28" if r["shape"] == "28" else "3x64x64"
         ratio = f"{r['images_per_s'] / baseline[r['shape']]:.2f}x" if training and baseline.get(r["shape"]) else ""
         rounds = " / ".join(f"{v:,.0f}" for v in r["rounds"]) if len(r["rounds"]) > 1 else ""

@@ -40,10 +40,10 @@ def make_grid(images: torch.Tensor, cols: int | None = None, padding: int = 2, p
 
 
 def save_png(array: np.ndarray, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, array)
-    return path
+    """Write a PNG atomically: a viewer (or a crash) never sees half a file."""
+    from ganstudio.atomic import atomic_write
+
+    return atomic_write(path, lambda tmp: iio.imwrite(tmp, array))
 
 
 def save_images(images: torch.Tensor, out) -> str:

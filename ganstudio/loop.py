@@ -64,10 +64,12 @@ def train_steps(run, plugins, handle, budget, stop, saver, grids, view) -> str:
     while not budget.reached(run.step, run.images_seen):
         epochs_before = run.batches.epochs_completed
         scale_before = scaler._scale.clone() if scaler is not None and getattr(scaler, "_scale", None) is not None else None
+        run.in_step = True  # until the step is whole, the weights may be half-updated: never saved as they are
         metrics = run.model.training_step(run.batches, run.optimizers, run.context(budget.fraction(run.step, run.images_seen)))
         for scheduler in run.schedulers.values():
             scheduler.step()
         run.step += 1
+        run.in_step = False
         skipped = scaler._scale < scale_before if scale_before is not None else None  # fp16 overflow: the scaler skipped
         handle.window.add(metrics or {}, skipped)
         plugins.call("after_training_step", run=handle, step=run.step)
@@ -147,14 +149,18 @@ class Saver:
         return path
 
     def on_error(self, error: BaseException) -> None:
-        """Save what can be saved, then tell the plugins. A diverged run or an aborting second Ctrl-C (which may land
-        mid-step) is not saved: last.pt keeps the last good, step-aligned state."""
-        if not isinstance(error, (DivergenceError, KeyboardInterrupt)) and self.run.step > self.run.saved_step:
+        """Save what can be saved, then tell the plugins. A diverged run, an aborting second Ctrl-C or any error in the
+        middle of a training step (say, out of memory after D's update) is not saved: last.pt keeps the last good,
+        step-aligned state."""
+        aligned = not getattr(self.run, "in_step", False)
+        if aligned and not isinstance(error, (DivergenceError, KeyboardInterrupt)) and self.run.step > self.run.saved_step:
             try:
                 path = self.save(notify=False)
                 self.log(f"saved {path} at step {self.run.step:,} before stopping on the error")
             except Exception as save_error:
                 self.log(f"could not save the state after the error: {save_error}")
+        elif not aligned and self.run.step > self.run.saved_step:
+            self.log(f"not saved: the error came in the middle of step {self.run.step + 1:,}; {last_good(self.run)}")
         try:
             self.plugins.call("on_training_error", run=self.handle, step=self.run.step, error=error)
         except Exception as hook_error:  # the original error matters more; mention the second one

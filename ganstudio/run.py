@@ -100,6 +100,7 @@ class Run:
         self.step = 0
         self.elapsed_before = 0.0  # seconds trained by earlier invocations of this run
         self.started: Optional[float] = None
+        self.in_step = False  # True while a training step runs (set by the loop)
         self.callback_state: dict = checkpoint.get("callbacks", {}) if checkpoint else {}
 
         self.dataset_plugin = plugins.dataset(config.data.name)

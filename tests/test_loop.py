@@ -158,3 +158,31 @@ def test_metric_window_averages_with_one_sync_and_catches_divergence():
     with pytest.raises(DivergenceError, match="loss=nan in steps 3-3"):
         window.flush(3, 96, 0.75)
     assert MetricWindow(0, 0).flush(0, 0, 0.0) is None
+
+
+class Failing(tiny_models.TinyGAN):
+    """Updates its weights, then fails in the middle of its fourth step (as an out-of-memory would)."""
+
+    def training_step(self, batches, optimizers, context):
+        metrics = super().training_step(batches, optimizers, context)
+        if context.step == 3:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return metrics
+
+
+class FailingPlugin:
+    @hookimpl
+    def register_models(self, register):
+        from ganstudio.api import ModelPlugin
+
+        register(ModelPlugin("failing", Failing))
+
+
+def test_an_error_in_the_middle_of_a_step_never_replaces_the_last_good_state(tmp_path):
+    plugins = plugins_with(FailingPlugin())
+    train_run(plugins, tmp_path, "failing", 2)  # last.pt at step 2
+    good = load_checkpoint(tmp_path / "checkpoints/contract/last.pt")["state"]["model"]
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train_run(plugins, tmp_path, "failing", 8, resume=True)
+    kept = load_checkpoint(tmp_path / "checkpoints/contract/last.pt")
+    assert kept["progress"]["step"] == 2 and all(torch.equal(v, kept["state"]["model"][k]) for k, v in good.items())

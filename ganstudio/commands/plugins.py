@@ -8,13 +8,17 @@ from rich.console import Console
 from rich.table import Table
 
 from ganstudio import hookimpl
+from ganstudio.options import describe_options
 
 
 def describe(plugins) -> list[dict]:
-    registered: dict[str, dict[str, list[str]]] = {name: {} for name in plugins.info}
+    registered: dict[str, dict] = {name: {} for name in plugins.info}
     for kind, registry in (("datasets", plugins.datasets), ("models", plugins.models), ("callbacks", plugins.callbacks)):
         for item in registry.values():
             registered.setdefault(item.plugin, {}).setdefault(kind, []).append(item.name)
+            lines = describe_options(item.options)
+            if lines:
+                registered[item.plugin].setdefault("options", {})[f"{kind[:-1]} {item.name}"] = lines
     for plugin_name, commands in plugins.commands.items():
         registered.setdefault(plugin_name, {})["commands"] = sorted(commands)
     rows = []
