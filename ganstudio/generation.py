@@ -17,6 +17,29 @@ from ganstudio.errors import GanstudioError
 from ganstudio.images import to_uint8
 
 
+def check_weights_fit(entry, config: ModelConfig, state: dict, path) -> None:
+    """Compare the tensors a checkpoint holds with the model its config describes, building that model on the meta
+    device (no memory): a damaged or crafted config (width 4096, 4096x4096 images) fails here, in one line, before
+    anything is allocated. A model whose construction cannot run on the meta device is checked after it is built."""
+    try:
+        with torch.device("meta"):
+            expected = entry.build(ModelConfig(**{**vars(config), "options": dict(config.options)})).state_dict()
+    except GanstudioError:
+        raise
+    except Exception:
+        return
+    what = f"{path}: the weights do not fit model '{entry.name}' as its stored config describes"
+    for key, tensor in expected.items():
+        if key not in state:
+            raise GanstudioError(f"{what}: '{key}' is missing (the file is damaged or was not written by this model)")
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise GanstudioError(f"{what}: '{key}' is {tuple(state[key].shape)} in the file, {tuple(tensor.shape)} in the model")
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise GanstudioError(f"{what}: it holds '{extra[0]}'" + (f" and {len(extra) - 1} more" if len(extra) > 1 else "")
+                             + ", which the model does not have")
+
+
 def load_model(path, plugins, kind: Optional[str] = None):
     """(model, checkpoint) rebuilt from a checkpoint through its model plugin, on the CPU, in eval mode."""
     ckpt = load_checkpoint(path)
@@ -26,8 +49,10 @@ def load_model(path, plugins, kind: Optional[str] = None):
         name, plugin = info["name"], info.get("plugin", "")
         if name not in plugins.models:
             raise GanstudioError(f"{path}: model '{name}' comes from plugin '{plugin}', which is not installed here")
-        model = plugins.models[name].build(ModelConfig(**info["config"]))
-        model.load_state_dict(ckpt["state"]["model"])
+        config, state = ModelConfig(**info["config"]), ckpt["state"]["model"]
+        check_weights_fit(plugins.models[name], config, state, path)
+        model = plugins.models[name].build(config)
+        model.load_state_dict(state)
     except (KeyError, TypeError) as e:
         raise GanstudioError(f"{path}: checkpoint is missing or has malformed entry {e}") from None
     except RuntimeError as e:

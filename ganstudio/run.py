@@ -23,6 +23,7 @@ from ganstudio.batches import DeviceBatches
 from ganstudio.checkpoint import load_checkpoint, restore_state
 from ganstudio.data import INVOCATION, LOCATED, RUN, DataSpec, load_data
 from ganstudio.errors import GanstudioError
+from ganstudio.generation import check_weights_fit
 from ganstudio.runs import check_run_name
 
 DEFAULT_EPOCHS = 5  # when none of --epochs/--steps/--minutes is given
@@ -116,6 +117,7 @@ class Run:
         seed_process(config.seed)
         if checkpoint is not None:
             model_config = ModelConfig(**checkpoint["model"]["config"])
+            check_weights_fit(self.model_plugin, model_config, checkpoint["state"]["model"], self.checkpoint_path)
         else:
             classes = list(self.data.classes or [])
             model_config = ModelConfig(self.data.image_shape, len(classes), dict(config.model_options), classes,
