@@ -25,6 +25,14 @@ from ganstudio.stopping import GracefulStop
 
 
 def fit(run, plugins, view=None) -> int:
+    try:
+        return _fit(run, plugins, view)
+    finally:
+        if run.lock is not None:
+            run.lock.release()
+
+
+def _fit(run, plugins, view) -> int:
     log = view.log if view is not None else (lambda message: print(message, flush=True))
     budget = Budget(run.config, run.batches.epoch_images)
     if budget.reached(run.step, run.images_seen):

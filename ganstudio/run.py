@@ -24,7 +24,7 @@ from ganstudio.checkpoint import load_checkpoint, restore_state
 from ganstudio.data import INVOCATION, LOCATED, RUN, DataSpec, load_data
 from ganstudio.errors import GanstudioError
 from ganstudio.generation import check_weights_fit
-from ganstudio.runs import check_run_name
+from ganstudio.runs import RunLock, check_run_name
 
 DEFAULT_EPOCHS = 5  # when none of --epochs/--steps/--minutes is given
 
@@ -102,6 +102,7 @@ class Run:
         self.elapsed_before = 0.0  # seconds trained by earlier invocations of this run
         self.started: Optional[float] = None
         self.in_step = False  # True while a training step runs (set by the loop)
+        self.lock = None  # the RunLock open_run took; fit() releases it
         self.callback_state: dict = checkpoint.get("callbacks", {}) if checkpoint else {}
 
         self.dataset_plugin = plugins.dataset(config.data.name)
@@ -167,6 +168,17 @@ def open_run(config: TrainConfig, plugins, resume: bool, overwrite: bool = False
     """A new run, or with ``resume`` checkpoints/<name>/last.pt continued with the run's own settings."""
     check_run_name(config.run_name)
     path = Path(config.checkpoints_dir) / config.run_name / "last.pt"
+    lock = RunLock(path.parent, config.run_name).acquire()  # before anything is read or written; fit() releases it
+    try:
+        run = _open(config, plugins, path, resume, overwrite)
+    except BaseException:
+        lock.release()
+        raise
+    run.lock = lock
+    return run
+
+
+def _open(config: TrainConfig, plugins, path: Path, resume: bool, overwrite: bool) -> Run:
     if resume:
         if not path.exists():
             raise GanstudioError(f"--resume: no checkpoint at {path} (train without --resume first, or check --name)")
@@ -179,4 +191,8 @@ def open_run(config: TrainConfig, plugins, resume: bool, overwrite: bool = False
         return Run(merged, plugins, checkpoint=ckpt)
     if path.exists() and not overwrite:
         raise GanstudioError(f"{path} already exists: pass --resume to continue that run, --name NEW for a new one, or --overwrite to replace it")
+    samples = Path(config.samples_dir) / config.run_name
+    if not overwrite and samples.is_dir() and any(samples.iterdir()):
+        raise GanstudioError(f"{samples}/ already holds the outputs of another run (grids, timeline, curves): pass --name NEW, "
+                             f"--samples-dir DIR, or --overwrite to replace them")
     return Run(config, plugins)

@@ -61,3 +61,47 @@ def choose_checkpoint(checkpoint: Optional[str], run: Optional[str], checkpoints
         return path, f"run '{run}'"
     path = find_latest_checkpoint(checkpoints_dir, kind)
     return path, f"the newest {kind + ' ' if kind else ''}run, '{path.parent.name}' (name a run to choose another)"
+
+
+class RunLock:
+    """One writer per run: an exclusive lock on checkpoints/<name>/.lock (with the holder's pid in it) while a
+    process trains the run. The operating system drops the lock when the process ends, kill -9 included, so a lock
+    is never stale; the pid is only there to name the holder."""
+
+    def __init__(self, run_dir: Path, name: str):
+        self.path = Path(run_dir) / ".lock"
+        self.name = name
+        self.handle = None
+
+    def acquire(self) -> "RunLock":
+        import os
+
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return self
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")
+        except OSError as e:
+            raise GanstudioError(f"cannot write to {self.path.parent}: {e.strerror or e} "
+                                 "(choose another folder with --checkpoints-dir / --samples-dir)") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise GanstudioError(f"run '{self.name}' is being trained by process {holder} ({self.path}); wait for it to finish "
+                                 f"or stop it, or train under another --name") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing drops the flock
+            self.handle = None
