@@ -129,7 +129,7 @@ def run_payload(run, callback_state: dict) -> dict:
             "schedulers": {k: s.state_dict() for k, s in run.schedulers.items()},
         },
         "progress": {"step": run.step, "images_seen": run.images_seen, "steps_per_epoch": run.batches.per_epoch,
-                     "elapsed_s": run.elapsed},
+                     "elapsed_s": run.elapsed, "finished": run.finished},
         "rng": rng_state(run.device),
         "grad_scaler": scaler.state_dict() if scaler is not None else {},
         "fixed_latents": run.fixed_latents.cpu(),

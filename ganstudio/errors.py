@@ -9,6 +9,15 @@ class GanstudioError(Exception):
     exit_code = 2
 
 
+class Interrupted(GanstudioError):
+    """Ctrl-C / SIGTERM stopped work nested in another (a classifier trained for eval): the outer work stops too,
+    with exit status 130 / 143."""
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class PluginError(GanstudioError):
     """A plugin failed to load, registered a duplicate name, or raised inside a hook."""
 

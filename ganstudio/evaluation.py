@@ -38,30 +38,38 @@ def classifier_run_name(data: str) -> str:
 def _describe(path: Path) -> Optional[dict]:
     try:
         ckpt = load_checkpoint(path)
-        return {"kind": ckpt["model"]["kind"], "model": ckpt["model"]["name"], "data": ckpt["data"]["name"]}
+        return {"kind": ckpt["model"]["kind"], "model": ckpt["model"]["name"], "data": ckpt["data"]["name"],
+                "finished": ckpt["progress"].get("finished", True)}  # 0.1 checkpoints did not say: they were kept whole
     except (GanstudioError, KeyError, TypeError):
         return None
 
 
 def find_classifier(checkpoints_dir, data: str) -> Optional[Path]:
-    """checkpoints/<data>-classifier/last.pt, else the newest ``classifier`` checkpoint trained on ``data``."""
+    """checkpoints/<data>-classifier/last.pt, else the newest ``classifier`` checkpoint trained on ``data``; only
+    classifiers whose training finished (one stopped by Ctrl-C is resumed by train_classifier instead)."""
     root = Path(checkpoints_dir)
     preferred = root / classifier_run_name(data) / "last.pt"
     if preferred.is_file():
-        return preferred
+        info = _describe(preferred)
+        return preferred if info is None or info["finished"] else None
     others = sorted(root.glob("*/last.pt"), key=lambda p: p.stat().st_mtime, reverse=True) if root.is_dir() else []
     for path in others:
         info = _describe(path)
-        if info and info["kind"] == "classifier" and info["model"] == CLASSIFIER_MODEL and info["data"] == data:
+        if info and info["kind"] == "classifier" and info["model"] == CLASSIFIER_MODEL and info["data"] == data and info["finished"]:
             return path
     return None
 
 
 def train_classifier(spec: DataSpec, checkpoints_dir, device: str = "auto", epochs: Optional[int] = None,
                      plain: bool = False) -> Path:
-    """Train ``classifier`` on ``spec``'s data into checkpoints/<data>-classifier/, with a progress view.
+    """Train ``classifier`` on ``spec``'s data into checkpoints/<data>-classifier/, with a progress view (continuing
+    one that a signal stopped). Nested in another run, it leaves that run's random streams as they were (a resumed
+    GAN stays bit-identical), and Ctrl-C / SIGTERM stops both: ``Interrupted``, never an unfinished classifier.
 
     A fresh plugin manager keeps the callbacks of a surrounding training run out of this one."""
+    import random
+
+    from ganstudio.errors import Interrupted
     from ganstudio.live import LiveView
     from ganstudio.loop import fit
     from ganstudio.plugins import load_plugins
@@ -72,10 +80,20 @@ def train_classifier(spec: DataSpec, checkpoints_dir, device: str = "auto", epoc
                          checkpoints_dir=str(checkpoints_dir), callbacks=[])
     view = LiveView(f"train {config.run_name} (feature space for eval)", plain=True if plain else None)
     plugins = load_plugins()
-    run = open_run(config, plugins, resume=False)
-    view.log(f"no classifier for '{spec.name}' yet: training one ({epochs} epochs on {run.data.source}) into {run.checkpoint_path}")
-    with view:
-        fit(run, plugins, view)
+    python_state = random.getstate()
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []):
+        unfinished = (Path(checkpoints_dir) / config.run_name / "last.pt").is_file()
+        run = open_run(config, plugins, resume=unfinished, overwrite=not unfinished)
+        what = "continuing the unfinished one" if unfinished else "training one"
+        view.log(f"no classifier for '{spec.name}' yet: {what} ({epochs} epochs on {run.data.source}) into {run.checkpoint_path}")
+        try:
+            with view:
+                code = fit(run, plugins, view)
+        finally:
+            random.setstate(python_state)
+    if code:
+        raise Interrupted(f"interrupted while training the '{spec.name}' classifier for eval; it continues where it stopped "
+                          f"next time ({run.checkpoint_path})", code)
     return run.checkpoint_path
 
 

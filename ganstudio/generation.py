@@ -50,8 +50,11 @@ def load_model(path, plugins, kind: Optional[str] = None):
         if name not in plugins.models:
             raise GanstudioError(f"{path}: model '{name}' comes from plugin '{plugin}', which is not installed here")
         config, state = ModelConfig(**info["config"]), ckpt["state"]["model"]
-        check_weights_fit(plugins.models[name], config, state, path)
-        model = plugins.models[name].build(config)
+        # Building initialises weights from the global random stream; these are overwritten at once, and a model loaded
+        # inside a training run (eval's classifier) must not move that run's stream.
+        with torch.random.fork_rng(devices=[]):
+            check_weights_fit(plugins.models[name], config, state, path)
+            model = plugins.models[name].build(config)
         model.load_state_dict(state)
     except (KeyError, TypeError) as e:
         raise GanstudioError(f"{path}: checkpoint is missing or has malformed entry {e}") from None

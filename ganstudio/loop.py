@@ -51,6 +51,7 @@ def _fit(run, plugins, view) -> int:
             run.started = time.monotonic()
             grids.maybe(start=run.step == 0)
             reason = train_steps(run, plugins, handle, budget, stop, saver, grids, view)
+            run.finished = reason == "done"  # recorded: an unfinished classifier is never used as eval's feature space
             flush(run, plugins, handle, budget, view)
             run.results = run.model.evaluate(handle) or {}
             grids.maybe(end=True)

@@ -21,7 +21,7 @@ import pluggy
 
 from ganstudio import hookspecs
 from ganstudio.api import CallbackPlugin, DatasetPlugin, ModelPlugin
-from ganstudio.errors import PluginError, unknown_name
+from ganstudio.errors import Interrupted, PluginError, unknown_name
 
 DEFAULT_PLUGINS = (
     "ganstudio.datasets.idx_datasets",
@@ -116,7 +116,7 @@ class Plugins:
         caller = getattr(self.pm.hook, hook_name)
         try:
             return caller(**kwargs)
-        except PluginError:
+        except (PluginError, Interrupted):
             raise
         except Exception as e:
             plugin = _failing_plugin(caller, e.__traceback__)

@@ -103,6 +103,7 @@ class Run:
         self.started: Optional[float] = None
         self.in_step = False  # True while a training step runs (set by the loop)
         self.lock = None  # the RunLock open_run took; fit() releases it
+        self.finished = False  # reached its step/epoch target (not stopped by a signal or the clock)
         self.callback_state: dict = checkpoint.get("callbacks", {}) if checkpoint else {}
 
         self.dataset_plugin = plugins.dataset(config.data.name)
@@ -123,7 +124,10 @@ class Run:
             classes = list(self.data.classes or [])
             model_config = ModelConfig(self.data.image_shape, len(classes), dict(config.model_options), classes,
                                        list(self.data.attribute_names or []), config.model)
-        self.model: TrainableModel = self.model_plugin.build(model_config).to(self.device)
+        try:
+            self.model: TrainableModel = self.model_plugin.build(model_config).to(self.device)
+        except ValueError as e:  # a plugin's own check of its config or data, e.g. "needs labelled data"
+            raise GanstudioError(f"model '{config.model}' cannot be built for '{config.data.name}': {e}") from None
         self.optimizers = self.model.configure_optimizers()
         self.schedulers = self.model.configure_schedulers(self.optimizers) or {}
         self.model.precision = self.precision  # the model's autocast() sections follow it

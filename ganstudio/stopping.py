@@ -1,5 +1,6 @@
 """Graceful stop: the first Ctrl-C / SIGTERM finishes the current step, saves and exits 130 / 143; a second Ctrl-C
-aborts at once (the run keeps its last saved, step-aligned state).
+aborts at once (the run keeps its last saved, step-aligned state). Stops nest: a signal that arrives while a nested
+run trains (a classifier for eval) stops the nested run and every run around it.
 
     with GracefulStop(log) as stop:
         while not stop.requested: ...
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import signal
 from typing import Callable, Optional
+
+
+_ACTIVE: list = []  # the GracefulStops entered in this process, outermost first
 
 
 class GracefulStop:
@@ -29,10 +33,12 @@ class GracefulStop:
     def _handler(self, signum, frame):
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        self.signum = signum
+        for stop in [*_ACTIVE, self]:
+            stop.signum = stop.signum or signum
         self.log(f"{signal.Signals(signum).name} received: finishing the step and saving (Ctrl-C again to abort)")
 
     def __enter__(self):
+        _ACTIVE.append(self)
         try:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handler)
@@ -41,6 +47,8 @@ class GracefulStop:
         return self
 
     def __exit__(self, *exc):
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}

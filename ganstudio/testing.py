@@ -14,8 +14,9 @@ Also for unit tests of a model: ``FixedBatches`` (a Batches over given tensors),
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
-import os
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -78,16 +79,30 @@ def plugins_with(*plugins, data: Optional[ImageData] = None):
 
     loaded = load_plugins(entry_points=False, local=False)
     for i, plugin in enumerate(plugins):
-        loaded.pm.register(plugin, name=f"under-test-{i}:{getattr(plugin, '__name__', type(plugin).__name__)}")
+        if not loaded.pm.is_registered(plugin):  # a built-in module is loaded already
+            loaded.pm.register(plugin, name=f"under-test-{i}:{getattr(plugin, '__name__', type(plugin).__name__)}")
     loaded.pm.register(_Data(data if data is not None else synthetic_data()), name="contract-data")
     check_pending(loaded.pm)
     loaded.refresh()
     return loaded
 
 
+class _StopAt:
+    """Ctrl-C at a given step, as a user would: the run saves that step-aligned state and ends with exit code 130."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    @hookimpl
+    def after_training_step(self, step):
+        if step == self.step:
+            signal.raise_signal(signal.SIGINT)
+
+
 def train_run(plugins, folder, model: str, steps: int, resume: bool = False, callbacks=(), options=None,
-              callback_options=None, batch_size: int = 16, name: str = "contract"):
-    """Train ``model`` on ``contract-data`` for ``steps`` (total) under ``folder``; returns the finished Run."""
+              callback_options=None, batch_size: int = 16, name: str = "contract", stop_at: Optional[int] = None):
+    """Train ``model`` on ``contract-data`` for ``steps`` (total) under ``folder``; returns the finished Run.
+    ``stop_at``: interrupt the run there (a run planned for ``steps``, stopped early, as Ctrl-C would)."""
     from ganstudio.loop import fit
     from ganstudio.run import TrainConfig, open_run
 
@@ -96,9 +111,17 @@ def train_run(plugins, folder, model: str, steps: int, resume: bool = False, cal
                          checkpoints_dir=str(Path(folder) / "checkpoints"), samples_dir=str(Path(folder) / "samples"),
                          callbacks=list(callbacks), callback_options=dict(callback_options or {}))
     run = open_run(config, plugins, resume=resume, overwrite=not resume)
-    with contextlib.redirect_stdout(io.StringIO()):
-        code = fit(run, plugins)
-    assert code == 0, f"training '{model}' exited {code}"
+    stopper = _StopAt(stop_at) if stop_at is not None else None
+    if stopper is not None:
+        plugins.pm.register(stopper, name="ganstudio.testing:stop-at")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = fit(run, plugins)
+    finally:
+        if stopper is not None:
+            plugins.pm.unregister(stopper)
+    expected = 128 + signal.SIGINT if stop_at is not None else 0
+    assert code == expected, f"training '{model}' exited {code}, expected {expected}"
     return run
 
 
@@ -139,7 +162,8 @@ def check_model_plugin(plugin, name: str, folder, options: Optional[dict] = None
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         folder = Path(folder)
         straight = train_run(plugins, folder / "straight", name, 4, options=options)
-        train_run(plugins, folder / "resumed", name, 2, options=options)
+        # The first leg is planned for 4 steps too (schedules that follow context.fraction see the same values).
+        train_run(plugins, folder / "resumed", name, 4, options=options, stop_at=2)
         resumed = train_run(plugins, folder / "resumed", name, 4, resume=True, options=options)
     for key, value in _weights(straight.model).items():
         assert torch.equal(value, _weights(resumed.model)[key]), f"resume is not exact: '{key}' differs after 2 + 2 steps vs 4"
@@ -209,6 +233,5 @@ def check_callback_plugin(plugin, name: str, folder, options: Optional[dict] = N
         saved = load_checkpoint(first.checkpoint_path).get("callbacks", {})
         resumed = train_run(plugins, folder, model, 5, resume=True, **kwargs)
     assert resumed.step == 5, f"the resumed run stopped at step {resumed.step}"
-    instance_type = type(entry.factory(parse_options(entry.options, dict(options or {}), f"callback '{name}'")))
-    if hasattr(instance_type, "state_dict"):
+    if inspect.isclass(entry.factory) and hasattr(entry.factory, "state_dict"):
         assert name in saved, f"callback '{name}' has state_dict() but its state is not in the checkpoint"

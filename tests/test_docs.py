@@ -1,16 +1,22 @@
-"""Every hook is documented with its exact signature in docs/plugins.md, and the docs' plugin example works."""
+"""Every hook is documented with its exact signature in docs/plugins.md, and the docs' code works: the third-party
+plugin example loads, registers and passes the contract kit; the EMA example is the code tests/test_contract.py
+trains; the excerpts of the example models are still in their files."""
 
+import importlib.util
 import inspect
 import re
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from ganstudio import hookspecs
 from ganstudio.plugins import load_plugins
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs" / "plugins.md"
 HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "ganstudio_spec")]
 
 
@@ -27,14 +33,80 @@ def test_hook_has_docstring_and_documented_signature(hook):
     assert f"#### `{signature}`" in DOCS.read_text(), f"docs/plugins.md lacks a heading for {signature}"
 
 
+def code_after(lead_in: str) -> str:
+    """The first python code block after the line ``lead_in`` in docs/plugins.md."""
+    match = re.search(re.escape(lead_in) + r"\n\n```python\n(.*?)```", DOCS.read_text(), re.S)
+    assert match, f"docs/plugins.md has no python block after '{lead_in}'"
+    return textwrap.dedent(match.group(1))
+
+
+def import_code(path: Path, name: str, monkeypatch):
+    """A plugin file imported by path, registered in sys.modules first (dataclasses look their module up by name)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_docs_example_plugin_loads_and_registers(tmp_path, monkeypatch):
-    text = DOCS.read_text()
-    code = re.search(r"`ganstudio_noise.py`:\n\n```python\n(.*?)```", text, re.S).group(1)
+    from ganstudio.data import DataSpec, load_data
+
     (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins" / "ganstudio_noise.py").write_text(textwrap.dedent(code))
+    (tmp_path / "plugins" / "ganstudio_noise.py").write_text(code_after("`ganstudio_noise.py`:"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GANSTUDIO_NO_ENTRY_POINTS", "1")
     plugins = load_plugins()
-    data = plugins.dataset("blobs").load(type("R", (), {"split": "train"})())
-    assert data.images.shape == (4096, 1, 28, 28)
-    assert plugins.callback("epoch-printer").default is False
+    assert plugins.dataset("blobs").plugin == "plugins/ganstudio_noise.py"
+    data = load_data(plugins, DataSpec("blobs"), "train", quiet=True)
+    assert data.images.shape == (4096, 1, 28, 28) and data.images.dtype == torch.uint8
+    small = load_data(plugins, DataSpec("blobs", options={"count": "100"}), "test", quiet=True)
+    assert small.images.shape == (100, 1, 28, 28) and not torch.equal(small.images, data.images[:100])
+    printer = plugins.callback("epoch-printer")
+    assert printer.default is False and printer.options is not None
+
+
+def test_docs_example_plugin_passes_the_contract_kit(workdir, monkeypatch, one_torch_thread):
+    """The blobs dataset with its options, and the epoch-printer callback in a short run (the kit's data: 64
+    images in batches of 16, so epoch 1 ends at step 4, in the resumed part of the kit's 3 + 2 steps)."""
+    from ganstudio.hooks import RunHandle
+    from ganstudio.testing import check_callback_plugin, check_dataset_plugin
+
+    (workdir / "ganstudio_noise.py").write_text(code_after("`ganstudio_noise.py`:"))
+    module = import_code(workdir / "ganstudio_noise.py", "ganstudio_noise_docs_example", monkeypatch)
+    loaded = check_dataset_plugin(module, "blobs", options={"count": "32"}, splits=("train", "test"))
+    assert len(loaded["train"]) == 32 and loaded["train"].source.startswith("ganstudio-noise blobs")
+
+    lines = []
+    monkeypatch.setattr(RunHandle, "log", lambda self, message: lines.append(message))
+    check_callback_plugin(module, "epoch-printer", workdir / "run", options={"every": "1"},
+                          model_options={"width": "8", "latent_dim": "8"})
+    printed = [line for line in lines if line.startswith("epoch ")]
+    assert len(printed) == 1 and printed[0].startswith("epoch 1 done at step 4 (64 images, "), lines
+
+
+def test_docs_ema_example_is_the_tested_code():
+    """The generator-EMA callback of the docs is, character for character, the one tests/test_contract.py trains."""
+    code = code_after("`plugins/ema.py`:")
+    assert "class GeneratorEMA" in code
+    assert code.strip() in (Path(__file__).resolve().parent / "test_contract.py").read_text()
+
+
+@pytest.mark.parametrize("stem", ["wgan_gp", "conditional_dcgan"])
+def test_docs_excerpts_of_the_example_models_are_current(stem):
+    """Every line of the docs' excerpts (but the '...' elisions) is a line of the example file."""
+    path = REPO / "examples" / "plugins" / f"{stem}.py"
+    source = {line.strip() for line in path.read_text().splitlines()}
+    blocks = re.findall(rf"`examples/plugins/{stem}\.py`:\n\n```python\n(.*?)```", DOCS.read_text(), re.S)
+    assert blocks, f"docs/plugins.md quotes nothing from {path.name}"
+    excerpt = [line.strip() for block in blocks for line in block.splitlines() if line.strip() not in ("", "...")]
+    missing = [line for line in excerpt if line not in source]
+    assert not missing, f"docs/plugins.md quotes lines that are not in {path.name}: {missing}"
+
+
+def test_docs_name_every_contract_kit_function():
+    from ganstudio import testing
+
+    text = DOCS.read_text()
+    for name in testing.__all__:
+        assert f"`{name}(" in text, f"docs/plugins.md does not document ganstudio.testing.{name}"

@@ -1,0 +1,60 @@
+"""A classifier trained on demand for --eval-every runs inside the GAN's run: it must leave the GAN's random streams
+alone, obey the GAN's signals, and never be kept unfinished as eval's feature space."""
+
+import pytest
+import torch
+
+from ganstudio import evaluation
+from ganstudio.checkpoint import load_checkpoint
+
+from conftest import FAST
+
+TINY = ("--model-option", "width=8", *FAST)
+
+SIGNAL_DURING_CLASSIFIER = """
+import os, signal
+from ganstudio import hookimpl
+
+@hookimpl
+def after_training_step(run, step):
+    if run.model.kind == "classifier" and step == 2:
+        os.kill(os.getpid(), signal.SIGINT)   # Ctrl-C while eval's classifier trains
+"""
+
+
+@pytest.fixture(autouse=True)
+def quick_classifier(monkeypatch):
+    monkeypatch.setattr(evaluation, "AUTO_TRAIN_EPOCHS", 2)
+
+
+def train(cli, tiny_idx, *extra):
+    return cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, *extra)
+
+
+def test_training_the_classifier_inside_a_resumed_run_keeps_it_bit_identical(cli, workdir, tiny_idx):
+    assert train(cli, tiny_idx, "--steps", "4", "--name", "straight")[0] == 0
+    assert train(cli, tiny_idx, "--steps", "2", "--name", "resumed")[0] == 0
+    code, out, err = train(cli, tiny_idx, "--steps", "4", "--name", "resumed", "--resume", "--eval-every", "100")
+    assert code == 0, err
+    assert (workdir / "checkpoints/fashion-classifier/last.pt").is_file(), "the classifier was trained in the resumed run"
+    straight = load_checkpoint(workdir / "checkpoints/straight/last.pt")["state"]["model"]
+    resumed = load_checkpoint(workdir / "checkpoints/resumed/last.pt")["state"]["model"]
+    assert all(torch.equal(v, resumed[k]) for k, v in straight.items())
+
+
+def test_ctrl_c_while_the_classifier_trains_stops_both_and_keeps_no_unfinished_classifier(cli, workdir, tiny_idx):
+    (workdir / "plugins").mkdir()
+    (workdir / "plugins/interrupt.py").write_text(SIGNAL_DURING_CLASSIFIER)
+    code, out, err = train(cli, tiny_idx, "--steps", "4", "--eval-every", "2")
+    assert code == 130
+    assert "interrupted while training the 'fashion' classifier for eval" in err and err.count("\n") == 1
+    classifier = load_checkpoint(workdir / "checkpoints/fashion-classifier/last.pt")
+    assert classifier["progress"]["finished"] is False and classifier["progress"]["step"] == 2
+    assert evaluation.find_classifier(workdir / "checkpoints", "fashion") is None, "an unfinished classifier is never used"
+
+    (workdir / "plugins/interrupt.py").unlink()
+    code, out, err = train(cli, tiny_idx, "--steps", "4", "--eval-every", "2")
+    assert code == 0, err
+    assert "continuing the unfinished one" in out
+    finished = load_checkpoint(workdir / "checkpoints/fashion-classifier/last.pt")["progress"]
+    assert finished["finished"] is True and finished["step"] == 2 * (256 // 128)  # 2 epochs of 2 batches of 128
