@@ -47,7 +47,10 @@ class CommandRegistry:
 def _global_options(add_help: bool) -> ArgumentParser:
     parser = ArgumentParser(add_help=add_help)
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    parser.add_argument("--plugins-dir", default=argparse.SUPPRESS, metavar="DIR", help="load *.py plugins from DIR (default ./plugins if present)")
+    parser.add_argument("--plugins-dir", default=argparse.SUPPRESS, metavar="DIR",
+                        help="load the *.py plugins in DIR (./plugins is loaded only once trusted: ganstudio plugins --trust)")
+    parser.add_argument("--no-plugins", action="store_true", default=argparse.SUPPRESS,
+                        help="load only the built-in plugins: no entry points, no plugins folder")
     return parser
 
 
@@ -68,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     early, _ = _global_options(add_help=False).parse_known_args(argv)
     debug = getattr(early, "debug", False) or bool(os.environ.get("GANSTUDIO_DEBUG"))
     try:
-        plugins = load_plugins(getattr(early, "plugins_dir", None))
+        none = getattr(early, "no_plugins", False)
+        if none and getattr(early, "plugins_dir", None):
+            raise GanstudioError("--no-plugins and --plugins-dir contradict each other; pass one")
+        plugins = load_plugins(getattr(early, "plugins_dir", None), entry_points=not none, local=not none)
         parser = build_parser(plugins)
         args = parser.parse_args(argv)
         if not getattr(args, "_run", None):

@@ -60,26 +60,25 @@ def find_classifier(checkpoints_dir, data: str) -> Optional[Path]:
     return None
 
 
-def train_classifier(spec: DataSpec, checkpoints_dir, device: str = "auto", epochs: Optional[int] = None,
+def train_classifier(plugins, spec: DataSpec, checkpoints_dir, device: str = "auto", epochs: Optional[int] = None,
                      plain: bool = False) -> Path:
     """Train ``classifier`` on ``spec``'s data into checkpoints/<data>-classifier/, with a progress view (continuing
     one that a signal stopped). Nested in another run, it leaves that run's random streams as they were (a resumed
     GAN stays bit-identical), and Ctrl-C / SIGTERM stops both: ``Interrupted``, never an unfinished classifier.
 
-    A fresh plugin manager keeps the callbacks of a surrounding training run out of this one."""
+    A fresh plugin manager (the same plugins) keeps the callbacks of a surrounding training run out of this one."""
     import random
 
     from ganstudio.errors import Interrupted
     from ganstudio.live import LiveView
     from ganstudio.loop import fit
-    from ganstudio.plugins import load_plugins
     from ganstudio.run import TrainConfig, open_run
 
     epochs = epochs or AUTO_TRAIN_EPOCHS
     config = TrainConfig(data=spec, model=CLASSIFIER_MODEL, name=classifier_run_name(spec.name), epochs=epochs, device=device,
                          checkpoints_dir=str(checkpoints_dir), callbacks=[])
     view = LiveView(f"train {config.run_name} (feature space for eval)", plain=True if plain else None)
-    plugins = load_plugins()
+    plugins = plugins.fresh()
     python_state = random.getstate()
     with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []):
         unfinished = (Path(checkpoints_dir) / config.run_name / "last.pt").is_file()
@@ -114,7 +113,7 @@ def ensure_classifier(plugins, spec: DataSpec, checkpoints_dir="checkpoints", pa
     """(classifier, checkpoint, path): ``path`` if given, else the cached one for ``spec.name``, else a newly
     trained one."""
     if path is None:
-        path = find_classifier(checkpoints_dir, spec.name) or train_classifier(spec, checkpoints_dir, device, plain=plain)
+        path = find_classifier(checkpoints_dir, spec.name) or train_classifier(plugins, spec, checkpoints_dir, device, plain=plain)
     model, ckpt = load_classifier(path, plugins, spec.name)
     return model, ckpt, Path(path)
 

@@ -1,5 +1,6 @@
 """Loading plugins: built-ins (DEFAULT_PLUGINS), then entry points of group ``ganstudio``, then ``*.py``
-files of the plugins folder. Every registration is checked: a duplicate name fails naming both plugins.
+files of a plugins folder: ``--plugins-dir DIR``, or ``./plugins`` once trusted (trust.py). Every registration
+is checked: a duplicate name fails naming both plugins.
 
     from ganstudio.plugins import load_plugins
     plugins = load_plugins()
@@ -56,9 +57,10 @@ class PluginInfo:
 class Plugins:
     """The loaded plugin manager plus the names each plugin registered."""
 
-    def __init__(self, pm: pluggy.PluginManager, info: dict[str, PluginInfo]):
+    def __init__(self, pm: pluggy.PluginManager, info: dict[str, PluginInfo], sources: dict | None = None):
         self.pm = pm
         self.info = info
+        self.sources = sources or {}  # how they were loaded, so fresh() loads the same plugins again
         self.commands: dict[str, list[str]] = {}  # plugin name -> commands it added (filled by the CLI)
 
     # Registries are collected on first use so that a test can register a throwaway plugin first.
@@ -82,6 +84,10 @@ class Plugins:
 
     def callback(self, name: str) -> CallbackPlugin:
         return self._get(self.callbacks, name, "callback")
+
+    def fresh(self) -> "Plugins":
+        """A new plugin manager with the same plugins, and none of the callbacks attached to a run (nested runs)."""
+        return load_plugins(**self.sources, quiet=True)
 
     def refresh(self) -> None:
         """Forget collected registries (after registering or unregistering a plugin)."""
@@ -143,13 +149,17 @@ def call_impl(impl, hook_name: str, **kwargs):
         raise PluginError(f"plugin '{impl.plugin_name}' failed in hook {hook_name}: {type(e).__name__}: {e}") from e
 
 
-def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: bool = True, local: bool = True) -> Plugins:
-    """Load built-ins, entry points (unless GANSTUDIO_NO_ENTRY_POINTS is set) and the plugins folder.
+def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: bool = True, local: bool = True,
+                 quiet: bool = False) -> Plugins:
+    """Load built-ins, entry points (unless ``entry_points`` is False or GANSTUDIO_NO_ENTRY_POINTS is set) and a
+    plugins folder: ``plugins_dir`` when given, else ``./plugins`` if the user trusts it (``local=False``: none).
+    An untrusted ./plugins is not imported; a note on stderr says how to load it (unless ``quiet``)."""
+    from ganstudio.trust import is_trusted
 
-    ``plugins_dir`` None means ``./plugins`` when that folder exists; ``local=False`` loads no plugins folder."""
     pm = pluggy.PluginManager("ganstudio")
     pm.add_hookspecs(hookspecs)
     info: dict[str, PluginInfo] = {}
+    sources = {"plugins_dir": plugins_dir, "entry_points": entry_points, "local": local}
 
     for module_name in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(module_name), name=module_name)
@@ -160,7 +170,7 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: boo
             dist = f"{ep.dist.name}=={ep.dist.version}" if ep.dist else "unknown distribution"
             try:
                 plugin = ep.load()
-            except Exception as e:
+            except (Exception, SystemExit) as e:  # sys.exit() at import must not end the command as a "success"
                 raise PluginError(f'error importing plugin "{ep.name}" (entry point from {dist}): {type(e).__name__}: {e}') from e
             _register(pm, plugin, ep.name, f"entry point {dist}")
             info[ep.name] = PluginInfo(ep.name, "entry point", dist)
@@ -168,21 +178,26 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: boo
     folder = Path(plugins_dir) if plugins_dir is not None else Path("plugins")
     if plugins_dir is not None and not folder.is_dir():
         raise PluginError(f"--plugins-dir {folder} is not a folder")
-    if local and folder.is_dir():
+    files = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_")) if local and folder.is_dir() else []
+    if files and plugins_dir is None and not is_trusted(folder):
+        if not quiet:
+            print(f"note: ./plugins holds {len(files)} plugin file{'s' if len(files) != 1 else ''}, not loaded: the folder is not "
+                  "trusted. `ganstudio plugins --trust` loads it from now on, `ganstudio --plugins-dir plugins ...` this once",
+                  file=sys.stderr)
+        files = []
+    if files:
         # Plugin files may share code: a helper module in the folder (e.g. _common.py, not loaded as a plugin)
         # is importable from them with ``import _common``.
         if str(folder.resolve()) not in sys.path:
             sys.path.append(str(folder.resolve()))
-        for path in sorted(folder.glob("*.py")):
-            if path.name.startswith("_"):
-                continue
+        for path in files:
             name = f"plugins/{path.name}" if plugins_dir is None else str(path)
             module = _import_file(path, name)
             _register(pm, module, name, "plugins folder")
             info[name] = PluginInfo(name, "plugins folder", str(path.resolve()))
 
     check_pending(pm)
-    return Plugins(pm, info)
+    return Plugins(pm, info, sources)
 
 
 def check_pending(pm: pluggy.PluginManager) -> None:
@@ -221,7 +236,7 @@ def _import_file(path: Path, name: str):
     try:
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # sys.exit() at import must not end the command as a "success"
         sys.modules.pop(module_name, None)
         raise PluginError(f'error importing plugin "{name}": {type(e).__name__}: {e}') from e
     return module

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -32,11 +33,15 @@ def make_idx_dataset(root: Path, n_train: int = 256, n_test: int = 64, side: int
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    """Run in an empty folder with an isolated cache; no installed entry-point plugins, no system data."""
+    """Run in an empty folder with an isolated cache and config; no installed entry-point plugins, no system data.
+    Its ./plugins folder is trusted, as after ``ganstudio plugins --trust`` (tests of trust itself take it back)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GANSTUDIO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GANSTUDIO_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("GANSTUDIO_NO_ENTRY_POINTS", "1")
     monkeypatch.delenv("GANSTUDIO_DATA", raising=False)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/trusted-plugin-folders.json").write_text(json.dumps({"folders": [str((tmp_path / "plugins").resolve())]}))
     return tmp_path
 
 

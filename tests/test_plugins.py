@@ -228,3 +228,63 @@ def test_example_plugin_data_is_well_formed():
     data = shapes.make_shapes(30, seed=0)
     assert data.images.shape == (30, 1, 28, 28) and data.images.dtype.is_floating_point is False
     assert set(data.labels.tolist()) <= {0, 1, 2} and data.images.float().mean() > 10
+
+
+# --- the local plugins folder runs code: only when trusted or asked for ---------------------------------------
+
+MARKER_PLUGIN = """
+from pathlib import Path
+Path("plugin-ran").write_text("yes")
+"""
+
+
+def untrust(workdir):
+    (workdir / "config/trusted-plugin-folders.json").unlink()
+
+
+def test_an_untrusted_plugins_folder_runs_nothing_even_for_version(cli, workdir):
+    untrust(workdir)
+    (workdir / "plugins").mkdir()
+    (workdir / "plugins/evil.py").write_text(MARKER_PLUGIN)
+    for args in (("--version",), ("plugins",), ("sample", "--n", "1")):
+        from ganstudio.cli import main
+
+        try:
+            main(list(args))
+        except SystemExit:
+            pass
+        assert not (workdir / "plugin-ran").exists(), args
+    code, out, err = cli("plugins")
+    assert code == 0 and "note: ./plugins holds 1 plugin file, not loaded: the folder is not trusted" in err
+
+
+def test_trusting_the_folder_once_loads_it_from_then_on(cli, workdir):
+    untrust(workdir)
+    (workdir / "plugins").mkdir()
+    (workdir / "plugins/evil.py").write_text(MARKER_PLUGIN)
+    code, out, err = cli("plugins", "--trust")
+    assert code == 0 and f"{(workdir / 'plugins').resolve()}: trusted" in out
+    assert cli("plugins")[0] == 0 and (workdir / "plugin-ran").exists()
+    assert cli("plugins", "--untrust")[0] == 0
+    (workdir / "plugin-ran").unlink()
+    assert cli("plugins")[0] == 0 and not (workdir / "plugin-ran").exists()
+
+
+def test_plugins_dir_is_an_explicit_choice_and_no_plugins_loads_only_built_ins(cli, workdir):
+    untrust(workdir)
+    (workdir / "mine").mkdir()
+    (workdir / "mine/evil.py").write_text(MARKER_PLUGIN)
+    assert cli("--plugins-dir", "mine", "plugins")[0] == 0 and (workdir / "plugin-ran").exists()
+    (workdir / "plugin-ran").unlink()
+    (workdir / "plugins").mkdir()
+    (workdir / "plugins/evil.py").write_text(MARKER_PLUGIN)
+    assert cli("plugins", "--trust")[0] == 0
+    code, out, err = cli("--no-plugins", "plugins", "--json")
+    assert code == 0 and not (workdir / "plugin-ran").exists() and "plugins/evil.py" not in out
+
+
+def test_a_plugin_that_exits_at_import_is_an_error_not_a_silent_success(cli, workdir):
+    (workdir / "plugins").mkdir()
+    (workdir / "plugins/quits.py").write_text("import sys\nsys.exit(0)\n")
+    code, out, err = cli("plugins")
+    assert code == 2 and 'error importing plugin "plugins/quits.py": SystemExit: 0' in err

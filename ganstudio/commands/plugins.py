@@ -30,6 +30,13 @@ def describe(plugins) -> list[dict]:
 
 
 def run_plugins(args) -> int:
+    from ganstudio.trust import set_trust
+
+    if args.trust is not None or args.untrust is not None:
+        trusted = args.trust is not None
+        folder = set_trust(args.trust if trusted else args.untrust, trusted)
+        print(f"{folder}: {'trusted: its plugins load from now on' if trusted else 'no longer trusted: its plugins are not loaded'}")
+        return 0
     rows = describe(args.plugins)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -50,3 +57,6 @@ def run_plugins(args) -> int:
 def register_commands(cli):
     p = cli.command("plugins", help="list plugins, their source and what they register", run=run_plugins)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--trust", nargs="?", const="plugins", metavar="DIR",
+                   help="load the plugins folder DIR (default ./plugins) in every later command: it runs its code")
+    p.add_argument("--untrust", nargs="?", const="plugins", metavar="DIR", help="stop loading the plugins folder DIR")
