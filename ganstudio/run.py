@@ -10,6 +10,7 @@ declared on the fields themselves (metadata "role", see data.py); ``resumed_conf
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -168,13 +169,26 @@ class Run:
         return asdict(self.config)
 
 
-def open_run(config: TrainConfig, plugins, resume: bool, overwrite: bool = False) -> Run:
+def ignored_on_resume(stored: TrainConfig, given: TrainConfig, names) -> list[str]:
+    """The options given on the command line (``names``: field names, "data.<field>" for the data spec) that a
+    resumed run does not take because they define the run, as "name value (the run's: value)"."""
+    out = []
+    for name in sorted(names):
+        holder_old, holder_new, field_name = (stored.data, given.data, name[5:]) if name.startswith("data.") else (stored, given, name)
+        role = next((f.metadata.get("role") for f in dataclasses.fields(holder_old) if f.name == field_name), None)
+        old, new = getattr(holder_old, field_name), getattr(holder_new, field_name)
+        if role == RUN["role"] and old != new:
+            out.append(f"{name.replace('data.', 'data ')} {new} (the run's: {old})")
+    return out
+
+
+def open_run(config: TrainConfig, plugins, resume: bool, overwrite: bool = False, given=()) -> Run:
     """A new run, or with ``resume`` checkpoints/<name>/last.pt continued with the run's own settings."""
     check_run_name(config.run_name)
     path = Path(config.checkpoints_dir) / config.run_name / "last.pt"
     lock = RunLock(path.parent, config.run_name).acquire()  # before anything is read or written; fit() releases it
     try:
-        run = _open(config, plugins, path, resume, overwrite)
+        run = _open(config, plugins, path, resume, overwrite, given)
     except BaseException:
         lock.release()
         raise
@@ -182,17 +196,30 @@ def open_run(config: TrainConfig, plugins, resume: bool, overwrite: bool = False
     return run
 
 
-def _open(config: TrainConfig, plugins, path: Path, resume: bool, overwrite: bool) -> Run:
+def _open(config: TrainConfig, plugins, path: Path, resume: bool, overwrite: bool, given) -> Run:
     if resume:
         if not path.exists():
             raise GanstudioError(f"--resume: no checkpoint at {path} (train without --resume first, or check --name)")
         ckpt = load_checkpoint(path)
-        if ckpt["model"]["name"] not in plugins.models:
-            raise GanstudioError(f"{path}: model '{ckpt['model']['name']}' comes from plugin '{ckpt['model']['plugin']}', which is not installed")
-        stored = TrainConfig.from_dict(ckpt["config"])
-        merged = resumed_config(stored, config)
-        merged.name = config.run_name
-        return Run(merged, plugins, checkpoint=ckpt)
+        try:
+            if ckpt["model"]["name"] not in plugins.models:
+                raise GanstudioError(f"{path}: model '{ckpt['model']['name']}' comes from plugin '{ckpt['model']['plugin']}', which is not installed")
+            stored = TrainConfig.from_dict(ckpt["config"])
+            merged = resumed_config(stored, config)
+            merged.name = config.run_name
+            ignored = ignored_on_resume(stored, config, given)
+            if ignored:
+                print(f"note: --resume continues the run as it was defined; ignored: {', '.join(ignored)} "
+                      f"(train under a new --name to change them)", file=sys.stderr)
+            run = Run(merged, plugins, checkpoint=ckpt)
+        except (KeyError, TypeError, ValueError) as e:
+            raise GanstudioError(f"{path}: checkpoint is missing or has a malformed entry ({type(e).__name__}: {e}); "
+                                 f"it cannot be resumed") from None
+        size = ckpt.get("data", {}).get("size")
+        if size is not None and size != len(run.data):
+            print(f"note: the data has {len(run.data):,} images now, {size:,} when the run was saved: the epoch order "
+                  f"differs from an uninterrupted run ({run.data.source})", file=sys.stderr)
+        return run
     if path.exists() and not overwrite:
         raise GanstudioError(f"{path} already exists: pass --resume to continue that run, --name NEW for a new one, or --overwrite to replace it")
     samples = Path(config.samples_dir) / config.run_name

@@ -18,15 +18,28 @@ from ganstudio.data import DataSpec, add_data_options
 from ganstudio.errors import PluginError
 from ganstudio.live import LiveView
 from ganstudio.loop import fit
-from ganstudio.options import add_option_flags, describe_options, key_value, positive_float, positive_int
+from ganstudio.options import add_option_flags, describe_options, key_value, positive_float, positive_int, seed_number
 from ganstudio.run import TrainConfig, open_run
 
 
+# Options that define a run: no argparse default, so that --resume can tell which ones the user gave (and ignored).
+RUN_DEFAULTS = {"model": "dcgan", "batch_size": 128, "seed": 0, "precision": "auto"}
+
+
+def given_options(args) -> set[str]:
+    given = {name for name in RUN_DEFAULTS if hasattr(args, name)}
+    given |= {"model_options"} if args.model_option else set()
+    given |= {f"data.{name}" for name, value in (("image_size", args.image_size), ("channels", args.channels),
+                                                  ("options", args.data_option)) if value}
+    return given
+
+
 def config_from_args(args) -> TrainConfig:
+    run = {name: getattr(args, name, default) for name, default in RUN_DEFAULTS.items()}
     return TrainConfig(
-        data=DataSpec.from_args(args), model=args.model, model_options=dict(args.model_option or []), name=args.name,
-        epochs=args.epochs, steps=args.steps, minutes=args.minutes, batch_size=args.batch_size, seed=args.seed,
-        device=args.device, precision=args.precision, compile=args.compile, log_every=args.log_every, grid_every=args.grid_every,
+        data=DataSpec.from_args(args), model_options=dict(args.model_option or []), name=args.name, **run,
+        epochs=args.epochs, steps=args.steps, minutes=args.minutes,
+        device=args.device, compile=args.compile, log_every=args.log_every, grid_every=args.grid_every,
         checkpoints_dir=args.checkpoints_dir, samples_dir=args.samples_dir,
         callbacks=[n.strip() for n in args.callbacks.split(",") if n.strip()] if args.callbacks is not None else None,
         disabled_callbacks=args.no_callback or [], callback_options=getattr(args, "plugin_options", None) or {},
@@ -36,7 +49,7 @@ def config_from_args(args) -> TrainConfig:
 def run_train(args) -> int:
     config = config_from_args(args)
     view = LiveView(f"train {config.run_name}")
-    run = open_run(config, args.plugins, resume=args.resume, overwrite=args.overwrite)
+    run = open_run(config, args.plugins, resume=args.resume, overwrite=args.overwrite, given=given_options(args))
     c = run.config
     print(f"data: {run.data.source} — {len(run.data):,} images {run.data.image_shape}")
     print(
@@ -71,17 +84,17 @@ def register_commands(cli):
     p = cli.command("train", help="train a model on a dataset, with a live view, checkpoints and sample grids", run=run_train)
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     add_data_options(p)
-    p.add_argument("--model", default="dcgan", help="model plugin name (see: ganstudio plugins)")
+    p.add_argument("--model", default=argparse.SUPPRESS, help="model plugin name (default dcgan; see: ganstudio plugins)")
     p.add_argument("--model-option", type=key_value, action="append", metavar="KEY=VALUE",
                    help="a setting of the model plugin, e.g. --model-option width=32 (repeatable; listed below)")
     p.add_argument("--name", help="run name (default <data>-<model>); outputs go to checkpoints/<name>/ and samples/<name>/")
     p.add_argument("--epochs", type=positive_int, help="total epochs of the run (default 5 when no --steps/--minutes)")
     p.add_argument("--steps", type=positive_int, help="total training steps of the run")
     p.add_argument("--minutes", type=positive_float, help="wall-clock budget; stops cleanly and saves")
-    p.add_argument("--batch-size", type=positive_int, default=128)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=argparse.SUPPRESS, help="images per batch (default 128)")
+    p.add_argument("--seed", type=seed_number, default=argparse.SUPPRESS, help="seed of the run's data order and weights (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+    p.add_argument("--precision", default=argparse.SUPPRESS, choices=PRECISIONS,
                    help="auto (default): bf16 autocast where the hardware runs it natively (CUDA, AVX512-BF16 CPUs), else fp32")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (minutes of compiling; pays off on long GPU runs)")
     p.add_argument("--resume", action="store_true", help="continue checkpoints/<name>/last.pt with its settings")
