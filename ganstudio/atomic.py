@@ -38,6 +38,7 @@ def atomic_write(path, write: Callable[[Path], object], durable: bool = False) -
         tmp.unlink(missing_ok=True)
     if durable:
         fsync_folder(path.parent)
+    remove_stale_temp_files(path)
     return path
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ganstudio import __version__
-from ganstudio.atomic import atomic_write, remove_stale_temp_files
+from ganstudio.atomic import atomic_write
 from ganstudio.errors import GanstudioError
 
 FORMAT = "ganstudio-checkpoint"
@@ -30,7 +30,6 @@ def save_checkpoint(payload: dict, path) -> Path:
         atomic_write(path, lambda tmp: _write(payload, tmp), durable=True)
     except OSError as e:
         raise GanstudioError(f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is intact") from e
-    remove_stale_temp_files(path)
     return path
 
 

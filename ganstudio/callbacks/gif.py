@@ -24,6 +24,7 @@ from ganstudio.api import CallbackPlugin, option
 from ganstudio.atomic import atomic_write, atomic_write_text
 from ganstudio.callbacks.grid import caption
 from ganstudio.errors import GanstudioError
+from ganstudio.images import save_png
 
 DEFAULT_FPS = 4.0
 DEFAULT_MAX_FRAMES = 60
@@ -94,35 +95,38 @@ class Timeline:
         return self.folder / f"frame_{seq:06d}.png"
 
     @classmethod
-    def open(cls, folder: Path, keep_up_to_step: int) -> "Timeline":
-        """The stored timeline without frames made after ``keep_up_to_step`` (a resumed run makes them again)."""
+    def open(cls, folder: Path, keep_up_to_step: int, saved: dict | None = None) -> "Timeline":
+        """The stored timeline without frames made after ``keep_up_to_step`` (a resumed run makes them again).
+        ``saved``: the position kept in the checkpoint at that step ({"next_seq", "stride"}), so the frames made
+        again get the numbers, and the thinning the pace, of an uninterrupted run.
+        Crash-consistent: frames.json is the truth; a frame it lists whose file is gone (a kill mid-thinning in an
+        older version) is dropped, and frame files it does not list (a kill after writing one) are deleted."""
         timeline = cls(Path(folder))
         if keep_up_to_step == 0 or not timeline.index_path.is_file():
             timeline.clear()
             return timeline
         try:
             state = json.loads(timeline.index_path.read_text())
-            timeline.stride, timeline.frames = int(state["stride"]), list(state["frames"])
+            timeline.stride, frames = int(state["stride"]), list(state["frames"])
         except (ValueError, KeyError, TypeError) as e:
             raise GanstudioError(f"{timeline.index_path} is damaged ({e}); delete {timeline.folder} to start the timeline afresh") from None
-        dropped = [f for f in timeline.frames if f["step"] > keep_up_to_step]
-        timeline.frames = [f for f in timeline.frames if f["step"] <= keep_up_to_step]
-        for f in dropped:
-            timeline.frame_path(f["seq"]).unlink(missing_ok=True)
-        timeline.next_seq = max((f["seq"] for f in timeline.frames), default=-1) + 1
+        next_seq = int(saved["next_seq"]) if saved else None
+        timeline.frames = [f for f in frames if f["step"] <= keep_up_to_step and (next_seq is None or f["seq"] < next_seq)
+                           and timeline.frame_path(f["seq"]).is_file()]
+        timeline.next_seq = next_seq if next_seq is not None else max((f["seq"] for f in timeline.frames), default=-1) + 1
+        timeline.stride = int(saved["stride"]) if saved else timeline.stride
+        timeline._save_index()
+        timeline._delete_unlisted()
         return timeline
 
     def clear(self) -> None:
-        if self.folder.is_dir():
-            for old in self.folder.glob("frame_*.png"):
-                old.unlink()
         self.index_path.unlink(missing_ok=True)
         self.stride, self.next_seq, self.frames = 1, 0, []
+        self._delete_unlisted()
 
     def add(self, grid: np.ndarray, step: int, epoch: float, text: str, max_frames: int) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         seq = self.next_seq
-        iio.imwrite(self.frame_path(seq), grid)
+        save_png(grid, self.frame_path(seq))  # new file first; frames.json switches to it; old files go last
         self.frames.append({"seq": seq, "step": step, "epoch": round(epoch, 4), "caption": text})
         self.next_seq += 1
         self.thin(max_frames)
@@ -130,14 +134,19 @@ class Timeline:
     def thin(self, max_frames: int) -> None:
         kept, self.stride = thin_evenly([f["seq"] for f in self.frames], self.stride, max_frames)
         keep = set(kept)
-        for f in self.frames:
-            if f["seq"] not in keep:
-                self.frame_path(f["seq"]).unlink(missing_ok=True)
         self.frames = [f for f in self.frames if f["seq"] in keep]
         self._save_index()
+        self._delete_unlisted()
 
     def _save_index(self) -> None:
         atomic_write_text(self.index_path, json.dumps({"stride": self.stride, "frames": self.frames}, indent=1))
+
+    def _delete_unlisted(self) -> None:
+        listed = {self.frame_path(f["seq"]).name for f in self.frames}
+        if self.folder.is_dir():
+            for path in self.folder.glob("frame_*.png"):
+                if path.name not in listed:
+                    path.unlink(missing_ok=True)
 
     def load_frame(self, seq: int) -> np.ndarray:
         return iio.imread(self.frame_path(seq))
@@ -157,14 +166,21 @@ class GifCallback:
         self.fps = options.fps
         self.max_frames = options.max_frames
         self.timeline: Timeline | None = None
+        self.saved: dict | None = None  # the timeline's position at the checkpoint a run resumes from
         self.pictures: dict[int, np.ndarray] = {}  # seq -> captioned frame, so each PNG is read at most once
+
+    def state_dict(self) -> dict:
+        return {"next_seq": self.timeline.next_seq, "stride": self.timeline.stride} if self.timeline else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.saved = dict(state) or None
 
     def path(self, run) -> Path:
         return run.samples_dir / "timeline.gif"
 
     @hookimpl
     def before_training_run(self, run):
-        self.timeline = Timeline.open(run.samples_dir / "timeline", keep_up_to_step=run.step)
+        self.timeline = Timeline.open(run.samples_dir / "timeline", keep_up_to_step=run.step, saved=self.saved)
         self.timeline.thin(self.max_frames)  # --gif-max-frames may be lower than last time
         if run.step > 0 and self.timeline.frames:
             self.write(run)

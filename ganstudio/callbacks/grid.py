@@ -15,6 +15,7 @@ from pathlib import Path
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin
 from ganstudio.atomic import atomic_write_text
+from ganstudio.errors import GanstudioError
 from ganstudio.images import save_png
 
 INDEX = "grids.jsonl"
@@ -24,15 +25,24 @@ def caption(step: int, epoch: float) -> str:
     return f"step {step:,}  epoch {epoch:.2f}"
 
 def read_index(folder: Path) -> list[dict]:
-    """Entries of samples/<name>/grids.jsonl, last entry per file (a resumed run rewrites the same files)."""
+    """Entries of samples/<name>/grids.jsonl, last entry per file (a resumed run rewrites the same files). A torn
+    last line (the process was killed mid-write) is skipped; damage elsewhere is one line naming the file."""
     path = Path(folder) / INDEX
     if not path.is_file():
         return []
     entries = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
             entry = json.loads(line)
             entries[entry["file"]] = entry
+            int(entry["step"])
+        except (ValueError, KeyError, TypeError):
+            if number == len(lines):
+                break
+            raise GanstudioError(f"{path}:{number} is damaged; delete or repair the line (or the file, to rebuild from the grids)") from None
     return sorted(entries.values(), key=lambda e: e["step"])
 
 
