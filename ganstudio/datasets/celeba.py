@@ -27,7 +27,7 @@ import torch
 from ganstudio import hookimpl
 from ganstudio.api import DataRequest, DatasetPlugin, ImageData
 from ganstudio.datasets import cache_root
-from ganstudio.datasets.imagecache import IMAGE_EXTENSIONS, list_images, prepare_images
+from ganstudio.datasets.imagecache import IMAGE_EXTENSIONS, MAX_PIXELS, ImageFileOptions, list_images, prepare_images
 from ganstudio.errors import GanstudioError
 
 CROP = 178  # the aligned faces are 178x218; the square centre holds the face
@@ -114,7 +114,8 @@ def load_celeba(request: DataRequest) -> ImageData:
     files = split_files(layout, request.split, request.quiet)
     size = request.image_size or DEFAULT_IMAGE_SIZE
     channels = request.channels or 3
-    images, kept = prepare_images(f"celeba-{request.split}", layout.images, files, size, channels, crop=CROP, quiet=request.quiet)
+    images, kept = prepare_images(f"celeba-{request.split}", layout.images, files, size, channels, crop=CROP, quiet=request.quiet,
+                                  max_pixels=request.options.max_pixels if request.options else MAX_PIXELS)
     attributes, names = None, None
     if layout.annotations and (layout.annotations / ATTRIBUTE_FILE).is_file():
         attributes, names = read_attributes(layout.annotations / ATTRIBUTE_FILE, kept)
@@ -169,4 +170,5 @@ def download() -> Layout:
 
 @hookimpl
 def register_datasets(register):
-    register(DatasetPlugin("celeba", load_celeba, "CelebA aligned faces, RGB 64x64 (--image-size), 40 attributes; --data-root DIR or --download"))
+    register(DatasetPlugin("celeba", load_celeba, "CelebA aligned faces, RGB 64x64 (--image-size), 40 attributes; --data-root DIR or --download",
+                           options=ImageFileOptions))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ganstudio import hookimpl
 from ganstudio.api import DataRequest, DatasetPlugin, ImageData
-from ganstudio.datasets.imagecache import IMAGE_EXTENSIONS, list_images, prepare_images
+from ganstudio.datasets.imagecache import IMAGE_EXTENSIONS, MAX_PIXELS, ImageFileOptions, list_images, prepare_images
 from ganstudio.errors import GanstudioError
 
 DEFAULT_IMAGE_SIZE = 64
@@ -52,10 +52,12 @@ def load_folder(request: DataRequest) -> ImageData:
         raise GanstudioError(f"no images ({'/'.join(e[1:] for e in IMAGE_EXTENSIONS)}) under {folder}: {describe_non_images(folder)}")
     size = request.image_size or DEFAULT_IMAGE_SIZE
     channels = request.channels or DEFAULT_CHANNELS
-    images, _ = prepare_images("folder", folder, files, size, channels, crop=None, quiet=request.quiet)
+    images, _ = prepare_images("folder", folder, files, size, channels, crop=None, quiet=request.quiet,
+                                  max_pixels=request.options.max_pixels if request.options else MAX_PIXELS)
     return ImageData(images=images, source=f"images from {folder.resolve()} ({channels}x{size}x{size})")
 
 
 @hookimpl
 def register_datasets(register):
-    register(DatasetPlugin("folder", load_folder, "any folder tree of png/jpg/webp images (--data-root DIR, --image-size, --channels 1|3)"))
+    register(DatasetPlugin("folder", load_folder, "any folder tree of png/jpg/webp images (--data-root DIR, --image-size, --channels 1|3)",
+                           options=ImageFileOptions))

@@ -22,16 +22,30 @@ import shutil
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
 
+from ganstudio.api import option
 from ganstudio.datasets import cache_root
 from ganstudio.errors import GanstudioError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+MAX_PIXELS = 40_000_000  # per image file (a 40 MP photo decodes to ~120 MB); --data-option max_pixels=N raises it
+
+
+@dataclass
+class ImageFileOptions:
+    """--data-option settings shared by the datasets that decode image files (folder, celeba)."""
+
+    max_pixels: int = option(MAX_PIXELS, "refuse image files with more pixels than this (decompression bombs)", min=1)
+
+
+class RefusedImage(Exception):
+    """A file that must stop the preparation, not be skipped: too many pixels, or out of memory."""
 CACHE_VERSION = 1  # bump when the decoding below changes, so old caches are not reused
 
 
@@ -55,17 +69,22 @@ def list_images(folder: Path, recursive: bool = True) -> list[Path]:
             if entry.is_dir(follow_symlinks=True):
                 if recursive:
                     pending.append(Path(entry.path))
-            elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+            elif entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file(follow_symlinks=True):
+                # regular files only: a FIFO or device named x.png would block the reader forever
                 found.append(Path(entry.path).relative_to(folder))
     return sorted(found)
 
 
-def decode(path: Path, image_size: int, channels: int, crop: Optional[int]) -> np.ndarray:
-    """One file -> uint8 (C, S, S): centre-crop a square (``crop`` pixels, or the short side), resize to S."""
+def decode(path: Path, image_size: int, channels: int, crop: Optional[int], max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """One file -> uint8 (C, S, S): centre-crop a square (``crop`` pixels, or the short side), resize to S.
+    A file of more than ``max_pixels`` pixels is refused before it is decoded (its header says its size)."""
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
         width, height = image.size
+        if width * height > max_pixels:
+            raise RefusedImage(f"{path}: {width}x{height} is {width * height:,} pixels, over the limit of {max_pixels:,} "
+                               f"(a decompression bomb, or a huge photo: raise the limit with --data-option max_pixels=N)")
         side = min(width, height) if crop is None else min(crop, width, height)
         # JPEG can decode at 1/2, 1/4, 1/8 scale for a fraction of the cost; ask for the smallest scale
         # that still leaves the crop at least image_size pixels wide.
@@ -89,9 +108,13 @@ def decode(path: Path, image_size: int, channels: int, crop: Optional[int]) -> n
 
 
 def _try_decode(args):
-    path, image_size, channels, crop = args
+    path, image_size, channels, crop, max_pixels = args
     try:
-        return decode(path, image_size, channels, crop)
+        return decode(path, image_size, channels, crop, max_pixels)
+    except RefusedImage as e:
+        return e
+    except MemoryError:  # not the file's fault: never cached as "unreadable"
+        return RefusedImage(f"{path}: out of memory while decoding it (close other programs, or lower --data-option max_pixels)")
     except Exception:  # truncated, not an image, unsupported mode: all mean "skip this file"
         return None
 
@@ -115,7 +138,7 @@ def cache_dir_for(name: str, root: Path, files: list[Path], image_size: int, cha
 
 
 def prepare_images(name: str, root: Path, files: list[Path], image_size: int, channels: int,
-                   crop: Optional[int] = None, quiet: bool = False) -> tuple[torch.Tensor, list[Path]]:
+                   crop: Optional[int] = None, quiet: bool = False, max_pixels: int = MAX_PIXELS) -> tuple[torch.Tensor, list[Path]]:
     """(uint8 tensor (N, C, S, S) memory-mapped from the cache, the files it holds in order).
 
     Prepares the cache when missing; otherwise reads no image file at all."""
@@ -127,7 +150,7 @@ def prepare_images(name: str, root: Path, files: list[Path], image_size: int, ch
         index = json.loads(index_path.read_text())
         say = f"using prepared images {target}" + _skipped_note(index["unreadable"])
     else:
-        index = _build(target, root, files, image_size, channels, crop, quiet)
+        index = _build(target, root, files, image_size, channels, crop, quiet, max_pixels)
         say = f"prepared {len(index['files']):,} images {channels}x{image_size}x{image_size} into {target}" + _skipped_note(index["unreadable"])
         _remove_stale(target)
     if not quiet:
@@ -144,7 +167,7 @@ def _skipped_note(unreadable: list[str]) -> str:
     return f"; skipped {len(unreadable):,} unreadable file{'s' if len(unreadable) != 1 else ''} ({shown})"
 
 
-def _build(target: Path, root: Path, files: list[Path], image_size: int, channels: int, crop, quiet: bool) -> dict:
+def _build(target: Path, root: Path, files: list[Path], image_size: int, channels: int, crop, quiet: bool, max_pixels: int) -> dict:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -180,8 +203,10 @@ def _build(target: Path, root: Path, files: list[Path], image_size: int, channel
         with stream, progress, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's per-file warnings (palette transparency, EXIF) would flood the bar
             task = progress.add_task("prepare", total=len(files))
-            jobs = ((root / rel, image_size, channels, crop) for rel in files)
+            jobs = ((root / rel, image_size, channels, crop, max_pixels) for rel in files)
             for rel, array in zip(files, pool.map(_try_decode, jobs)):
+                if isinstance(array, RefusedImage):
+                    raise GanstudioError(str(array))
                 if array is None:
                     unreadable.append(str(rel))
                 else:
