@@ -12,7 +12,8 @@ import traceback
 
 from ganstudio import __version__
 from ganstudio.errors import GanstudioError, PluginError
-from ganstudio.plugins import call_impl, load_plugins
+
+# torch and the plugins are imported inside main(), so that Ctrl-C during those (slow) imports is one line too.
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -55,6 +56,8 @@ def _global_options(add_help: bool) -> ArgumentParser:
 
 
 def build_parser(plugins) -> ArgumentParser:
+    from ganstudio.plugins import call_impl
+
     parent = _global_options(add_help=False)
     parser = ArgumentParser(prog="ganstudio", description="Train GANs, watch them learn, sample, score; extend with plugins.", parents=[parent])
     parser.add_argument("--version", action="version", version=f"ganstudio {__version__}")
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     early, _ = _global_options(add_help=False).parse_known_args(argv)
     debug = getattr(early, "debug", False) or bool(os.environ.get("GANSTUDIO_DEBUG"))
     try:
+        from ganstudio.plugins import load_plugins
+
         none = getattr(early, "no_plugins", False)
         if none and getattr(early, "plugins_dir", None):
             raise GanstudioError("--no-plugins and --plugins-dir contradict each other; pass one")

@@ -62,6 +62,9 @@ def load_model(path, plugins, kind: Optional[str] = None):
         raise GanstudioError(f"{path}: weights do not fit model '{name}': {str(e).splitlines()[0]}") from None
     if kind is not None and model.kind != kind:
         raise GanstudioError(f"{path}: holds a {model.kind} ('{name}'), not a {kind}")
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise GanstudioError(f"{path}: the weights hold NaN or Inf ('{bad}'); this checkpoint cannot make images")
     return model.eval(), ckpt
 
 

@@ -103,9 +103,16 @@ class AttachedCallbacks:
     def __enter__(self):
         from ganstudio.plugins import check_pending
 
+        import pluggy
+
+        from ganstudio.errors import PluginError
+
         try:
             for name, instance in self.instances.items():
-                self.plugins.pm.register(instance, name=f"callback:{name}")
+                try:
+                    self.plugins.pm.register(instance, name=f"callback:{name}")
+                except pluggy.PluginValidationError as e:  # a hookimpl asking for arguments its hook does not have
+                    raise PluginError(f"callback '{name}' is invalid: {' '.join(str(e).split())}") from None
             check_pending(self.plugins.pm)
             for name, instance in self.instances.items():
                 if name in self.saved_state and hasattr(instance, "load_state_dict"):

@@ -61,6 +61,10 @@ def save_images(images: torch.Tensor, out) -> str:
             array = image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
             iio.imwrite(path / f"{i:0{digits}d}.png", array)
         return f"{path}/ ({len(images)} PNG files)"
+    if path.suffix.lower() != ".png":
+        from ganstudio.errors import GanstudioError
+
+        raise GanstudioError(f"--out {out}: give FILE.png (a grid), FILE.npz (the images as an array) or DIR/ (one PNG each)")
     rows, cols = grid_shape(len(images))
     save_png(make_grid(images), path)
     return f"{path} ({rows}x{cols} grid)"

@@ -21,9 +21,11 @@ from typing import Any, Optional, Union
 from ganstudio.errors import GanstudioError
 
 
-def option(default, help: str = "", *, min: Optional[float] = None, above: Optional[float] = None):
-    """A dataclass field with its ``--help`` text and an optional lower bound (``min`` inclusive, ``above`` exclusive)."""
-    return dataclasses.field(default=default, metadata={"help": help, "min": min, "above": above})
+def option(default, help: str = "", *, min: Optional[float] = None, above: Optional[float] = None,
+           max: Optional[float] = None, below: Optional[float] = None):
+    """A dataclass field with its ``--help`` text and optional bounds: ``min``/``max`` inclusive, ``above``/``below``
+    exclusive."""
+    return dataclasses.field(default=default, metadata={"help": help, "min": min, "above": above, "max": max, "below": below})
 
 
 # --- one value ---------------------------------------------------------------------------------------
@@ -73,6 +75,11 @@ def _check_bounds(value, field: dataclasses.Field, what: str) -> None:
         raise GanstudioError(f"{what}: expected at least {low:g}, got {value:g}")
     if above is not None and not value > above:
         raise GanstudioError(f"{what}: expected a number greater than {above:g}, got {value:g}")
+    high, below = field.metadata.get("max"), field.metadata.get("below")
+    if high is not None and value > high:
+        raise GanstudioError(f"{what}: expected at most {high:g}, got {value:g}")
+    if below is not None and not value < below:
+        raise GanstudioError(f"{what}: expected a number less than {below:g}, got {value:g}")
 
 
 def field_types(cls) -> dict[str, tuple[type, bool]]:
@@ -198,4 +205,15 @@ def seed_number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"expected a seed from 0 to {2**63 - 1}, got {value}")
+    return value
+
+
+def frames_per_second(text: str) -> float:
+    """A GIF frame rate: GIF stores delays in hundredths of a second, so 0.1 to 50 frames per second."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not 0.1 <= value <= 50:
+        raise argparse.ArgumentTypeError(f"expected 0.1 to 50 frames per second (GIF delays are in 1/100 s), got {text}")
     return value

@@ -157,7 +157,7 @@ class Timeline:
 
 @dataclass
 class GifOptions:
-    fps: float = option(DEFAULT_FPS, "frames per second of samples/<name>/timeline.gif", above=0)
+    fps: float = option(DEFAULT_FPS, "frames per second of samples/<name>/timeline.gif (GIF delays are in 1/100 s)", min=0.1, max=50)
     max_frames: int = option(DEFAULT_MAX_FRAMES, "most frames kept in the timeline GIF; older ones are thinned evenly", min=2)
 
 

@@ -65,6 +65,8 @@ def load_npz_images(path) -> torch.Tensor:
     if array.ndim != 4 or array.shape[1] not in (1, 3) or len(array) == 0:
         raise GanstudioError(f"--samples {path}: expected images (N, H, W), (N, H, W, C) or (N, C, H, W), got shape {array.shape}")
     if array.dtype != np.uint8:
+        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+            raise GanstudioError(f"--samples {path}: {int((~np.isfinite(array)).sum()):,} values are NaN or Inf")
         if not np.issubdtype(array.dtype, np.floating) or array.min() < 0 or array.max() > 1:
             raise GanstudioError(f"--samples {path}: expected uint8 pixels or floats in [0, 1], got {array.dtype} "
                                  f"in [{array.min()}, {array.max()}]")

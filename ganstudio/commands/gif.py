@@ -22,7 +22,7 @@ from ganstudio import hookimpl
 from ganstudio.callbacks.gif import DEFAULT_FPS, DEFAULT_MAX_FRAMES, add_caption, write_gif
 from ganstudio.callbacks.grid import read_index
 from ganstudio.checkpoint import load_checkpoint
-from ganstudio.options import positive_float, positive_int
+from ganstudio.options import frames_per_second, positive_int
 from ganstudio.runs import run_name_of
 from ganstudio.errors import GanstudioError
 
@@ -119,7 +119,7 @@ def run_gif(args) -> int:
 def register_commands(cli):
     p = cli.command("gif", help="rebuild the training timeline GIF from a run's saved grids", run=run_gif)
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT_DIR", help="samples/<name>, checkpoints/<name> (or its last.pt), or a run name")
-    p.add_argument("--fps", type=positive_float, default=DEFAULT_FPS, help=f"frames per second (default {DEFAULT_FPS:g})")
+    p.add_argument("--fps", type=frames_per_second, default=DEFAULT_FPS, help=f"frames per second (default {DEFAULT_FPS:g})")
     p.add_argument("--max-frames", type=positive_int, default=DEFAULT_MAX_FRAMES, help=f"thin the grids evenly down to this many frames (default {DEFAULT_MAX_FRAMES})")
     p.add_argument("--out", metavar="FILE.gif", help="output file (default: timeline.gif in the samples folder)")
     p.add_argument("--samples-dir", default="samples", metavar="DIR")

@@ -23,7 +23,7 @@ from ganstudio.commands.sample import add_checkpoint_options, add_class_option
 from ganstudio.errors import GanstudioError
 from ganstudio.generation import class_labels, generate_images, load_model
 from ganstudio.images import make_grid
-from ganstudio.options import positive_float, positive_int
+from ganstudio.options import frames_per_second, positive_int
 from ganstudio.runs import choose_checkpoint, run_name_of
 
 
@@ -96,7 +96,7 @@ def register_commands(cli):
     p.add_argument("--n", type=positive_int, default=8, help="images per frame: independent walks side by side (default 8)")
     p.add_argument("--frames", type=positive_int, default=60, help="frames in the loop (default 60)")
     p.add_argument("--keys", type=positive_int, default=4, help="random latents each walk passes through (default 4)")
-    p.add_argument("--fps", type=positive_float, default=15.0, help="frames per second (default 15)")
+    p.add_argument("--fps", type=frames_per_second, default=15.0, help="frames per second (default 15)")
     p.add_argument("--scale", type=positive_int, default=2, help="enlarge each pixel this many times (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="FILE.gif", help="output (default samples/<run>/interpolate-seed<seed>.gif)")

@@ -30,7 +30,7 @@ from ganstudio.images import to_float
 class CNNOptions:
     width: int = option(32, "channels of the first conv block; the next two have 2x and 4x", min=1)
     hidden: int = option(256, "size of the penultimate layer: the feature space ganstudio eval measures in", min=1)
-    dropout: float = option(0.3, "dropout before the last layer", min=0)
+    dropout: float = option(0.3, "dropout before the last layer", min=0, below=1)
     lr: float = option(2e-3, "peak AdamW learning rate (cosine decay over the run)", above=0)
     weight_decay: float = option(5e-4, "AdamW weight decay", min=0)
     shift: int = option(2, "random translation of up to this many pixels (label-preserving for digits and garments)", min=0)
@@ -41,7 +41,7 @@ class CNNOptions:
 class MLPOptions:
     hidden: int = option(512, "hidden units", min=1)
     lr: float = option(1e-3, "RMSprop learning rate (Keras defaults: lr 1e-3, rho 0.9, eps 1e-7)", above=0)
-    rho: float = option(0.9, "RMSprop smoothing constant", min=0)
+    rho: float = option(0.9, "RMSprop smoothing constant", min=0, below=1)
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:

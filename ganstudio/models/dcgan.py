@@ -23,8 +23,8 @@ class DCGANOptions:
     latent_dim: int = option(100, "size of the latent vector z", min=1)
     width: int = option(64, "channels of the widest-resolution hidden layer (ngf = ndf in the paper)", min=1)
     lr: float = option(2e-4, "Adam learning rate of G and D", above=0)
-    beta1: float = option(0.5, "Adam beta1; the paper's 0.5 (0.9 makes DCGAN training oscillate)", min=0)
-    beta2: float = option(0.999, "Adam beta2", min=0)
+    beta1: float = option(0.5, "Adam beta1; the paper's 0.5 (0.9 makes DCGAN training oscillate)", min=0, below=1)
+    beta2: float = option(0.999, "Adam beta2", min=0, below=1)
     channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
 
 

@@ -1,0 +1,103 @@
+"""Round two of "bad input is one line": each case here was a traceback, a dump or a silent oddity before."""
+
+import numpy as np
+import pytest
+import torch
+
+from ganstudio.checkpoint import load_checkpoint
+
+from conftest import FAST
+
+TINY = ("--model-option", "width=8", *FAST)
+
+
+@pytest.fixture
+def run(cli, workdir, tiny_idx):
+    assert cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "2")[0] == 0
+    return workdir / "checkpoints/fashion-dcgan/last.pt"
+
+
+def one_line(result, message, code=2):
+    got, out, err = result
+    assert got == code and message in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--model-option", "beta1=2"), "model 'dcgan' option beta1 (number): expected a number less than 1, got 2"),
+    (("--model-option", "width=0"), "model 'dcgan' option width (integer): expected at least 1, got 0"),
+    (("--model-option", "lr=-1"), "model 'dcgan' option lr (number): expected a number greater than 0, got -1"),
+    (("--gif-fps", "0.0001"), "callback 'gif' option fps (number): expected at least 0.1, got 0.0001"),
+    (("--callbacks", "grid,grid,log"), None),
+])
+def test_train_options(cli, tiny_idx, args, message):
+    result = cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "1", *args)
+    if message is None:
+        assert result[0] == 0, result[2]
+    else:
+        one_line(result, message)
+
+
+def test_gif_and_interpolate_fps(cli, run):
+    one_line(cli("interpolate", "--fps", "0.0001"), "expected 0.1 to 50 frames per second")
+    one_line(cli("gif", "fashion-dcgan", "--fps", "0.0001"), "expected 0.1 to 50 frames per second")
+
+
+def test_sample_out_without_a_known_extension(cli, run, workdir):
+    one_line(cli("sample", "--n", "4", "--out", "x"), "--out x: give FILE.png (a grid), FILE.npz")
+    assert not (workdir / "x").exists()
+
+
+def test_sample_from_nan_weights(cli, run):
+    ckpt = load_checkpoint(run)
+    ckpt["state"]["model"]["generator.net.1.weight"][0] = float("nan")
+    torch.save(ckpt, run)
+    one_line(cli("sample", "--n", "4"), "the weights hold NaN or Inf ('generator.net.1.weight')")
+
+
+def test_eval_of_an_npz_with_nan(cli, workdir):
+    images = np.random.default_rng(0).random((8, 28, 28)).astype(np.float32)
+    images[0, 0, 0] = np.nan
+    np.savez(workdir / "bad.npz", images=images)
+    one_line(cli("eval", "--samples", "bad.npz", "--data", "fashion"), "--samples bad.npz: 1 values are NaN or Inf")
+
+
+BAD_SIGNATURE = """
+from ganstudio import hookimpl
+from ganstudio.api import CallbackPlugin
+
+class Wrong:
+    def __init__(self, options):
+        pass
+
+    @hookimpl
+    def after_metrics_logged(self, run, stepp):
+        pass
+
+@hookimpl
+def register_callbacks(register):
+    register(CallbackPlugin("wrong", Wrong, "a typo in an argument name", default=False))
+"""
+
+
+def test_a_callback_with_a_wrong_hook_signature(cli, workdir, tiny_idx):
+    (workdir / "plugins").mkdir()
+    (workdir / "plugins/wrong.py").write_text(BAD_SIGNATURE)
+    result = cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "1", "--callbacks", "wrong")
+    one_line(result, "callback 'wrong' is invalid:")
+    assert "stepp" in result[2]
+
+
+def test_ctrl_c_during_start_up_imports_is_one_line():
+    import subprocess
+    import sys
+
+    # SIGINT while the package imports torch: the child raises KeyboardInterrupt inside main()'s imports.
+    code = ("import builtins, ganstudio.cli as c\n"
+            "real = builtins.__import__\n"
+            "def slow(name, *a, **k):\n"
+            "    if name == 'ganstudio.plugins': raise KeyboardInterrupt\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = slow\n"
+            "raise SystemExit(c.main(['plugins']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130 and proc.stderr == "interrupted\n"
