@@ -30,7 +30,22 @@ def save_checkpoint(payload: dict, path) -> Path:
         atomic_write(path, lambda tmp: _write(payload, tmp), durable=True)
     except OSError as e:
         raise GanstudioError(f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is intact") from e
+    except RuntimeError as e:  # torch's zip writer reports a full disk as "[enforce fail ...] file write failed"
+        if "write" not in str(e) and "inline_container" not in str(e):
+            raise
+        free = _free_bytes(path.parent)
+        raise GanstudioError(f"could not write checkpoint {path}: the write failed with {free:,} bytes free on that disk "
+                             f"(is it full?); the previous checkpoint is intact") from e
     return path
+
+
+def _free_bytes(folder: Path) -> int:
+    import shutil
+
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return -1
 
 
 def _write(payload: dict, tmp: Path) -> None:

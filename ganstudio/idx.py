@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -41,7 +42,9 @@ def read_idx(path, expect_ndim: int | None = None) -> torch.Tensor:
     if len(raw) < header:
         raise GanstudioError(f"{path}: truncated IDX header")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = header + int(np.prod(dims, dtype=np.int64))
+    expected = header + math.prod(dims)  # Python ints: four 32-bit sizes cannot overflow
+    if expected > 2**40:
+        raise GanstudioError(f"{path}: the header declares {dims}, {expected:,} bytes: not a real dataset (damaged header)")
     if len(raw) < expected:
         raise GanstudioError(f"{path}: truncated: header says {dims} ({expected} bytes) but the file has {len(raw)} bytes")
     if len(raw) > expected:

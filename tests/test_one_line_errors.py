@@ -101,3 +101,32 @@ def test_ctrl_c_during_start_up_imports_is_one_line():
             "raise SystemExit(c.main(['plugins']))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 130 and proc.stderr == "interrupted\n"
+
+
+def test_an_idx_header_whose_sizes_overflow(cli, workdir):
+    import struct
+
+    root = workdir / "idx"
+    root.mkdir()
+    header = struct.pack(">BBBB", 0, 0, 8, 3) + struct.pack(">3I", 2**32 - 1, 2**32 - 1, 2**32 - 1)
+    for prefix in ("train", "t10k"):
+        (root / f"{prefix}-images-idx3-ubyte").write_bytes(header + bytes(16))
+        (root / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">BBBBI", 0, 0, 8, 1, 1) + bytes(1))
+    one_line(cli("show", "--data", "fashion", "--data-root", root), "not a real dataset (damaged header)")
+
+
+def test_a_really_full_disk_while_saving(cli, workdir, tiny_idx):
+    """On a real 256 KB file system (tmpfs; needs root, else skipped): torch's own write error becomes one line, and
+    the earlier checkpoint elsewhere is untouched. The fsync-ENOSPC test in test_reliability covers machines without."""
+    import subprocess
+
+    small = workdir / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (not root)")
+    try:
+        result = cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "2", "--checkpoints-dir", small)
+        one_line(result, "the write failed with")
+        assert "is it full?" in result[2] and not list(small.rglob("*.pt"))
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
