@@ -46,7 +46,8 @@ class CommandRegistry:
 
 
 def _global_options(add_help: bool) -> ArgumentParser:
-    parser = ArgumentParser(add_help=add_help)
+    # No abbreviations: read before the command's own options are known, "--n 4" must not mean "--no-plugins".
+    parser = ArgumentParser(add_help=add_help, allow_abbrev=False)
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     parser.add_argument("--plugins-dir", default=argparse.SUPPRESS, metavar="DIR",
                         help="load the *.py plugins in DIR (./plugins is loaded only once trusted: ganstudio plugins --trust)")

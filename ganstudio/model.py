@@ -149,8 +149,9 @@ class TrainableModel(nn.Module):
         penalty (WGAN-GP, R1) needs. Under fp16 the outputs are scaled first so the gradients do not underflow."""
         if self.grad_scaler is None:
             return torch.autograd.grad(outputs.sum(), inputs, create_graph=True)[0]
+        scaled_outputs = self.grad_scaler.scale(outputs.sum())  # first: scale() creates the scale on first use
         scale = self.grad_scaler._get_scale_async() if hasattr(self.grad_scaler, "_get_scale_async") else self.grad_scaler.get_scale()
-        scaled = torch.autograd.grad(self.grad_scaler.scale(outputs.sum()), inputs, create_graph=True)[0]
+        scaled = torch.autograd.grad(scaled_outputs, inputs, create_graph=True)[0]
         return scaled / scale
 
     def compile_for_training(self) -> None:
