@@ -177,43 +177,25 @@ def key_value(text: str) -> tuple[str, str]:
     return key.strip().replace("-", "_"), raw
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number greater than 0, got {value}")
-    return value
+def number_type(kind: type, above: Optional[float] = None, low: Optional[float] = None, high: Optional[float] = None,
+                what: str = ""):
+    """An argparse ``type=`` for a number of ``kind`` (int or float) with bounds; errors name the range."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, got '{text}'") from None
+        if above is not None and not value > above:
+            raise argparse.ArgumentTypeError(f"expected a number greater than {above:g}, got {value}")
+        if (low is not None and not value >= low) or (high is not None and not value <= high):
+            raise argparse.ArgumentTypeError(f"expected {what or 'a number'} from {low} to {high}, got {text}")
+        return value
+
+    return parse
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number greater than 0, got {value}")
-    return value
-
-
-def seed_number(text: str) -> int:
-    """A seed: a whole number from 0 to 2**63 - 1 (what torch.manual_seed takes)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {2**63 - 1}, got {value}")
-    return value
-
-
-def frames_per_second(text: str) -> float:
-    """A GIF frame rate: GIF stores delays in hundredths of a second, so 0.1 to 50 frames per second."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not 0.1 <= value <= 50:
-        raise argparse.ArgumentTypeError(f"expected 0.1 to 50 frames per second (GIF delays are in 1/100 s), got {text}")
-    return value
+positive_int = number_type(int, above=0)
+positive_float = number_type(float, above=0)
+seed_number = number_type(int, low=0, high=2**63 - 1, what="a seed")  # what torch.manual_seed takes
+# GIF stores frame delays in hundredths of a second
+frames_per_second = number_type(float, low=0.1, high=50, what="frames per second (GIF delays are in 1/100 s)")

@@ -225,8 +225,8 @@ def _register(pm, plugin, name, where):
         pm.register(plugin, name=name)
     except ValueError as e:  # pluggy: "Plugin name already registered" or the same object twice
         raise PluginError(f"plugin '{name}' ({where}) could not be registered: {e}") from None
-    except pluggy.PluginValidationError as e:
-        raise PluginError(f"plugin '{name}' ({where}) is invalid: {e}") from None
+    except pluggy.PluginValidationError as e:  # e.g. a hookimpl asking for an argument its hook does not have
+        raise PluginError(f"plugin '{name}' ({where}) is invalid: {' '.join(str(e).split())}") from None
 
 
 def _import_file(path: Path, name: str):

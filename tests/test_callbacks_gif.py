@@ -126,7 +126,7 @@ def test_gif_command_rebuilds_the_timeline_from_saved_grids(cli, tiny_idx, workd
         (("nope",), "no such run"),
         (("fashion-dcgan", "--out", "x.png"), "expected a .gif"),
         (("fashion-dcgan", "--max-frames", "1"), "at least 2"),
-        (("fashion-dcgan", "--fps", "0"), "expected 0.1 to 50 frames per second"),
+        (("fashion-dcgan", "--fps", "0"), "expected frames per second (GIF delays are in 1/100 s) from 0.1 to 50"),
     ]:
         code, out, err = cli("gif", *args)
         assert code == 2 and message in err and err.count("\n") == 1, (args, err)

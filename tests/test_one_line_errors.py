@@ -38,8 +38,8 @@ def test_train_options(cli, tiny_idx, args, message):
 
 
 def test_gif_and_interpolate_fps(cli, run):
-    one_line(cli("interpolate", "--fps", "0.0001"), "expected 0.1 to 50 frames per second")
-    one_line(cli("gif", "fashion-dcgan", "--fps", "0.0001"), "expected 0.1 to 50 frames per second")
+    one_line(cli("interpolate", "--fps", "0.0001"), "expected frames per second (GIF delays are in 1/100 s) from 0.1 to 50")
+    one_line(cli("gif", "fashion-dcgan", "--fps", "0.0001"), "expected frames per second (GIF delays are in 1/100 s) from 0.1 to 50")
 
 
 def test_sample_out_without_a_known_extension(cli, run, workdir):
@@ -130,3 +130,11 @@ def test_a_really_full_disk_while_saving(cli, workdir, tiny_idx):
         assert "is it full?" in result[2] and not list(small.rglob("*.pt"))
     finally:
         subprocess.run(["umount", str(small)], capture_output=True)
+
+
+def test_a_plugin_module_with_a_wrong_hook_signature(cli, workdir):
+    (workdir / "plugins").mkdir()
+    (workdir / "plugins/typo.py").write_text("from ganstudio import hookimpl\n\n@hookimpl\ndef after_metrics_logged(run, stepp):\n    pass\n")
+    result = cli("plugins")
+    one_line(result, "plugin 'plugins/typo.py' (plugins folder) is invalid:")
+    assert "stepp" in result[2]
