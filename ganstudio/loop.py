@@ -51,7 +51,9 @@ def _fit(run, plugins, view) -> int:
             run.started = time.monotonic()
             grids.maybe(start=run.step == 0)
             reason = train_steps(run, plugins, handle, budget, stop, saver, grids, view)
-            run.finished = reason == "done"  # recorded: an unfinished classifier is never used as eval's feature space
+            # Recorded in the checkpoint: a run stopped by Ctrl-C / SIGTERM is unfinished (an unfinished classifier is
+            # never used as eval's feature space); reaching a target or the --minutes budget finishes it.
+            run.finished = reason != "interrupted"
             flush(run, plugins, handle, budget, view)
             run.results = run.model.evaluate(handle) or {}
             grids.maybe(end=True)

@@ -104,7 +104,7 @@ class Run:
         self.started: Optional[float] = None
         self.in_step = False  # True while a training step runs (set by the loop)
         self.lock = None  # the RunLock open_run took; fit() releases it
-        self.finished = False  # reached its step/epoch target (not stopped by a signal or the clock)
+        self.finished = False  # ended by its target or its --minutes budget, not by a signal
         self.callback_state: dict = checkpoint.get("callbacks", {}) if checkpoint else {}
 
         self.dataset_plugin = plugins.dataset(config.data.name)

@@ -58,3 +58,11 @@ def test_ctrl_c_while_the_classifier_trains_stops_both_and_keeps_no_unfinished_c
     assert "continuing the unfinished one" in out
     finished = load_checkpoint(workdir / "checkpoints/fashion-classifier/last.pt")["progress"]
     assert finished["finished"] is True and finished["step"] == 2 * (256 // 128)  # 2 epochs of 2 batches of 128
+
+
+def test_a_classifier_trained_for_some_minutes_is_finished(cli, workdir, tiny_idx):
+    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "classifier", "--model-option", "width=4",
+                         "--batch-size", "32", "--minutes", "0.02")
+    assert code == 0, err
+    assert load_checkpoint(workdir / "checkpoints/fashion-classifier/last.pt")["progress"]["finished"] is True
+    assert evaluation.find_classifier(workdir / "checkpoints", "fashion") is not None
