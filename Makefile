@@ -3,12 +3,17 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 DEMO_MINUTES ?= 2
+DEMO_NAME ?= demo
+# TORCH=cpu installs PyTorch's CPU-only wheels (about 0.8 GB instead of about 5.6 GB with the CUDA build);
+# it needs download.pytorch.org. The default takes torch from the package registry (CUDA build on x86_64 Linux).
+TORCH ?= default
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: demo test test-all clean
 
 demo: $(VENV)/.installed
-	$(BIN)/ganstudio train --data fashion --model dcgan --minutes $(DEMO_MINUTES) --overwrite
-	$(BIN)/ganstudio sample --n 144
+	$(BIN)/ganstudio train --data fashion --model dcgan --minutes $(DEMO_MINUTES) --grid-every 25 --name $(DEMO_NAME) --overwrite
+	$(BIN)/ganstudio sample $(DEMO_NAME) --n 144 --scale 2
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
@@ -19,6 +24,7 @@ test-all: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
+	if [ "$(TORCH)" = cpu ]; then $(BIN)/python -m pip install torch torchvision --index-url $(TORCH_CPU_INDEX); fi
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 

@@ -36,7 +36,7 @@ class Timer:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))  # the whole first paragraph
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--checkpoint", help="GAN checkpoint (default: an untrained default-size DCGAN)")
     parser.add_argument("--classifier", help="classifier checkpoint (default: an untrained default-size classifier)")

@@ -46,8 +46,14 @@ def save_png(array: np.ndarray, path) -> Path:
     return atomic_write(path, lambda tmp: iio.imwrite(tmp, array))
 
 
-def save_images(images: torch.Tensor, out) -> str:
-    """Save uint8 (N, C, H, W): FILE.npz -> ``images`` (N, H, W, C); DIR/ -> one PNG each; FILE.png -> a grid."""
+def enlarge(array: np.ndarray, scale: int) -> np.ndarray:
+    """Each pixel as a scale x scale block (nearest neighbour: 28 px images stay crisp on a screen)."""
+    return array if scale == 1 else np.repeat(np.repeat(array, scale, axis=0), scale, axis=1)
+
+
+def save_images(images: torch.Tensor, out, scale: int = 1) -> str:
+    """Save uint8 (N, C, H, W): FILE.npz -> ``images`` (N, H, W, C); DIR/ -> one PNG each; FILE.png -> a grid.
+    ``scale`` enlarges the PNGs (never the .npz, which keeps the images as generated)."""
     out_str = str(out)
     path = Path(out)
     if out_str.endswith(".npz"):
@@ -59,12 +65,13 @@ def save_images(images: torch.Tensor, out) -> str:
         digits = max(4, len(str(len(images) - 1)))
         for i, image in enumerate(images):
             array = image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
-            iio.imwrite(path / f"{i:0{digits}d}.png", array)
+            iio.imwrite(path / f"{i:0{digits}d}.png", enlarge(array, scale))
         return f"{path}/ ({len(images)} PNG files)"
     if path.suffix.lower() != ".png":
         from ganstudio.errors import GanstudioError
 
         raise GanstudioError(f"--out {out}: give FILE.png (a grid), FILE.npz (the images as an array) or DIR/ (one PNG each)")
     rows, cols = grid_shape(len(images))
-    save_png(make_grid(images), path)
-    return f"{path} ({rows}x{cols} grid)"
+    grid = enlarge(make_grid(images), scale)
+    save_png(grid, path)
+    return f"{path} ({rows}x{cols} grid, {grid.shape[1]}x{grid.shape[0]} px)"

@@ -171,7 +171,7 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: boo
             try:
                 plugin = ep.load()
             except (Exception, SystemExit) as e:  # sys.exit() at import must not end the command as a "success"
-                raise PluginError(f'error importing plugin "{ep.name}" (entry point from {dist}): {type(e).__name__}: {e}') from e
+                raise PluginError(f'could not import plugin "{ep.name}" (entry point from {dist}): {type(e).__name__}: {e}') from e
             _register(pm, plugin, ep.name, f"entry point {dist}")
             info[ep.name] = PluginInfo(ep.name, "entry point", dist)
 
@@ -238,5 +238,5 @@ def _import_file(path: Path, name: str):
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as e:  # sys.exit() at import must not end the command as a "success"
         sys.modules.pop(module_name, None)
-        raise PluginError(f'error importing plugin "{name}": {type(e).__name__}: {e}') from e
+        raise PluginError(f'could not import plugin "{name}": {type(e).__name__}: {e}') from e
     return module

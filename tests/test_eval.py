@@ -126,3 +126,21 @@ def test_eval_every_logs_scores_and_keeps_best(cli, trained, checkpoints, workdi
     assert best["results"]["eval"]["step"] in (4, 8)
     assert best["results"]["eval"]["fid"] <= min(float(line.split("FID ")[1].split()[0]) for line in out.splitlines() if "FID " in line) + 1e-3
     assert "fid" in last["metrics"] and "kid" in last["metrics"], "the latest score joins the logged metrics"
+
+
+def test_every_in_training_eval_lands_in_the_log_and_curves_at_its_step(cli, trained, checkpoints, workdir):
+    """The last eval (at the final step) is not lost, and each score is logged at the step it was measured."""
+    from ganstudio.callbacks.curves import panels
+    from ganstudio.callbacks.eval import SCORES
+    from ganstudio.callbacks.log import read_metrics
+
+    code, out, err = cli("train", "--data", "fashion", "--data-root", trained / "tiny", "--model-option", "width=8",
+                         "--batch-size", "32", "--log-every", "3", "--name", "scored", "--steps", "8", "--eval-every", "4",
+                         "--callbacks", "eval,log")
+    assert code == 0, err
+    records = read_metrics(workdir / "checkpoints/scored/metrics.jsonl")
+    scored = [r["step"] for r in records if "fid" in r]
+    assert scored == [4, 8], "log every 3, eval every 4: the eval steps get records of their own, the last one too"
+    assert records[-1]["step"] == 8 and "fid" in records[-1]
+    groups = dict(panels(records, SCORES))
+    assert [key for key, _ in groups["Fréchet distance"]] == ["fid"]

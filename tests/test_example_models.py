@@ -51,6 +51,7 @@ def wgan(n_critic=3, grad_scaler=None):
 
 def test_wgan_step_draws_a_fresh_batch_per_critic_step_and_penalises_gradients(one_torch_thread):
     model, opts = wgan(n_critic=3)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.critic.modules())  # the penalty is per sample
     batches = FixedBatches(torch.rand(96, 1, 28, 28) * 2 - 1, batch_size=16)
     metrics = model.training_step(batches, opts, step_context())
     assert batches.drawn == 3  # n_critic real batches; the generator step draws none

@@ -161,3 +161,32 @@ def test_the_callbacks_docs_example_passes_the_contract_kit(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     check_callback_plugin(module, "print-best", tmp_path / "run", options={"metric": "loss_d"})
+
+
+def test_with_adds_a_callback_to_the_defaults(cli, workdir, tiny_idx):
+    (workdir / "plugins").mkdir()
+    (workdir / "plugins/stamp.py").write_text(THIRD_PARTY)
+    (workdir / "plugins/_shared.py").write_text("def repeat(word, times):\n    return ' '.join([word] * times)\n")
+    code, out, err = train(cli, tiny_idx, "--steps", "2", "--with", "stamp")
+    assert code == 0, err
+    samples = workdir / "samples/fashion-dcgan"
+    assert (samples / "stamp.txt").read_text() == "hi" and (samples / "timeline.gif").exists() and (samples / "curves.png").exists()
+    assert "outputs in samples/fashion-dcgan/ (" in out
+
+
+def test_sample_scale_enlarges_the_pictures(cli, workdir, tiny_idx):
+    import imageio.v3 as iio
+
+    assert train(cli, tiny_idx, "--steps", "2")[0] == 0
+    code, out, err = cli("sample", "--n", "144", "--scale", "3")
+    assert code == 0, err
+    grid = iio.imread(workdir / "samples/fashion-dcgan/sample-144-seed0.png")
+    assert grid.shape == (3 * (12 * 30 + 2),) * 2 and "1086x1086 px" in out
+    code, out, err = cli("sample", "--n", "2", "--scale", "2", "--out", "samples/pngs/")
+    assert code == 0 and iio.imread(workdir / "samples/pngs/0000.png").shape == (56, 56)
+
+
+def test_show_writes_under_samples_by_default(cli, workdir):
+    code, out, err = cli("show", "--data", "mnist-mini", "--rows", "2", "--cols", "3")
+    assert code == 0, err
+    assert (workdir / "samples/show/mnist-mini-train-2x3.png").is_file() and not list(workdir.glob("*.png"))

@@ -122,7 +122,7 @@ def test_a_plugin_that_fails_to_import_is_named(cli, workdir):
     write_plugin(workdir / "plugins", "broken", "import nonexistent_module_xyz\n")
     code, out, err = cli("plugins")
     assert code == 2
-    assert err.startswith('error: error importing plugin "plugins/broken.py": ModuleNotFoundError')
+    assert err.startswith('error: could not import plugin "plugins/broken.py": ModuleNotFoundError')
     assert err.count("\n") == 1
 
 
@@ -205,7 +205,7 @@ def test_broken_entry_point_plugin_is_named(tmp_path):
     make_distribution(site, "raise ImportError('needs libfoo')\n")
     result = run_cli(["plugins"], tmp_path, site)
     assert result.returncode == 2
-    assert result.stderr == 'error: error importing plugin "hello" (entry point from ganstudio-hello==1.2.3): ImportError: needs libfoo\n'
+    assert result.stderr == 'error: could not import plugin "hello" (entry point from ganstudio-hello==1.2.3): ImportError: needs libfoo\n'
 
 
 def test_shipped_example_plugin_works(cli, workdir):
@@ -287,4 +287,4 @@ def test_a_plugin_that_exits_at_import_is_an_error_not_a_silent_success(cli, wor
     (workdir / "plugins").mkdir()
     (workdir / "plugins/quits.py").write_text("import sys\nsys.exit(0)\n")
     code, out, err = cli("plugins")
-    assert code == 2 and 'error importing plugin "plugins/quits.py": SystemExit: 0' in err
+    assert code == 2 and 'could not import plugin "plugins/quits.py": SystemExit: 0' in err

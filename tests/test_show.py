@@ -37,7 +37,7 @@ def offline(monkeypatch, tmp_path):
 def test_classic_digit_gallery_dimensions(cli, offline, workdir):
     code, out, err = cli("show", "--data", "mnist", "--rows", "8", "--cols", "18")
     assert code == 0, err
-    image = iio.imread(workdir / "mnist-train-8x18.png")
+    image = iio.imread(workdir / "samples/show/mnist-train-8x18.png")
     assert image.shape == (8 * 30 + 2, 18 * 30 + 2)  # 28-pixel digits, 2-pixel gaps, grayscale
     assert "8x18 gallery of mnist train, 542x242 pixels, from embedded subset 'mnist-mini'" in out
     assert "warning: full MNIST not found" in err
@@ -82,7 +82,7 @@ def test_celeba_gallery(cli, workdir, tmp_path):
     root = make_celeba_torchvision(tmp_path / "tv", n_train=8, n_valid=0, n_test=2)
     code, out, err = cli("show", "--data", "celeba", "--data-root", root, "--rows", "2", "--cols", "4", "--image-size", "32")
     assert code == 0, err
-    assert iio.imread(workdir / "celeba-train-2x4.png").shape == (2 * 34 + 2, 4 * 34 + 2, 3)
+    assert iio.imread(workdir / "samples/show/celeba-train-2x4.png").shape == (2 * 34 + 2, 4 * 34 + 2, 3)
 
 
 @pytest.mark.parametrize("args, message", [

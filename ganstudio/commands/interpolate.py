@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from rich.progress import track
 
@@ -22,7 +21,7 @@ from ganstudio.callbacks.gif import write_gif
 from ganstudio.commands.sample import add_checkpoint_options, add_class_option
 from ganstudio.errors import GanstudioError
 from ganstudio.generation import class_labels, generate_images, load_model
-from ganstudio.images import make_grid
+from ganstudio.images import enlarge, make_grid
 from ganstudio.options import frames_per_second, positive_int
 from ganstudio.runs import choose_checkpoint, run_name_of
 
@@ -76,9 +75,7 @@ def run_interpolate(args) -> int:
     with torch.no_grad():
         for z in track(latents, description=f"rendering {args.frames} frames", transient=True):
             row = make_grid(generate_images(model, z, labels), cols=args.n)
-            if args.scale > 1:  # nearest-neighbour: 28 px images are too small to see in a browser
-                row = np.repeat(np.repeat(row, args.scale, axis=0), args.scale, axis=1)
-            frames.append(row)
+            frames.append(enlarge(row, args.scale))  # nearest-neighbour: 28 px images are too small to see
     try:
         write_gif(frames, out, args.fps, hold_last_s=0.0)  # no pause: the loop must be seamless
     except OSError as e:

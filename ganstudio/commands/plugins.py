@@ -41,15 +41,21 @@ def run_plugins(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table(title="ganstudio plugins")
-    table.add_column("plugin", no_wrap=True)
-    for column in ("source", "registers", "hooks"):
-        table.add_column(column)
+    console = Console()
+    table = Table(title="ganstudio plugins", expand=False)
+    table.add_column("plugin", overflow="fold")
+    table.add_column("source", overflow="fold")
+    table.add_column("registers", overflow="fold")
+    if args.verbose:
+        table.add_column("hooks", overflow="fold")
     for row in rows:
         registers = "; ".join(f"{kind}: {', '.join(row[kind])}" for kind in ("datasets", "models", "callbacks", "commands") if row.get(kind))
         source = row["source"] if row["source"] == "built-in" else f"{row['source']} ({row['where']})"
-        table.add_row(row["name"], source, registers or "-", ", ".join(row["hooks"]))
-    Console().print(table)
+        cells = [row["name"], source, registers or "-"] + ([", ".join(row["hooks"])] if args.verbose else [])
+        table.add_row(*cells)
+    console.print(table)
+    if not args.verbose:
+        console.print("(--verbose adds the hooks each plugin implements; --json has everything, options too)", highlight=False)
     return 0
 
 
@@ -57,6 +63,7 @@ def run_plugins(args) -> int:
 def register_commands(cli):
     p = cli.command("plugins", help="list plugins, their source and what they register", run=run_plugins)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--verbose", action="store_true", help="also list the hooks each plugin implements")
     p.add_argument("--trust", nargs="?", const="plugins", metavar="DIR",
                    help="load the plugins folder DIR (default ./plugins) in every later command: it runs its code")
     p.add_argument("--untrust", nargs="?", const="plugins", metavar="DIR", help="stop loading the plugins folder DIR")

@@ -44,7 +44,7 @@ def run_sample(args) -> int:
     suffix = f"-{args.class_name}" if args.class_name else ""
     out = args.out or str(Path(args.samples_dir) / run_name_of(ckpt) / f"sample-{args.n}-seed{args.seed}{suffix}.png")
     try:
-        written = save_images(images, out)
+        written = save_images(images, out, scale=args.scale)
     except OSError as e:
         raise GanstudioError(f"could not write {out}: {e.strerror or e}") from None
     step = ckpt.get("progress", {}).get("step", "?")
@@ -56,9 +56,10 @@ def run_sample(args) -> int:
 def register_commands(cli):
     p = cli.command("sample", help="generate images from a checkpoint: grid PNG, .npz or a folder of PNGs", run=run_sample)
     add_checkpoint_options(p)
-    p.add_argument("--n", type=positive_int, default=144, help="number of images (144 -> a 12x12 grid)")
+    p.add_argument("--n", type=positive_int, default=144, help="number of images (default 144: a 12x12 grid)")
     add_class_option(p)
     p.add_argument("--out", metavar="FILE.png|FILE.npz|DIR/", help="output (default samples/<run>/sample-<n>-seed<seed>.png)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale", type=positive_int, default=1, help="enlarge each pixel this many times in the PNGs (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0): the same seed, the same images")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--samples-dir", default="samples", metavar="DIR")

@@ -60,7 +60,7 @@ def run_show(args) -> int:
         raise GanstudioError(f"dataset '{args.data}' has no class labels to put under the images; drop --labels")
     index = pick(data, args.rows * args.cols, args.seed)
     images = data.images[index].clone()  # clone: a memory-mapped dataset is read only for these images
-    out = Path(args.out or f"{args.data}-{args.split}-{args.rows}x{args.cols}.png")
+    out = Path(args.out or Path(args.samples_dir) / "show" / f"{args.data}-{args.split}-{args.rows}x{args.cols}.png")
     if out.suffix.lower() != ".png":
         raise GanstudioError(f"--out {out}: the gallery is a PNG; give a name ending in .png")
     try:
@@ -91,4 +91,5 @@ def register_commands(cli):
     p.add_argument("--cols", type=positive_int, default=18)
     p.add_argument("--labels", action="store_true", help="put the class name under each image")
     p.add_argument("--seed", type=int, help="pick images at random with this seed (default: the first rows x cols)")
-    p.add_argument("--out", metavar="FILE.png", help="output file (default <data>-<split>-<rows>x<cols>.png)")
+    p.add_argument("--out", metavar="FILE.png", help="output file (default samples/show/<data>-<split>-<rows>x<cols>.png)")
+    p.add_argument("--samples-dir", default="samples", metavar="DIR")

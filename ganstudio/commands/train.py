@@ -41,9 +41,19 @@ def config_from_args(args) -> TrainConfig:
         epochs=args.epochs, steps=args.steps, minutes=args.minutes,
         device=args.device, compile=args.compile, log_every=args.log_every, grid_every=args.grid_every,
         checkpoints_dir=args.checkpoints_dir, samples_dir=args.samples_dir,
-        callbacks=[n.strip() for n in args.callbacks.split(",") if n.strip()] if args.callbacks is not None else None,
+        callbacks=chosen_callbacks(args),
         disabled_callbacks=args.no_callback or [], callback_options=getattr(args, "plugin_options", None) or {},
     )
+
+
+def chosen_callbacks(args):
+    """--callbacks a,b (exactly these) and --with NAME (the defaults plus NAME); None means the defaults."""
+    listed = [n.strip() for n in args.callbacks.split(",") if n.strip()] if args.callbacks is not None else None
+    if args.with_callback:
+        if listed is None:
+            listed = [name for name, cb in args.plugins.callbacks.items() if cb.default]
+        listed += [n for n in args.with_callback if n not in listed]
+    return listed
 
 
 def run_train(args) -> int:
@@ -59,7 +69,9 @@ def run_train(args) -> int:
     )
     with view:
         code = fit(run, args.plugins, view)
-    print(f"run '{c.run_name}': step {run.step:,}, epoch {run.epoch:.2f}; checkpoint {run.checkpoint_path}; samples in {run.samples_dir}/")
+    outputs = sorted(p.name for p in run.samples_dir.iterdir()) if run.samples_dir.is_dir() else []
+    shown = f"{run.samples_dir}/ ({', '.join(outputs[:4])}{', ...' if len(outputs) > 4 else ''})" if outputs else "no sample files"
+    print(f"run '{c.run_name}': step {run.step:,}, epoch {run.epoch:.2f}; checkpoint {run.checkpoint_path}; outputs in {shown}")
     if code:
         print(f"stopped by a signal; continue with: ganstudio train --name {c.run_name} --resume")
     return code
@@ -93,15 +105,17 @@ def register_commands(cli):
     p.add_argument("--minutes", type=positive_float, help="wall-clock budget; stops cleanly and saves")
     p.add_argument("--batch-size", type=positive_int, default=argparse.SUPPRESS, help="images per batch (default 128)")
     p.add_argument("--seed", type=seed_number, default=argparse.SUPPRESS, help="seed of the run's data order and weights (default 0)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu or cuda")
     p.add_argument("--precision", default=argparse.SUPPRESS, choices=PRECISIONS,
-                   help="auto (default): bf16 autocast where the hardware runs it natively (CUDA, AVX512-BF16 CPUs), else fp32")
+                   help="auto (default): bf16 autocast where the hardware runs it natively (CUDA GPUs with bf16, AVX512-BF16 "
+                        "or AMX CPUs), fp16 with loss scaling on older CUDA GPUs, else fp32")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (minutes of compiling; pays off on long GPU runs)")
     p.add_argument("--resume", action="store_true", help="continue checkpoints/<name>/last.pt with its settings")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if checkpoints/<name>/last.pt exists")
-    p.add_argument("--log-every", type=positive_int, default=10, help="steps between metric syncs / log lines")
+    p.add_argument("--log-every", type=positive_int, default=10, help="steps between metric syncs / log lines (default 10)")
     p.add_argument("--grid-every", type=positive_int, help="also render the fixed-latent grid every N steps (besides epoch ends)")
     p.add_argument("--callbacks", help="comma-separated callbacks to use instead of the defaults")
+    p.add_argument("--with", dest="with_callback", action="append", metavar="NAME", help="add a callback to the defaults, e.g. --with tensorboard (repeatable)")
     p.add_argument("--no-callback", action="append", metavar="NAME", help="disable a callback (repeatable)")
     for name, callback in cli.plugins.callbacks.items():
         p.add_argument(f"--no-{name}", dest="no_callback", action="append_const", const=name, help=f"disable callback '{name}': {callback.description}")
