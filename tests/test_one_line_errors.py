@@ -138,3 +138,21 @@ def test_a_plugin_module_with_a_wrong_hook_signature(cli, workdir):
     result = cli("plugins")
     one_line(result, "plugin 'plugins/typo.py' (plugins folder) is invalid:")
     assert "stepp" in result[2]
+
+
+def test_a_failed_download_is_one_line_and_leaves_no_empty_folders(cli, workdir, monkeypatch):
+    import torchvision.datasets as tvd
+
+    class Offline:
+        def __init__(self, root, train, download):
+            (workdir / "cache/mnist/MNIST/raw").mkdir(parents=True)  # what torchvision makes before it fails
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://a/, got:\n"
+                               "<urlopen error [Errno -2] Name or service not known>\nTried http://b/, got:\n"
+                               "<urlopen error [Errno -2] Name or service not known>\n")
+
+    monkeypatch.setattr(tvd, "MNIST", Offline)
+    code, out, err = cli("show", "--data", "mnist", "--download")
+    assert code == 2 and err.splitlines()[-1] == (
+        "error: could not download MNIST (urlopen error [Errno -2] Name or service not known): put the four IDX .gz "
+        "files in a folder and pass --data-root DIR")
+    assert not (workdir / "cache/mnist").exists()

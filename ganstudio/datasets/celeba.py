@@ -26,7 +26,7 @@ import torch
 
 from ganstudio import hookimpl
 from ganstudio.api import DataRequest, DatasetPlugin, ImageData
-from ganstudio.datasets import cache_root
+from ganstudio.datasets import cache_root, download_failure, remove_empty_folders
 from ganstudio.datasets.imagecache import IMAGE_EXTENSIONS, MAX_PIXELS, ImageFileOptions, list_images, prepare_images
 from ganstudio.errors import GanstudioError
 
@@ -151,11 +151,14 @@ def download() -> Layout:
     import torchvision.datasets as tvd
 
     target = cache_root()
+    existed = (target / "celeba").exists()
     print(f"downloading CelebA (1.4 GB) into {target}/celeba through torchvision ...", file=sys.stderr)
     try:
         tvd.CelebA(root=str(target), split="all", download=True)
     except Exception as e:  # gdown missing, Google Drive quota, network: the user's way out is the same
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        if not existed:
+            remove_empty_folders(target / "celeba", keep=target)
+        reason = download_failure(e)
         raise GanstudioError(
             f"could not download CelebA through torchvision ({reason}); Google Drive often refuses with a quota error. "
             f"Download it by hand from {PAGE} (Align&Cropped Images: img_align_celeba.zip, and Anno/{ATTRIBUTE_FILE}, "

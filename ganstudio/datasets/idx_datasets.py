@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ganstudio import hookimpl
 from ganstudio.api import DataRequest, DatasetPlugin, ImageData
-from ganstudio.datasets import cache_root
+from ganstudio.datasets import cache_root, download_failure, remove_empty_folders
 from ganstudio.errors import GanstudioError
 from ganstudio.idx import read_idx
 
@@ -112,11 +112,16 @@ class IdxDataset:
         import torchvision.datasets as tvd
 
         target = cache_root() / self.name
-        print(f"downloading {self.title} into {target} (through torchvision) ...", file=sys.stderr)
+        existed = target.exists()
+        if not request.quiet:
+            print(f"downloading {self.title} into {target} (through torchvision) ...", file=sys.stderr)
         try:
             getattr(tvd, self.torchvision_name)(root=str(target), train=request.split == "train", download=True)
         except Exception as e:  # network errors come in many types; all mean the same to the user
-            raise GanstudioError(f"could not download {self.title}: {e}. Put the four IDX .gz files in a folder and pass --data-root") from None
+            if not existed:
+                remove_empty_folders(target, keep=cache_root())
+            raise GanstudioError(f"could not download {self.title} ({download_failure(e)}): put the four IDX .gz files in a "
+                                 f"folder and pass --data-root DIR") from None
         files = self.find_in(target, request.split)
         if files is None:
             raise GanstudioError(f"download finished but the IDX files are not under {target}")
