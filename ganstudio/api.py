@@ -17,11 +17,12 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from ganstudio.errors import GanstudioError  # raise it with one line for any problem the user can fix
 from ganstudio.model import Batch, Batches, Metric, ModelConfig, StepContext, TrainableModel
 from ganstudio.options import option, parse_options
 
 __all__ = [
-    "Batch", "Batches", "CallbackPlugin", "DataRequest", "DatasetPlugin", "ImageData", "Metric", "ModelConfig",
+    "Batch", "Batches", "CallbackPlugin", "DataRequest", "DatasetPlugin", "GanstudioError", "ImageData", "Metric", "ModelConfig",
     "ModelPlugin", "RunView", "StepContext", "TrainableModel", "option", "parse_options",
 ]
 
