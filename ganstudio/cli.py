@@ -72,6 +72,9 @@ def build_parser(plugins) -> ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # answered before torch and the plugins are imported (about 2 s)
+        print(f"ganstudio {__version__}")
+        return 0
     early, _ = _global_options(add_help=False).parse_known_args(argv)
     debug = getattr(early, "debug", False) or bool(os.environ.get("GANSTUDIO_DEBUG"))
     try:

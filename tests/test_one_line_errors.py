@@ -156,3 +156,14 @@ def test_a_failed_download_is_one_line_and_leaves_no_empty_folders(cli, workdir,
         "error: could not download MNIST (urlopen error [Errno -2] Name or service not known): put the four IDX .gz "
         "files in a folder and pass --data-root DIR")
     assert not (workdir / "cache/mnist").exists()
+
+
+def test_version_answers_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from ganstudio.cli import main; rc = main(['--version']); print('torch' in sys.modules); raise SystemExit(rc)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    from ganstudio import __version__
+
+    assert proc.returncode == 0 and proc.stdout.split() == ["ganstudio", __version__, "False"]
