@@ -10,6 +10,7 @@ suffix, so writers that choose a format from the name (Pillow, matplotlib, image
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Callable
@@ -75,3 +76,41 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def read_jsonl(path) -> list[dict]:
+    """The JSON objects of a JSON-lines file this package appends to ([] when there is none). A torn last line (the
+    writer was killed mid-line) is skipped; damage anywhere else is one line naming the file and the line."""
+    import json
+
+    from ganstudio.errors import GanstudioError
+
+    path = Path(path)
+    if not path.is_file():
+        return []
+    lines = path.read_text().splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError
+        except ValueError:
+            if number == len(lines):
+                break
+            raise GanstudioError(f"{path}:{number} is not a JSON object; delete or repair the line") from None
+        records.append(record)
+    return records
+
+
+@contextlib.contextmanager
+def writing(out):
+    """``with writing(path): ...``: an OSError while writing a command's output is one line naming the file."""
+    from ganstudio.errors import GanstudioError
+
+    try:
+        yield
+    except OSError as e:
+        raise GanstudioError(f"could not write {out}: {e.strerror or e}") from None

@@ -48,7 +48,7 @@ def test_a_torn_last_line_of_grids_jsonl_blocks_nothing(cli, workdir, tiny_idx):
     assert [e["step"] for e in read_index(index.parent)] == [0, 2, 4, 6]
     index.write_text('{"file": "x.png", "step": 1}\nnot json\n{"file": "y.png", "step": 2}\n')
     code, out, err = cli("gif", "fashion-dcgan")
-    assert code == 2 and "grids.jsonl:2 is damaged" in err
+    assert code == 2 and "grids.jsonl:2 is not a JSON object" in err
 
 
 def test_kill_and_resume_with_thinning_gives_the_uninterrupted_timeline(cli, workdir, tiny_idx):

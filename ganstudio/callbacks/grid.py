@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin
-from ganstudio.atomic import atomic_write_text
+from ganstudio.atomic import atomic_write_text, read_jsonl
 from ganstudio.errors import GanstudioError
 from ganstudio.images import save_png
 
@@ -28,21 +28,11 @@ def read_index(folder: Path) -> list[dict]:
     """Entries of samples/<name>/grids.jsonl, last entry per file (a resumed run rewrites the same files). A torn
     last line (the process was killed mid-write) is skipped; damage elsewhere is one line naming the file."""
     path = Path(folder) / INDEX
-    if not path.is_file():
-        return []
     entries = {}
-    lines = path.read_text().splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            entries[entry["file"]] = entry
-            int(entry["step"])
-        except (ValueError, KeyError, TypeError):
-            if number == len(lines):
-                break
-            raise GanstudioError(f"{path}:{number} is damaged; delete or repair the line (or the file, to rebuild from the grids)") from None
+    for entry in read_jsonl(path):
+        if not isinstance(entry.get("file"), str) or not isinstance(entry.get("step"), int):
+            raise GanstudioError(f"{path}: an entry without a file name and step ({entry}); delete the file to rebuild it from the grids")
+        entries[entry["file"]] = entry
     return sorted(entries.values(), key=lambda e: e["step"])
 
 

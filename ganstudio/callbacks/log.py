@@ -19,8 +19,7 @@ from pathlib import Path
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin
-from ganstudio.atomic import atomic_write_text
-from ganstudio.errors import GanstudioError
+from ganstudio.atomic import atomic_write_text, read_jsonl
 
 FILENAME = "metrics.jsonl"
 
@@ -28,23 +27,7 @@ FILENAME = "metrics.jsonl"
 def read_metrics(path, up_to_step: float = math.inf) -> list[dict]:
     """The records of a metrics.jsonl file with step <= ``up_to_step``; [] when there is no file.
     A torn last line (the process was killed mid-write) is skipped."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    records = []
-    lines = path.read_text().splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            if number == len(lines):
-                break
-            raise GanstudioError(f"{path}:{number} is not a JSON object; delete or repair the line") from None
-        if record.get("step", 0) <= up_to_step:
-            records.append(record)
-    return records
+    return [r for r in read_jsonl(path) if r.get("step", 0) <= up_to_step]
 
 
 def _plain(value):

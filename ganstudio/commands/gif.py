@@ -19,6 +19,7 @@ import numpy as np
 from rich.progress import track
 
 from ganstudio import hookimpl
+from ganstudio.atomic import writing
 from ganstudio.callbacks.gif import DEFAULT_FPS, DEFAULT_MAX_FRAMES, add_caption, write_gif
 from ganstudio.callbacks.grid import read_index
 from ganstudio.checkpoint import load_checkpoint
@@ -105,10 +106,8 @@ def run_gif(args) -> int:
     out = Path(args.out) if args.out else folder / "timeline.gif"
     if out.suffix.lower() != ".gif":
         raise GanstudioError(f"--out {out}: expected a .gif file name")
-    try:
+    with writing(out):
         write_gif(frames, out, args.fps)
-    except OSError as e:
-        raise GanstudioError(f"could not write {out}: {e.strerror or e}") from None
     h, w = frames[0].shape[:2]
     thinned = f" from {len(grids)} grids" + (" (thinned evenly)" if len(kept) < len(grids) else "")
     print(f"{out}: {len(frames)} frames{thinned}, {w}x{h}, {args.fps:g} fps")

@@ -17,6 +17,7 @@ import torch
 from rich.progress import track
 
 from ganstudio import hookimpl
+from ganstudio.atomic import writing
 from ganstudio.callbacks.gif import write_gif
 from ganstudio.commands.sample import add_checkpoint_options, add_class_option
 from ganstudio.errors import GanstudioError
@@ -76,10 +77,8 @@ def run_interpolate(args) -> int:
         for z in track(latents, description=f"rendering {args.frames} frames", transient=True):
             row = make_grid(generate_images(model, z, labels), cols=args.n)
             frames.append(enlarge(row, args.scale))  # nearest-neighbour: 28 px images are too small to see
-    try:
+    with writing(out):
         write_gif(frames, out, args.fps, hold_last_s=0.0)  # no pause: the loop must be seamless
-    except OSError as e:
-        raise GanstudioError(f"could not write {out}: {e.strerror or e}") from None
     h, w = frames[0].shape[:2]
     print(f"{out}: {args.frames} frames of {args.n} images ({w}x{h}), {args.keys} key latents per walk, from {path} ({chosen}, step {ckpt.get('progress', {}).get('step', '?')})")
     return 0

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from ganstudio import hookimpl
+from ganstudio.atomic import writing
 from ganstudio.accel import resolve_device
-from ganstudio.errors import GanstudioError
 from ganstudio.generation import class_labels, generate_images, load_model
 from ganstudio.images import save_images
 from ganstudio.options import positive_int
@@ -43,10 +43,8 @@ def run_sample(args) -> int:
     images = generate_images(model, latents, labels, device)
     suffix = f"-{args.class_name}" if args.class_name else ""
     out = args.out or str(Path(args.samples_dir) / run_name_of(ckpt) / f"sample-{args.n}-seed{args.seed}{suffix}.png")
-    try:
+    with writing(out):
         written = save_images(images, out, scale=args.scale)
-    except OSError as e:
-        raise GanstudioError(f"could not write {out}: {e.strerror or e}") from None
     step = ckpt.get("progress", {}).get("step", "?")
     print(f"{written} from {path} ({chosen}, step {step})")
     return 0

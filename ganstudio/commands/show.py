@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ganstudio import hookimpl
+from ganstudio.atomic import writing
 from ganstudio.api import ImageData
 from ganstudio.data import DataSpec, add_data_options, load_data
 from ganstudio.errors import GanstudioError
@@ -63,7 +64,7 @@ def run_show(args) -> int:
     out = Path(args.out or Path(args.samples_dir) / "show" / f"{args.data}-{args.split}-{args.rows}x{args.cols}.png")
     if out.suffix.lower() != ".png":
         raise GanstudioError(f"--out {out}: the gallery is a PNG; give a name ending in .png")
-    try:
+    with writing(out):
         if args.labels:
             names = [data.classes[int(label)] for label in data.labels[index]]
             width, height = labelled_gallery(images, names, args.rows, args.cols, out)
@@ -75,8 +76,6 @@ def run_show(args) -> int:
                 grid = full
             save_png(np.ascontiguousarray(grid), out)
             height, width = grid.shape[:2]
-    except OSError as e:
-        raise GanstudioError(f"could not write {out}: {e.strerror or e}") from None
     shortfall = f" (only {len(images)} images in the split)" if len(images) < args.rows * args.cols else ""
     print(f"{out}: {args.rows}x{args.cols} gallery of {args.data} {args.split}{shortfall}, {width}x{height} pixels, from {data.source}")
     return 0
