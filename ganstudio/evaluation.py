@@ -24,11 +24,13 @@ from ganstudio.checkpoint import load_checkpoint
 from ganstudio.data import DataSpec
 from ganstudio.errors import GanstudioError
 from ganstudio.generation import load_model
-from ganstudio.metrics import class_histogram, feature_stats, frechet_distance, inception_score, kid, knn_radii, precision_recall
+from ganstudio.metrics import (class_histogram, density_coverage, feature_stats, frechet_distance, inception_score, kid, knn_radii,
+                               precision_recall)
 
 CLASSIFIER_MODEL = "classifier"
 AUTO_TRAIN_EPOCHS = 20  # for a classifier trained on demand: ~93% on Fashion-MNIST (see docs/evaluation.md)
 K_NEAREST = 3  # the k of the precision/recall manifolds (Kynkäänniemi et al. use 3)
+K_DENSITY = 5  # the k of density and coverage (Naeem et al. 2020 use 5)
 
 
 def classifier_run_name(data: str) -> str:
@@ -138,6 +140,7 @@ class Reference:
     def __post_init__(self):
         self.mu, self.sigma = feature_stats(self.features)
         self.radii = knn_radii(self.features.float(), K_NEAREST)
+        self.density_radii = knn_radii(self.features.float(), K_DENSITY)
 
 
 def score_features(reference: Reference, features: torch.Tensor, probs: torch.Tensor, class_names=None,
@@ -147,6 +150,7 @@ def score_features(reference: Reference, features: torch.Tensor, probs: torch.Te
     kid_mean, kid_std = kid(reference.features, features, kid_subsets, kid_subset_size)
     is_mean, is_std = inception_score(probs)
     precision, recall = precision_recall(reference.features, features, K_NEAREST, real_radii=reference.radii)
+    density, coverage = density_coverage(reference.features, features, reference.density_radii, K_DENSITY)
     hist = class_histogram(probs, reference.probs.shape[1])
     name = (lambda i: class_names[i]) if class_names else str
     return {
@@ -157,6 +161,8 @@ def score_features(reference: Reference, features: torch.Tensor, probs: torch.Te
         "inception_score_std": is_std,
         "precision": precision,
         "recall": recall,
+        "density": density,
+        "coverage": coverage,
         "class_counts": hist["counts"],
         "rarest_class": name(hist["rarest_class"]),
         "rarest_share": hist["rarest_share"],

@@ -17,7 +17,7 @@ def format_value(value, spec=None) -> str:
     """A metric as the model declared it (``Metric.format``), else 4 significant digits: 0.0002 stays readable."""
     if not isinstance(value, float):
         return str(value)
-    return spec.format.format(value) if spec is not None else f"{value:.4g}"
+    return spec.format.format(value * spec.scale) if spec is not None else f"{value:.4g}"
 
 
 def format_metrics(metrics: dict, specs: dict | None = None) -> str:

@@ -153,6 +153,21 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3,
     return precision, recall
 
 
+def density_coverage(real: torch.Tensor, fake: torch.Tensor, real_radii: torch.Tensor, k: int) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020), over the k-NN balls of the real features (``real_radii`` from
+    knn_radii(real, k)). Density: how many real balls hold each sample, divided by k (about 1 for real data; above 1
+    where samples crowd the densest real regions); unlike precision it is not fooled by a few real outliers with huge
+    balls. Coverage: the share of real balls that hold at least one sample (mode coverage; at most 1)."""
+    real, fake = real.float(), fake.float()
+    inside_balls = 0
+    covered = torch.zeros(len(real), dtype=torch.bool)
+    for _, d2 in _pairwise_chunks(fake, real):
+        hits = d2 <= real_radii.unsqueeze(0)
+        inside_balls += int(hits.sum())
+        covered |= hits.any(0)
+    return inside_balls / (k * len(fake)), float(covered.double().mean())
+
+
 def class_histogram(probs: torch.Tensor, num_classes: Optional[int] = None) -> dict:
     """Predicted-class counts and mode coverage: share of the rarest and the commonest class."""
     num_classes = num_classes or probs.shape[1]

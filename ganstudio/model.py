@@ -77,6 +77,7 @@ class Metric:
     format: str = "{:.3f}"  # e.g. "{:.2e}" for a learning rate
     range: Optional[tuple[float, float]] = None  # the panel's fixed y range, e.g. (0, 1) for probabilities
     points: bool = False  # sparse values (eval scores): drawn as points joined by lines, not smoothed
+    scale: float = 1.0  # shown multiplied by this (KID is shown x1000: "KID x10^3 12.34", not "0.012")
 
 
 class TrainableModel(nn.Module):

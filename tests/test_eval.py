@@ -14,7 +14,7 @@ from ganstudio.cli import main
 GAN = ("--model-option", "width=8", "--batch-size", "32", "--log-every", "2")
 CLASSIFIER = ("--model", "classifier", "--model-option", "width=8", "--batch-size", "32", "--log-every", "4")
 SCORES = {"fid": float, "kid": float, "kid_std": float, "inception_score": float, "inception_score_std": float,
-          "precision": float, "recall": float, "class_counts": list, "rarest_class": str, "rarest_share": float,
+          "precision": float, "recall": float, "density": float, "coverage": float, "class_counts": list, "rarest_class": str, "rarest_share": float,
           "commonest_class": str, "commonest_share": float, "images": int}
 
 
@@ -69,7 +69,7 @@ def test_eval_json_keys_types_and_metrics_file(cli, checkpoints):
 def test_eval_table_output(cli, checkpoints):
     code, out, err = cli("eval", "--n", "64")
     assert code == 0, err
-    for label in ("Fréchet distance", "KID", "Inception Score", "precision", "recall", "rarest class", "samples per class"):
+    for label in ("FID", "KID×10³", "Inception Score", "precision", "recall", "density", "coverage", "rarest class", "samples per class"):
         assert label in out
     assert "appended to checkpoints/fashion-dcgan/metrics.jsonl" in out
 
@@ -124,7 +124,7 @@ def test_eval_every_logs_scores_and_keeps_best(cli, trained, checkpoints, workdi
     best = load_checkpoint(workdir / "checkpoints/watched/best.pt")
     last = load_checkpoint(workdir / "checkpoints/watched/last.pt")
     assert best["results"]["eval"]["step"] in (4, 8)
-    assert best["results"]["eval"]["fid"] <= min(float(line.split("FID ")[1].split()[0]) for line in out.splitlines() if "FID " in line) + 1e-3
+    assert best["results"]["eval"]["fid"] <= min(float(line.split("FID ")[1].split()[0]) for line in out.splitlines() if "FID " in line) + 0.005  # printed to 2 decimals
     assert "fid" in last["metrics"] and "kid" in last["metrics"], "the latest score joins the logged metrics"
 
 

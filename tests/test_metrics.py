@@ -123,3 +123,34 @@ def test_class_histogram_reports_rarest_and_commonest():
     assert hist["counts"] == [5, 3, 2, 0]
     assert hist["rarest_class"] == 3 and hist["rarest_share"] == 0.0
     assert hist["commonest_class"] == 0 and hist["commonest_share"] == 0.5
+
+
+def test_density_and_coverage_follow_naeem_et_al():
+    from ganstudio.metrics import density_coverage, knn_radii
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(600, 8, generator=g)
+    radii = knn_radii(real, 5)
+    same = torch.randn(600, 8, generator=g)
+    density, coverage = density_coverage(real, same, radii, 5)
+    assert 0.8 < density < 1.2 and coverage > 0.9, "samples from the real distribution: density about 1, full coverage"
+    collapsed = torch.zeros(600, 8)  # every sample at the densest point
+    density_c, coverage_c = density_coverage(real, collapsed, radii, 5)
+    assert density_c > 1.5 and coverage_c < 0.2, "mode collapse: crowded, little coverage"
+    far = torch.randn(600, 8, generator=g) + 10
+    assert density_coverage(real, far, radii, 5) == (0.0, 0.0)
+    # One real outlier with a huge ball fools precision-like counting far less for density: a single ball, divided by k.
+    with_outlier = torch.cat([real, torch.full((1, 8), 30.0)])
+    outlier_radii = knn_radii(with_outlier, 5)
+    density_o, _ = density_coverage(with_outlier, far, outlier_radii, 5)
+    assert density_o <= 0.2
+
+
+def test_kid_reads_the_same_everywhere():
+    from ganstudio.callbacks.eval import SCORES, describe_scores
+    from ganstudio.live import format_metrics
+
+    scores = {"fid": 12.3456, "kid": 0.0281234, "precision": 0.5, "recall": 0.25, "density": 0.75, "coverage": 0.5}
+    line = describe_scores(scores)
+    assert "KID×10³ 28.12" in line and "FID 12.35" in line
+    assert "KID×10³ 28.12" in format_metrics({"kid": 0.0281234}, SCORES)

@@ -73,6 +73,7 @@ def plot_curves(records: list[dict], path, title: str = "", specs: dict | None =
     for ax, (group, members) in zip(axes[:, 0], groups):
         for i, (key, spec) in enumerate(members):
             steps, values = _series(records, key)
+            values = values * spec.scale
             color = f"C{i}"
             if spec.points:  # sparse and precise: points joined by lines, one per evaluation
                 changed = np.concatenate([[True], values[1:] != values[:-1]])

@@ -23,12 +23,19 @@ from ganstudio.errors import GanstudioError
 from ganstudio.evaluation import Reference, ensure_classifier, extract, random_subset, score_features
 
 EVAL_SAMPLES = 2000
-SCORES = {
-    "fid": Metric("FID", "Fréchet distance", points=True),
-    "kid": Metric("KID", "KID", format="{:.4f}", points=True),
+SCORES = {  # one label and format for each score, everywhere (log line, view, curves, ganstudio eval's table)
+    "fid": Metric("FID", "Fréchet distance", format="{:.2f}", points=True),
+    "kid": Metric("KID×10³", "KID×10³", format="{:.2f}", points=True, scale=1000.0),
     "precision": Metric("precision", "precision / recall", range=(0.0, 1.0), points=True),
     "recall": Metric("recall", "precision / recall", range=(0.0, 1.0), points=True),
+    "density": Metric("density", "density / coverage", points=True),
+    "coverage": Metric("coverage", "density / coverage", points=True),
 }
+
+
+def describe_scores(scores: dict) -> str:
+    """``FID 12.34  KID×10³ 5.67  precision 0.812 ...`` in the declared formats."""
+    return "  ".join(f"{spec.label} {spec.format.format(scores[key] * spec.scale)}" for key, spec in SCORES.items())
 
 
 @dataclass
@@ -84,9 +91,9 @@ class EvalCallback:
         for key in SCORES:
             run.report(key, scores[key])
         improved = scores["fid"] < self.best_fid
-        run.log(f"eval at step {step:,}: FID {scores['fid']:.3f}  KID {scores['kid'] * 1000:.3f}e-3  IS {scores['inception_score']:.2f}  "
-                f"precision {scores['precision']:.3f}  recall {scores['recall']:.3f}  rarest class {scores['rarest_share'] * 100:.1f}%"
-                + ("  (best so far: saved best.pt)" if improved else f"  (best FID {self.best_fid:.3f})"))
+        run.log(f"eval at step {step:,}: {describe_scores(scores)}  IS {scores['inception_score']:.2f}  "
+                f"rarest class {scores['rarest_share'] * 100:.1f}%"
+                + ("  (best so far: saved best.pt)" if improved else f"  (best FID {self.best_fid:.2f})"))
         if improved:
             self.best_fid = scores["fid"]
             run.save_copy(self.best_path, {"eval": {**scores, "step": step, "classifier": str(self.classifier_path)}})

@@ -26,6 +26,8 @@ from rich.table import Table
 
 from ganstudio import hookimpl
 from ganstudio.accel import resolve_device
+from ganstudio.api import Metric
+from ganstudio.callbacks.eval import SCORES
 from ganstudio.commands.sample import add_checkpoint_options, add_class_option
 from ganstudio.data import DataSpec, add_data_options, load_data
 from ganstudio.errors import GanstudioError
@@ -34,12 +36,9 @@ from ganstudio.generation import class_labels, generate_images, load_model
 from ganstudio.options import positive_int
 from ganstudio.runs import choose_checkpoint
 
-SCORE_ROWS = [  # (key, label, format, which way is better)
-    ("fid", "Fréchet distance", "{:.3f}", "lower"),
-    ("kid", "KID (x1000)", "{:.3f}", "lower"),
-    ("inception_score", "Inception Score", "{:.3f}", "higher"),
-    ("precision", "precision", "{:.3f}", "higher"),
-    ("recall", "recall", "{:.3f}", "higher"),
+SCORE_ROWS = [  # (key, which way is better); labels and formats are the eval callback's, so they read the same everywhere
+    ("fid", "lower"), ("kid", "lower"), ("inception_score", "higher"), ("precision", "higher"), ("recall", "higher"),
+    ("density", "about 1"), ("coverage", "higher"),
 ]
 
 
@@ -204,7 +203,8 @@ def append_to_metrics_file(path: Path, result: dict, ckpt: dict) -> Path:
         "event": "eval",
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "eval_samples": result["n"],
-        **{k: s[k] for k in ("fid", "kid", "inception_score", "precision", "recall", "rarest_share", "commonest_share")},
+        **{k: s[k] for k in ("fid", "kid", "inception_score", "precision", "recall", "density", "coverage", "rarest_share",
+                             "commonest_share")},
         "floor_fid": result["real"]["fid"],
         "classifier": result["classifier"],
     }
@@ -228,9 +228,9 @@ def print_report(result: dict, floor_name: str) -> None:
     table.add_column("samples", justify="right")
     table.add_column(floor_name, justify="right")
     table.add_column("better")
-    for key, label, fmt, better in SCORE_ROWS:
-        scale = 1000 if key == "kid" else 1
-        table.add_row(label, fmt.format(result["samples"][key] * scale), fmt.format(result["real"][key] * scale), better)
+    for key, better in SCORE_ROWS:
+        spec = SCORES.get(key) or Metric("Inception Score", "", format="{:.2f}")
+        table.add_row(spec.label, *(spec.format.format(result[which][key] * spec.scale) for which in ("samples", "real")), better)
     for which in ("rarest", "commonest"):
         table.add_row(f"{which} class", *(f"{r[which + '_class']} {r[which + '_share'] * 100:.1f}%" for r in (result["samples"], result["real"])),
                       "closer to 10%" if len(result["samples"]["class_counts"]) == 10 else "")
