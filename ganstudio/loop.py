@@ -163,7 +163,7 @@ class Saver:
         """Save what can be saved, then tell the plugins. A diverged run, an aborting second Ctrl-C or any error in the
         middle of a training step (say, out of memory after D's update) is not saved: last.pt keeps the last good,
         step-aligned state."""
-        aligned = not getattr(self.run, "in_step", False)
+        aligned = not self.run.in_step
         if aligned and not isinstance(error, (DivergenceError, KeyboardInterrupt)) and self.run.step > self.run.saved_step:
             try:
                 path = self.save(notify=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -26,9 +26,6 @@ from ganstudio.data import INVOCATION, LOCATED, RUN, DataSpec, load_data
 from ganstudio.errors import GanstudioError
 from ganstudio.generation import check_weights_fit
 from ganstudio.runs import RunLock, check_run_name
-
-DEFAULT_EPOCHS = 5  # when none of --epochs/--steps/--minutes is given
-
 
 @dataclass
 class TrainConfig:
@@ -164,9 +161,6 @@ class Run:
 
     def context(self, fraction: Optional[float]) -> StepContext:
         return StepContext(self.step, self.images_seen, self.epoch, fraction)
-
-    def payload_config(self) -> dict:
-        return asdict(self.config)
 
 
 def ignored_on_resume(stored: TrainConfig, given: TrainConfig, names) -> list[str]:
