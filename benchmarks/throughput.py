@@ -6,7 +6,7 @@
     .venv/bin/python benchmarks/throughput.py --shapes 28 --no-ablation --compare-with /tmp/before   # vs another checkout
 
 Every row runs in a fresh subprocess (its own threads, its own peak memory) and trains the same DCGAN
-(ganstudio/models/dcgan.py, default width 64, batch 128) on the same images for ``--seconds`` after a warm-up:
+(ganstudio/nets/dcgan.py, default width 64, batch 128) on the same images for ``--seconds`` after a warm-up:
 
 * ``baseline``: the way pytorch/examples dcgan/main.py feeds and trains it: a torchvision Dataset that
   builds a PIL image per sample and applies ``transforms`` (28x28: ToTensor + Normalize over the uint8
@@ -176,7 +176,7 @@ def run_baseline(args) -> dict:
     from PIL import Image
 
     from ganstudio.accel import resolve_device
-    from ganstudio.models.dcgan import Discriminator, Generator, init_weights
+    from ganstudio.nets.dcgan import Discriminator, Generator, init_weights
 
     device = resolve_device(args.device)
     if args.shape == 28:
@@ -255,7 +255,7 @@ def run_sampling(args) -> dict:
     from ganstudio.accel import resolve_device
     from ganstudio.api import ModelConfig
     from ganstudio.generation import generate_images
-    from ganstudio.models.dcgan import DCGAN
+    from ganstudio.nets.dcgan import DCGAN
 
     device = resolve_device(args.device)
     model = DCGAN(ModelConfig((1, 28, 28), 10, {})).to(device)
@@ -271,7 +271,7 @@ def run_features(args) -> dict:
     """``ganstudio eval``'s feature extraction: the classifier's penultimate layer for 10,000 28x28 images."""
     from ganstudio.accel import resolve_device
     from ganstudio.api import ModelConfig
-    from ganstudio.models.classifier import CNNClassifier, predict
+    from ganstudio.nets.classifier import CNNClassifier, predict
 
     device = resolve_device(args.device)
     model = CNNClassifier(ModelConfig((1, 28, 28), 10, {})).to(device)

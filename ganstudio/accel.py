@@ -18,8 +18,6 @@ import random
 from dataclasses import dataclass
 from typing import Optional
 
-import torch
-
 from ganstudio.errors import GanstudioError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -27,6 +25,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 def resolve_device(name: str) -> torch.device:
     """'auto' -> cuda when available, else cpu; asking for cuda without one is a clear error."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -38,6 +38,8 @@ def resolve_device(name: str) -> torch.device:
 
 def cpu_has_native_bf16() -> bool:
     """True when oneDNN runs bf16 convolutions natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
+    import torch
+
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -52,6 +54,8 @@ class Precision:
 
     @property
     def dtype(self) -> Optional[torch.dtype]:
+        import torch
+
         return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.name)
 
     @property
@@ -59,16 +63,22 @@ class Precision:
         return self.name == "fp16"  # bf16 has fp32's exponent range: gradients do not underflow
 
     def autocast(self, device: torch.device):
+        import torch
+
         if self.dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=self.dtype)
 
     def grad_scaler(self, device: torch.device):
+        import torch
+
         return torch.amp.GradScaler(device.type) if self.needs_scaler else None
 
 
 def choose_precision(device: torch.device, requested: str = "auto") -> Precision:
     """auto: bf16 on GPUs that support it (fp16 + GradScaler on older ones), bf16 on CPUs with native bf16, else fp32."""
+    import torch
+
     if requested not in PRECISIONS:
         raise GanstudioError(f"--precision {requested}: expected one of {', '.join(PRECISIONS)}")
     if requested == "auto":
@@ -90,6 +100,8 @@ def cpu_cores() -> int:
 
 def configure_backends(device: torch.device) -> None:
     """Process-wide settings for training: autotuned cuDNN and TF32 on CUDA; no more threads than cores on CPU."""
+    import torch
+
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # shapes are fixed across steps, so autotuning pays off at once
         torch.set_float32_matmul_precision("high")  # TF32 tensor cores for the fp32 matmuls left outside autocast
@@ -103,5 +115,7 @@ def configure_backends(device: torch.device) -> None:
 
 def seed_process(seed: int) -> None:
     """The process-wide random streams a run starts from (torch on every device, and Python's ``random``)."""
+    import torch
+
     torch.manual_seed(seed)
     random.seed(seed)

@@ -13,13 +13,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from ganstudio.errors import GanstudioError  # raise it with one line for any problem the user can fix
-from ganstudio.model import Batch, Batches, Metric, ModelConfig, StepContext, TrainableModel
 from ganstudio.options import option, parse_options
+
+if TYPE_CHECKING:
+    import torch
+
+    from ganstudio.model import TrainableModel
+
+# torch is imported only when a model, a tensor or a training step is needed: `ganstudio --help`, `plugins` and
+# argument errors answer without it (importing torch takes about 2 s). The model contract lives in model.py and is
+# re-exported here on first use.
+_MODEL_CONTRACT = ("Batch", "Batches", "StepContext", "TrainableModel")
+
+
+def __getattr__(name: str):
+    if name in _MODEL_CONTRACT:
+        from ganstudio import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module 'ganstudio.api' has no attribute '{name}'")
+
+
+def import_object(path: str):
+    """``"package.module:attribute"`` -> the attribute, imported now (what a lazy ``ModelPlugin.build`` resolves to)."""
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"expected 'package.module:attribute', got {path!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), attribute)
 
 __all__ = [
     "Batch", "Batches", "CallbackPlugin", "DataRequest", "DatasetPlugin", "GanstudioError", "ImageData", "Metric", "ModelConfig",
@@ -55,6 +80,8 @@ class ImageData:
     attribute_names: Optional[list[str]] = None  # K names, e.g. "Smiling"
 
     def __post_init__(self):
+        import torch
+
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
             raise ValueError(f"ImageData.images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
         if self.labels is not None and len(self.labels) != len(self.images):
@@ -86,12 +113,40 @@ class DatasetPlugin:
 
 
 @dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model from a checkpoint (plain types only: loads with weights_only=True)."""
+
+    image_shape: tuple[int, int, int]  # (C, H, W) of the training data
+    num_classes: int = 0  # 0 when the dataset has no labels
+    options: dict[str, Any] = field(default_factory=dict)  # the model's options, e.g. {"latent_dim": 100}
+    class_names: list[str] = field(default_factory=list)  # num_classes names, e.g. "Trouser"
+    attribute_names: list[str] = field(default_factory=list)  # binary attributes of the data (CelebA's 40)
+    model: str = ""  # the model plugin's name, for messages
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How the live view and the curves show a metric the model returns."""
+
+    label: str  # shown in the view and the legend, e.g. "D(x)"
+    group: str  # metrics of one group share a curves panel, e.g. "losses"
+    format: str = "{:.3f}"  # e.g. "{:.2e}" for a learning rate
+    range: Optional[tuple[float, float]] = None  # the panel's fixed y range, e.g. (0, 1) for probabilities
+    points: bool = False  # sparse values (eval scores): drawn as points joined by lines, not smoothed
+    scale: float = 1.0  # shown multiplied by this (KID is shown x1000: "KID x10^3 12.34", not "0.012")
+
+
+@dataclass
 class ModelPlugin:
     """A named model. ``build(ModelConfig) -> TrainableModel``; ``supports(image_shape)`` returns None or why not.
-    ``options``: the model's options dataclass (``--model-option KEY=VALUE``); usually the model class's ``Options``."""
+    ``options``: the model's options dataclass (``--model-option KEY=VALUE``); usually the model class's ``Options``.
+
+    ``build`` may also be ``"package.module:Class"``: imported when a model is first built, so that registering
+    the plugin imports no torch and ``ganstudio --help`` stays fast. Pass ``options`` then (it is not imported
+    to find them): ``ModelPlugin("mygan", "mygan.model:MyGAN", options=MyGANOptions)``."""
 
     name: str
-    build: Callable[[ModelConfig], TrainableModel]
+    build: Union[Callable[[ModelConfig], "TrainableModel"], str]
     kind: str = "gan"
     description: str = ""
     supports: Optional[Callable[[tuple], Optional[str]]] = None
@@ -99,8 +154,25 @@ class ModelPlugin:
     plugin: str = ""
 
     def __post_init__(self):
-        if self.options is None:
+        if isinstance(self.build, str):
+            self.build = LazyBuild(self.build)
+        elif self.options is None:
             self.options = getattr(self.build, "Options", None)
+
+
+class LazyBuild:
+    """A model class named by ``"package.module:Class"``, imported on the first build."""
+
+    def __init__(self, path: str):
+        if ":" not in path:
+            raise ValueError(f"ModelPlugin build {path!r}: expected 'package.module:Class'")
+        self.path = path
+
+    def __call__(self, config: ModelConfig) -> "TrainableModel":
+        return import_object(self.path)(config)
+
+    def __repr__(self) -> str:
+        return f"LazyBuild({self.path!r})"
 
 
 # --- callbacks -------------------------------------------------------------------------------------

@@ -124,7 +124,7 @@ def ensure_classifier(plugins, spec: DataSpec, checkpoints_dir="checkpoints", pa
 def extract(classifier, images: torch.Tensor, device, batch_size: int = 1000,
             progress: Optional[Callable[[int], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(penultimate features, class probabilities) of uint8 images, computed in batches."""
-    from ganstudio.models.classifier import predict
+    from ganstudio.nets.classifier import predict
 
     classifier.to(device)
     return predict(classifier, images, device, batch_size, progress)

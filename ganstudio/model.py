@@ -24,19 +24,8 @@ from typing import Any, ClassVar, Optional
 import torch
 from torch import nn
 
+from ganstudio.api import Metric, ModelConfig  # noqa: F401  (plain data: defined in api, which imports no torch)
 from ganstudio.options import options_dict, parse_options
-
-
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild a model from a checkpoint (plain types only: loads with weights_only=True)."""
-
-    image_shape: tuple[int, int, int]  # (C, H, W) of the training data
-    num_classes: int = 0  # 0 when the dataset has no labels
-    options: dict[str, Any] = field(default_factory=dict)  # the model's options, e.g. {"latent_dim": 100}
-    class_names: list[str] = field(default_factory=list)  # num_classes names, e.g. "Trouser"
-    attribute_names: list[str] = field(default_factory=list)  # binary attributes of the data (CelebA's 40)
-    model: str = ""  # the model plugin's name, for messages
 
 
 @dataclass
@@ -66,18 +55,6 @@ class StepContext:
     images_seen: int  # real images drawn before this step, over the whole run
     epoch: float  # images_seen / dataset size
     fraction: Optional[float]  # 0..1 of the run's planned length (steps, epochs or --minutes); None when open-ended
-
-
-@dataclass(frozen=True)
-class Metric:
-    """How the live view and the curves show a metric the model returns."""
-
-    label: str  # shown in the view and the legend, e.g. "D(x)"
-    group: str  # metrics of one group share a curves panel, e.g. "losses"
-    format: str = "{:.3f}"  # e.g. "{:.2e}" for a learning rate
-    range: Optional[tuple[float, float]] = None  # the panel's fixed y range, e.g. (0, 1) for probabilities
-    points: bool = False  # sparse values (eval scores): drawn as points joined by lines, not smoothed
-    scale: float = 1.0  # shown multiplied by this (KID is shown x1000: "KID x10^3 12.34", not "0.012")
 
 
 class TrainableModel(nn.Module):

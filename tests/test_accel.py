@@ -10,7 +10,7 @@ from ganstudio.accel import Precision, choose_precision, configure_backends, res
 from ganstudio.api import ModelConfig
 from ganstudio.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
-from ganstudio.models.dcgan import DCGAN
+from ganstudio.nets.dcgan import DCGAN
 from ganstudio.testing import FixedBatches, step_context
 
 CUDA = torch.device("cuda")

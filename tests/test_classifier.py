@@ -7,7 +7,7 @@ from conftest import make_idx_dataset
 from ganstudio.api import ModelConfig
 from ganstudio.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
-from ganstudio.models.classifier import CNNClassifier, MLPClassifier, random_flip, random_shift
+from ganstudio.nets.classifier import CNNClassifier, MLPClassifier, random_flip, random_shift
 
 
 def one_bright_pixel(n, row=14, col=14):

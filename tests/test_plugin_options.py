@@ -8,7 +8,7 @@ import torch
 
 from ganstudio.checkpoint import load_checkpoint
 from ganstudio.live import format_metrics
-from ganstudio.models.dcgan import DCGAN
+from ganstudio.nets.dcgan import DCGAN
 
 from conftest import FAST
 

@@ -241,7 +241,7 @@ def test_checkpoint_carrying_pickled_code_is_refused(cli, workdir, good_checkpoi
 MODEL_PLUGIN = """
     from ganstudio import hookimpl
     from ganstudio.api import ModelPlugin
-    from ganstudio.models.dcgan import DCGAN
+    from ganstudio.nets.dcgan import DCGAN
 
     @hookimpl
     def register_models(register):

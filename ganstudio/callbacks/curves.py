@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, Metric
 from ganstudio.atomic import atomic_write
@@ -29,6 +27,8 @@ NOT_PLOTTED = {"step", "epoch", "elapsed_s", "images_per_s", "steps_per_s", "fp1
 
 def smooth(values: np.ndarray, span: int) -> np.ndarray:
     """Exponential moving average with the given span (bias-corrected, so the start is not pulled to 0)."""
+    import numpy as np
+
     alpha = 2.0 / (span + 1)
     out, avg, weight = np.empty(len(values)), 0.0, 0.0
     for i, v in enumerate(values):
@@ -39,6 +39,8 @@ def smooth(values: np.ndarray, span: int) -> np.ndarray:
 
 
 def _series(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)]
     points = [(s, v) for s, v in points if np.isfinite(v)]
     if not points:
@@ -60,6 +62,8 @@ def panels(records: list[dict], specs: dict) -> list[tuple[str, list[tuple[str, 
 
 def plot_curves(records: list[dict], path, title: str = "", specs: dict | None = None) -> Path | None:
     """Draw the panels for ``records`` into ``path`` (PNG, written atomically); None when there is nothing to draw."""
+    import numpy as np
+
     import matplotlib
 
     matplotlib.use("Agg", force=True)  # a file, never a window (also on machines without a display)

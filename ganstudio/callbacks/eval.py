@@ -14,13 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-import torch
-
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, Metric, option
-from ganstudio.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
-from ganstudio.evaluation import Reference, ensure_classifier, extract, random_subset, score_features
 
 EVAL_SAMPLES = 2000
 SCORES = {  # one label and format for each score, everywhere (log line, view, curves, ganstudio eval's table)
@@ -52,6 +48,10 @@ class EvalCallback:
 
     @hookimpl
     def before_training_run(self, run):
+        import torch
+
+        from ganstudio.evaluation import Reference, ensure_classifier, extract, random_subset
+
         self.active = bool(self.every) and run.model.kind == "gan"
         if not self.active:
             return
@@ -73,6 +73,8 @@ class EvalCallback:
 
     def _stored_best(self) -> float:
         """A resumed run keeps improving on the best.pt it already has."""
+        from ganstudio.checkpoint import load_checkpoint
+
         if not self.best_path.exists():
             return float("inf")
         try:
@@ -86,6 +88,8 @@ class EvalCallback:
             self.evaluate(run, step)
 
     def evaluate(self, run, step: int) -> dict:
+        from ganstudio.evaluation import extract, score_features
+
         images = run.generate(self.latents, self.labels)
         scores = score_features(self.reference, *extract(self.classifier, images, run.device), self.classes, kid_subsets=50)
         for key in SCORES:

@@ -15,16 +15,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import imageio.v3 as iio
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont
-
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, option
 from ganstudio.atomic import atomic_write, atomic_write_text
 from ganstudio.callbacks.grid import caption
 from ganstudio.errors import GanstudioError
-from ganstudio.images import save_png
 
 DEFAULT_FPS = 4.0
 DEFAULT_MAX_FRAMES = 60
@@ -35,6 +30,8 @@ HOLD_LAST_S = 2.0  # the final frame stays up a little before the loop restarts
 
 
 def _font(size: int):
+    from PIL import ImageFont
+
     try:
         return ImageFont.load_default(size=size)  # scalable when Pillow has FreeType
     except (TypeError, OSError):
@@ -43,6 +40,9 @@ def _font(size: int):
 
 def add_caption(grid: np.ndarray, text: str) -> np.ndarray:
     """The grid with a black band above it holding ``text`` in white; same dtype and channel layout."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
     height = max(12, grid.shape[1] // 18)
     band = Image.new("L" if grid.ndim == 2 else "RGB", (grid.shape[1], height + 4), 0)
     ImageDraw.Draw(band).text((4, 2), text, fill="white" if grid.ndim == 3 else 255, font=_font(height))
@@ -51,6 +51,9 @@ def add_caption(grid: np.ndarray, text: str) -> np.ndarray:
 
 def write_gif(frames: list[np.ndarray], path, fps: float, hold_last_s: float = HOLD_LAST_S) -> Path:
     """Write uint8 frames (all the same shape) as a looping GIF, atomically (temp file, then rename)."""
+    import imageio.v3 as iio
+    import numpy as np
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame_ms = 1000.0 / fps
@@ -125,6 +128,8 @@ class Timeline:
         self._delete_unlisted()
 
     def add(self, grid: np.ndarray, step: int, epoch: float, text: str, max_frames: int) -> None:
+        from ganstudio.images import save_png
+
         seq = self.next_seq
         save_png(grid, self.frame_path(seq))  # new file first; frames.json switches to it; old files go last
         self.frames.append({"seq": seq, "step": step, "epoch": round(epoch, 4), "caption": text})
@@ -149,6 +154,8 @@ class Timeline:
                     path.unlink(missing_ok=True)
 
     def load_frame(self, seq: int) -> np.ndarray:
+        import imageio.v3 as iio
+
         return iio.imread(self.frame_path(seq))
 
 
@@ -163,6 +170,8 @@ class GifOptions:
 
 class GifCallback:
     def __init__(self, options: GifOptions):
+        import numpy as np
+
         self.fps = options.fps
         self.max_frames = options.max_frames
         self.timeline: Timeline | None = None

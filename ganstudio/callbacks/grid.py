@@ -16,7 +16,6 @@ from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin
 from ganstudio.atomic import atomic_write_text, read_jsonl
 from ganstudio.errors import GanstudioError
-from ganstudio.images import save_png
 
 INDEX = "grids.jsonl"
 
@@ -51,6 +50,8 @@ class GridCallback:
 
     @hookimpl
     def after_grid_rendered(self, run, grid, step, epoch_done):
+        from ganstudio.images import save_png
+
         filename = f"epoch_{epoch_done:04d}.png" if epoch_done is not None else f"step_{step:06d}.png"
         save_png(grid, run.samples_dir / filename)
         save_png(grid, run.samples_dir / "latest.png")

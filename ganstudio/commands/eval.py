@@ -18,23 +18,21 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ganstudio import hookimpl
-from ganstudio.accel import resolve_device
 from ganstudio.api import Metric
 from ganstudio.callbacks.eval import SCORES
 from ganstudio.commands.sample import add_checkpoint_options, add_class_option
 from ganstudio.data import DataSpec, add_data_options, load_data
 from ganstudio.errors import GanstudioError
-from ganstudio.evaluation import Reference, ensure_classifier, extract, random_subset, score_features
-from ganstudio.generation import class_labels, generate_images, load_model
 from ganstudio.options import positive_int
 from ganstudio.runs import choose_checkpoint
+
+# torch, numpy and the scoring code are imported inside the functions that use them: `ganstudio --help` imports
+# this module to register the command and must not wait for torch (about 2 s).
 
 SCORE_ROWS = [  # (key, which way is better); labels and formats are the eval callback's, so they read the same everywhere
     ("fid", "lower"), ("kid", "lower"), ("inception_score", "higher"), ("precision", "higher"), ("recall", "higher"),
@@ -45,6 +43,9 @@ SCORE_ROWS = [  # (key, which way is better); labels and formats are the eval ca
 def load_npz_images(path) -> torch.Tensor:
     """uint8 (N, C, H, W) from an .npz: key ``images`` (or its only array), uint8 (N, H, W), (N, H, W, C) or
     (N, C, H, W) with C in 1/3, or floats in [0, 1]."""
+    import numpy as np
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise GanstudioError(f"--samples {path} does not exist")
@@ -88,11 +89,17 @@ class Steps:
         return self.progress.__exit__(*exc)
 
     def features(self, description, classifier, images, device):
+        from ganstudio.evaluation import extract
+
         task = self.progress.add_task(description, total=len(images))
         out = extract(classifier, images, device, progress=lambda n: self.progress.advance(task, n))
         return out
 
     def generate(self, model, n: int, seed: int, device, class_name=None) -> torch.Tensor:
+        import torch
+
+        from ganstudio.generation import class_labels, generate_images
+
         task = self.progress.add_task("generating samples", total=n)
         g = torch.Generator().manual_seed(seed)
         latents = model.sample_latent(n, generator=g)
@@ -101,6 +108,10 @@ class Steps:
 
 
 def run_eval(args) -> int:
+    from ganstudio.accel import resolve_device
+    from ganstudio.evaluation import Reference, ensure_classifier, random_subset, score_features
+    from ganstudio.generation import load_model
+
     started = time.monotonic()
     console = Console(stderr=True)
     device = resolve_device(args.device)

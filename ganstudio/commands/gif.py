@@ -14,15 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import imageio.v3 as iio
-import numpy as np
-from rich.progress import track
-
 from ganstudio import hookimpl
 from ganstudio.atomic import writing
-from ganstudio.callbacks.gif import DEFAULT_FPS, DEFAULT_MAX_FRAMES, add_caption, write_gif
 from ganstudio.callbacks.grid import read_index
-from ganstudio.checkpoint import load_checkpoint
 from ganstudio.options import frames_per_second, positive_int
 from ganstudio.runs import run_name_of
 from ganstudio.errors import GanstudioError
@@ -32,6 +26,8 @@ GRID_FILE = re.compile(r"^(step|epoch)_(\d+)\.png$")
 
 def find_run(target: str, samples_dir: str, checkpoints_dir: str) -> tuple[Path, dict | None]:
     """(folder of grids, checkpoint or None) for a samples folder, a checkpoint folder or file, or a run name."""
+    from ganstudio.checkpoint import load_checkpoint
+
     path = Path(target)
     checkpoint_file = None
     if path.is_file() and path.suffix == ".pt":
@@ -86,6 +82,12 @@ def grid_caption(entry: dict) -> str:
 
 
 def run_gif(args) -> int:
+    import imageio.v3 as iio
+    import numpy as np
+    from rich.progress import track
+
+    from ganstudio.callbacks.gif import add_caption, write_gif
+
     folder, ckpt = find_run(args.run, args.samples_dir, args.checkpoints_dir)
     if not folder.is_dir():
         raise GanstudioError(f"{folder}: no such folder (the run has not written any grids yet)")
@@ -116,6 +118,8 @@ def run_gif(args) -> int:
 
 @hookimpl
 def register_commands(cli):
+    from ganstudio.callbacks.gif import DEFAULT_FPS, DEFAULT_MAX_FRAMES
+
     p = cli.command("gif", help="rebuild the training timeline GIF from a run's saved grids", run=run_gif)
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT_DIR", help="samples/<name>, checkpoints/<name> (or its last.pt), or a run name")
     p.add_argument("--fps", type=frames_per_second, default=DEFAULT_FPS, help=f"frames per second (default {DEFAULT_FPS:g})")

@@ -13,16 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from rich.progress import track
-
 from ganstudio import hookimpl
-from ganstudio.atomic import writing
-from ganstudio.callbacks.gif import write_gif
 from ganstudio.commands.sample import add_checkpoint_options, add_class_option
 from ganstudio.errors import GanstudioError
-from ganstudio.generation import class_labels, generate_images, load_model
-from ganstudio.images import enlarge, make_grid
 from ganstudio.options import frames_per_second, positive_int
 from ganstudio.runs import choose_checkpoint, run_name_of
 
@@ -32,6 +25,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 
     The angle is that between the directions; magnitudes are carried along, so slerp(a, b, 0) == a and
     slerp(a, b, 1) == b. Nearly parallel rows fall back to linear interpolation (sin(angle) ~ 0)."""
+    import torch
+
     a_flat, b_flat = a.reshape(len(a), -1).double(), b.reshape(len(b), -1).double()
     cos = (a_flat * b_flat).sum(1) / (a_flat.norm(dim=1) * b_flat.norm(dim=1)).clamp_min(1e-12)
     omega = torch.arccos(cos.clamp(-1, 1))
@@ -47,6 +42,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 def loop_latents(keys: torch.Tensor, frames: int) -> torch.Tensor:
     """``keys`` (K, N, D): K key latents for each of N walks -> (frames, N, D) on the closed loop
     key 0 -> 1 -> ... -> K-1 -> 0, evenly spaced, the first frame at key 0 and no frame repeating it."""
+    import torch
+
     k = len(keys)
     out = []
     for f in range(frames):
@@ -57,6 +54,14 @@ def loop_latents(keys: torch.Tensor, frames: int) -> torch.Tensor:
 
 
 def run_interpolate(args) -> int:
+    import torch  # here, not at the top: `ganstudio --help` imports every command module and needs no torch
+    from rich.progress import track
+
+    from ganstudio.atomic import writing
+    from ganstudio.callbacks.gif import write_gif
+    from ganstudio.generation import class_labels, generate_images, load_model
+    from ganstudio.images import enlarge, make_grid
+
     if args.frames < 2:
         raise GanstudioError(f"--frames must be at least 2, got {args.frames}")
     if args.keys < 2:

@@ -11,15 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from ganstudio import hookimpl
-from ganstudio.atomic import writing
-from ganstudio.accel import resolve_device
-from ganstudio.generation import class_labels, generate_images, load_model
-from ganstudio.images import save_images
 from ganstudio.options import positive_int
-from ganstudio.runs import choose_checkpoint, run_name_of
 
 
 def add_checkpoint_options(p, what: str = "GAN") -> None:
@@ -34,6 +27,14 @@ def add_class_option(p) -> None:
 
 
 def run_sample(args) -> int:
+    import torch  # here, not at the top: `ganstudio --help` imports every command module and needs no torch
+
+    from ganstudio.accel import resolve_device
+    from ganstudio.atomic import writing
+    from ganstudio.generation import class_labels, generate_images, load_model
+    from ganstudio.images import save_images
+    from ganstudio.runs import choose_checkpoint, run_name_of
+
     path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
     model, ckpt = load_model(path, args.plugins, kind="gan")
     device = resolve_device(args.device)

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from ganstudio import hookimpl
-from ganstudio.atomic import writing
 from ganstudio.api import ImageData
 from ganstudio.data import DataSpec, add_data_options, load_data
 from ganstudio.errors import GanstudioError
-from ganstudio.images import make_grid, save_png
 from ganstudio.options import positive_int
 
 
 def pick(data: ImageData, count: int, seed: int | None) -> torch.Tensor:
     """Indices of the images to show: the first ``count``, or ``count`` at random when a seed is given."""
+    import torch
+
     count = min(count, len(data))
     if seed is None:
         return torch.arange(count)
@@ -56,6 +53,12 @@ def labelled_gallery(images: torch.Tensor, names: list[str], rows: int, cols: in
 
 
 def run_show(args) -> int:
+    import numpy as np
+    import torch
+
+    from ganstudio.atomic import writing
+    from ganstudio.images import make_grid, save_png
+
     data = load_data(args.plugins, DataSpec.from_args(args), args.split)
     if args.labels and (data.labels is None or not data.classes):
         raise GanstudioError(f"dataset '{args.data}' has no class labels to put under the images; drop --labels")

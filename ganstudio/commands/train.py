@@ -16,10 +16,7 @@ from ganstudio import hookimpl
 from ganstudio.accel import PRECISIONS
 from ganstudio.data import DataSpec, add_data_options
 from ganstudio.errors import PluginError
-from ganstudio.live import LiveView
-from ganstudio.loop import fit
 from ganstudio.options import add_option_flags, describe_options, key_value, positive_float, positive_int, seed_number
-from ganstudio.run import TrainConfig, open_run
 
 
 # Options that define a run: no argparse default, so that --resume can tell which ones the user gave (and ignored).
@@ -35,6 +32,8 @@ def given_options(args) -> set[str]:
 
 
 def config_from_args(args) -> TrainConfig:
+    from ganstudio.run import TrainConfig
+
     run = {name: getattr(args, name, default) for name, default in RUN_DEFAULTS.items()}
     return TrainConfig(
         data=DataSpec.from_args(args), model_options=dict(args.model_option or []), name=args.name, **run,
@@ -57,6 +56,10 @@ def chosen_callbacks(args):
 
 
 def run_train(args) -> int:
+    from ganstudio.live import LiveView
+    from ganstudio.loop import fit
+    from ganstudio.run import open_run
+
     config = config_from_args(args)
     view = LiveView(f"train {config.run_name}")
     run = open_run(config, args.plugins, resume=args.resume, overwrite=args.overwrite, given=given_options(args))

@@ -21,9 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-import torch
-
 from ganstudio import hookimpl
 from ganstudio.api import DataRequest, DatasetPlugin, ImageData
 from ganstudio.datasets import cache_root, download_failure, remove_empty_folders
@@ -91,6 +88,9 @@ def split_files(layout: Layout, split: str, quiet: bool) -> list[Path]:
 
 def read_attributes(path: Path, files: list[Path]) -> tuple[Optional[torch.Tensor], Optional[list[str]]]:
     """(uint8 0/1 (N, 40), names) for ``files`` from list_attr_celeba.txt; (None, None) if a file is not listed."""
+    import numpy as np
+    import torch
+
     lines = path.read_text().splitlines()
     if len(lines) < 2:
         raise GanstudioError(f"{path}: expected a count line and a line of attribute names")

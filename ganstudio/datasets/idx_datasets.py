@@ -18,7 +18,6 @@ from ganstudio import hookimpl
 from ganstudio.api import DataRequest, DatasetPlugin, ImageData
 from ganstudio.datasets import cache_root, download_failure, remove_empty_folders
 from ganstudio.errors import GanstudioError
-from ganstudio.idx import read_idx
 
 EMBEDDED = Path(__file__).resolve().parent.parent / "data"
 SPLIT_PREFIX = {"train": "train", "test": "t10k"}
@@ -128,6 +127,8 @@ class IdxDataset:
         return self.read(files, f"{self.title} from {files[0].parent} (downloaded)")
 
     def read(self, files, source: str) -> ImageData:
+        from ganstudio.idx import read_idx
+
         images = read_idx(files[0], expect_ndim=3)
         labels = read_idx(files[1], expect_ndim=1)
         if len(images) != len(labels):

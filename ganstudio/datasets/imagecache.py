@@ -26,9 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-import torch
-
 from ganstudio.api import option
 from ganstudio.datasets import cache_root
 from ganstudio.errors import GanstudioError
@@ -78,6 +75,8 @@ def list_images(folder: Path, recursive: bool = True) -> list[Path]:
 def decode(path: Path, image_size: int, channels: int, crop: Optional[int], max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """One file -> uint8 (C, S, S): centre-crop a square (``crop`` pixels, or the short side), resize to S.
     A file of more than ``max_pixels`` pixels is refused before it is decoded (its header says its size)."""
+    import numpy as np
+
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
@@ -142,6 +141,9 @@ def prepare_images(name: str, root: Path, files: list[Path], image_size: int, ch
     """(uint8 tensor (N, C, S, S) memory-mapped from the cache, the files it holds in order).
 
     Prepares the cache when missing; otherwise reads no image file at all."""
+    import numpy as np
+    import torch
+
     if not files:
         raise GanstudioError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {root}")
     target = cache_dir_for(name, root, files, image_size, channels, crop)
@@ -168,6 +170,8 @@ def _skipped_note(unreadable: list[str]) -> str:
 
 
 def _build(target: Path, root: Path, files: list[Path], image_size: int, channels: int, crop, quiet: bool, max_pixels: int) -> dict:
+    import numpy as np
+
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
