@@ -144,6 +144,7 @@ def run_payload(run, callback_state: dict) -> dict:
         },
         "progress": {"step": run.step, "images_seen": run.images_seen, "steps_per_epoch": run.batches.per_epoch,
                      "elapsed_s": run.elapsed, "finished": run.finished},
+        "ema": run.ema.state_dict() if run.ema is not None else None,  # the averaged generator: what sample and eval use
         "rng": rng_state(run.device),
         "grad_scaler": scaler.state_dict() if scaler is not None else {},
         "fixed_latents": run.fixed_latents.cpu(),
@@ -162,6 +163,13 @@ def restore_state(run, ckpt: dict) -> None:
     for key, scheduler in run.schedulers.items():
         if key in ckpt["state"].get("schedulers", {}):
             scheduler.load_state_dict(ckpt["state"]["schedulers"][key])
+    if run.ema is not None and ckpt.get("ema"):
+        try:
+            run.ema.load_state_dict(ckpt["ema"])
+        except RuntimeError as e:
+            raise GanstudioError(f"the checkpoint's generator EMA does not fit the model: {str(e).splitlines()[0][:160]}") from None
+    elif run.ema is not None:  # a run saved without an EMA: the average starts from the weights as they are
+        run.ema.averaged.update_parameters(run.model.generator)
     run.step = int(ckpt["progress"]["step"])
     run.batches.drawn = int(ckpt["progress"].get("images_seen", run.step * run.config.batch_size)) // run.config.batch_size
     run.elapsed_before = float(ckpt["progress"].get("elapsed_s", 0.0))

@@ -40,8 +40,9 @@ def check_weights_fit(entry, config: ModelConfig, state: dict, path) -> None:
                              + ", which the model does not have")
 
 
-def load_model(path, plugins, kind: Optional[str] = None):
-    """(model, checkpoint) rebuilt from a checkpoint through its model plugin, on the CPU, in eval mode."""
+def load_model(path, plugins, kind: Optional[str] = None, ema: bool = True):
+    """(model, checkpoint) rebuilt from a checkpoint through its model plugin, on the CPU, in eval mode. With ``ema``
+    (the default) a GAN's generator holds the averaged weights when the checkpoint has them (``ckpt["ema"]``)."""
     ckpt = load_checkpoint(path)
     name = "?"
     try:
@@ -56,6 +57,9 @@ def load_model(path, plugins, kind: Optional[str] = None):
             check_weights_fit(plugins.models[name], config, state, path)
             model = plugins.models[name].build(config)
         model.load_state_dict(state)
+        averaged = (ckpt.get("ema") or {}).get("weights") if ema else None
+        if averaged is not None:
+            load_averaged_generator(model, averaged, path)
     except (KeyError, TypeError) as e:
         raise GanstudioError(f"{path}: checkpoint is missing or has malformed entry {e}") from None
     except RuntimeError as e:
@@ -63,9 +67,24 @@ def load_model(path, plugins, kind: Optional[str] = None):
     if kind is not None and model.kind != kind:
         raise GanstudioError(f"{path}: holds a {model.kind} ('{name}'), not a {kind}")
     bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    bad = bad or next((f"EMA {k}" for k, v in (averaged or {}).items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
     if bad is not None:
         raise GanstudioError(f"{path}: the weights hold NaN or Inf ('{bad}'); this checkpoint cannot make images")
     return model.eval(), ckpt
+
+
+def load_averaged_generator(model, averaged: dict, path) -> None:
+    """Put the checkpoint's averaged generator weights into ``model.generator``, checking every tensor's shape first."""
+    generator = getattr(model, "generator", None)
+    if not isinstance(generator, torch.nn.Module):
+        raise GanstudioError(f"{path}: holds generator EMA weights, but model '{model.config.model}' has no 'generator' network")
+    expected = generator.state_dict()
+    for key, tensor in expected.items():
+        if key not in averaged or tuple(averaged[key].shape) != tuple(tensor.shape):
+            found = tuple(averaged[key].shape) if key in averaged else "missing"
+            raise GanstudioError(f"{path}: the generator EMA weights do not fit: 'generator.{key}' is {found} in the file, "
+                                 f"{tuple(tensor.shape)} in the model")
+    generator.load_state_dict(averaged)
 
 
 def class_index(model, text: str) -> int:

@@ -68,7 +68,11 @@ class RunHandle(RunView):
         self.window.report(name, value)
 
     def generate(self, latents: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return generate_images(self._run.model, latents, labels, self._run.device, batch_size=256)
+        run = self._run
+        if run.ema is None:
+            return generate_images(run.model, latents, labels, run.device, batch_size=256)
+        with run.ema.swapped_into(run.model):  # every output of a run comes from the averaged generator
+            return generate_images(run.model, latents, labels, run.device, batch_size=256)
 
     def load_split(self, split: str, quiet: bool = True):
         """Another split of the run's dataset (e.g. "test"), loaded the way the training split was."""

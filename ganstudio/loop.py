@@ -79,6 +79,8 @@ def train_steps(run, plugins, handle, budget, stop, saver, grids, view) -> str:
         metrics = run.model.training_step(run.batches, run.optimizers, run.context(budget.fraction(run.step, run.images_seen)))
         for scheduler in run.schedulers.values():
             scheduler.step()
+        if run.ema is not None:
+            run.ema.update(run.model.generator)
         run.step += 1
         run.in_step = False
         skipped = scaler._scale < scale_before if scale_before is not None else None  # fp16 overflow: the scaler skipped
@@ -138,7 +140,8 @@ class GridRenderer:
             return
         self.last_step = run.step
         images = self.handle.generate(run.fixed_latents, run.fixed_labels)
-        self.plugins.call("after_grid_rendered", run=self.handle, grid=make_grid(images), step=run.step, epoch_done=epoch_done)
+        self.plugins.call("after_grid_rendered", run=self.handle, grid=make_grid(images, cols=run.grid_cols), step=run.step,
+                          epoch_done=epoch_done)
 
 
 class Saver:

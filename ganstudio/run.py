@@ -20,9 +20,11 @@ import torch
 
 from ganstudio.accel import choose_precision, configure_backends, resolve_device, seed_process
 from ganstudio.api import ModelConfig, StepContext, TrainableModel
+from ganstudio.augment import attach as attach_augment, parse_policy
 from ganstudio.batches import DeviceBatches
 from ganstudio.checkpoint import load_checkpoint, restore_state
 from ganstudio.data import INVOCATION, LOCATED, RUN, DataSpec, load_data
+from ganstudio.ema import GeneratorEMA, generator_of
 from ganstudio.errors import GanstudioError
 from ganstudio.generation import check_weights_fit
 from ganstudio.runs import RunLock, check_run_name
@@ -36,7 +38,9 @@ class TrainConfig:
     batch_size: int = field(default=128, metadata=RUN)
     seed: int = field(default=0, metadata=RUN)
     precision: str = field(default="auto", metadata=RUN)  # auto: bf16 where the hardware runs it natively, else fp32 (accel.py)
-    grid_samples: int = field(default=64, metadata=RUN)  # size of the fixed-noise grid
+    grid_samples: int = field(default=64, metadata=RUN)  # size of the fixed-noise grid (conditional: about this many, a row per class)
+    ema_decay: float = field(default=0.999, metadata=RUN)  # generator EMA (ema.py) for all outputs; 0 turns it off
+    augment: str = field(default="off", metadata=RUN)  # DiffAugment policy before D (augment.py): off, on, or a list of ops
     epochs: Optional[int] = field(default=None, metadata=INVOCATION)  # total epochs of the run (resumed runs count those done)
     steps: Optional[int] = field(default=None, metadata=INVOCATION)  # total training steps of the run
     minutes: Optional[float] = field(default=None, metadata=INVOCATION)  # wall-clock budget of this invocation
@@ -132,19 +136,53 @@ class Run:
         self.model.grad_scaler = self.precision.grad_scaler(self.device)  # fp16 only
         if config.compile:
             self.model.compile_for_training()
+        is_gan = self.model.kind == "gan"
+        self.augment = self.attach_augment(config.augment) if is_gan else ()
+        self.ema = self.make_ema(config.ema_decay) if is_gan else None
         self.batches = DeviceBatches(self.data, config.batch_size, config.seed, self.device)
         noise = torch.Generator().manual_seed(config.seed + 1)
-        is_gan = self.model.kind == "gan"
-        self.fixed_latents = self.model.sample_latent(config.grid_samples, generator=noise) if is_gan else torch.empty(0)
-        self.fixed_labels = self.grid_labels(config.grid_samples, noise) if is_gan else None
+        self.grid_cols = self.grid_columns(config.grid_samples) if is_gan else 8
+        self.fixed_latents = self.model.sample_latent(self.grid_size(config.grid_samples), generator=noise) if is_gan else torch.empty(0)
+        self.fixed_labels = self.grid_labels(len(self.fixed_latents), noise) if is_gan else None
         if checkpoint is not None:
             restore_state(self, checkpoint)
         self.saved_step = self.step
 
+    def attach_augment(self, text: str) -> tuple[str, ...]:
+        policy = parse_policy(text, self.data.image_shape[0])
+        if policy:
+            discriminator = getattr(self.model, "discriminator", None)
+            if not isinstance(discriminator, torch.nn.Module):
+                raise GanstudioError(f"--augment: model '{self.config.model}' keeps no network named 'discriminator' to augment the inputs of")
+            attach_augment(discriminator, policy)
+        return policy
+
+    def make_ema(self, decay: float) -> Optional[GeneratorEMA]:
+        if not decay:
+            return None
+        if not 0 < decay < 1:
+            raise GanstudioError(f"--ema-decay must be between 0 and 1 (0 turns the EMA off), got {decay}")
+        generator = generator_of(self.model)
+        if generator is None:
+            print(f"note: model '{self.config.model}' keeps no network named 'generator': no generator EMA", file=sys.stderr)
+            return None
+        return GeneratorEMA(generator, decay)
+
+    def grid_columns(self, samples: int) -> int:
+        """A class-conditional grid has one row per class; others are square-ish, 8 wide at 64 samples."""
+        classes = self.model.config.num_classes if self.model.condition == "class" else 0
+        if classes:
+            return max(1, round(samples / classes))
+        return max(1, int(round(samples ** 0.5)))
+
+    def grid_size(self, samples: int) -> int:
+        classes = self.model.config.num_classes if self.model.condition == "class" else 0
+        return classes * self.grid_cols if classes else samples
+
     def grid_labels(self, n: int, generator) -> Optional[torch.Tensor]:
-        """Conditions of the fixed grid: classes in turn (one column per class when the grid is that wide)."""
+        """Conditions of the fixed grid: one row per class for class-conditional models."""
         if self.model.condition == "class":
-            return torch.arange(n) % self.model.config.num_classes
+            return torch.arange(n) // self.grid_cols
         return self.model.sample_labels(n, generator=generator)
 
     @property

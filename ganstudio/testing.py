@@ -167,11 +167,16 @@ def check_model_plugin(plugin, name: str, folder, options: Optional[dict] = None
         resumed = train_run(plugins, folder / "resumed", name, 4, resume=True, options=options)
     for key, value in _weights(straight.model).items():
         assert torch.equal(value, _weights(resumed.model)[key]), f"resume is not exact: '{key}' differs after 2 + 2 steps vs 4"
+    if straight.ema is not None:  # the generator's moving average (on by default) resumes exactly too
+        assert resumed.ema is not None and resumed.ema.updates == straight.ema.updates, "the generator EMA was not resumed"
+        for key, value in _weights(straight.ema.module).items():
+            assert torch.equal(value, _weights(resumed.ema.module)[key]), f"resume is not exact: EMA '{key}' differs after 2 + 2 steps vs 4"
     if model.kind == "gan":
         loaded, _ = load_model(resumed.checkpoint_path, plugins, kind="gan")
         z = loaded.sample_latent(4, generator=torch.Generator().manual_seed(0))
         labels = loaded.sample_labels(4, generator=torch.Generator().manual_seed(1))
-        again = generate_images(resumed.model, z, labels)
+        with resumed.ema.swapped_into(resumed.model) if resumed.ema is not None else contextlib.nullcontext():
+            again = generate_images(resumed.model, z, labels)  # what the run itself shows: the averaged generator
         assert torch.equal(generate_images(loaded, z, labels), again), "the checkpoint alone does not reproduce the samples"
 
 

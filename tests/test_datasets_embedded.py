@@ -39,7 +39,7 @@ def test_download_flag_means_no_silent_fallback(no_system_data, workdir, monkeyp
         raise OSError("no network")
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
-    with pytest.raises(GanstudioError, match="could not download MNIST \(no network\)"):
+    with pytest.raises(GanstudioError, match=r"could not download MNIST \(no network\)"):
         idx_datasets.MNIST.load(DataRequest(download=True))
 
 

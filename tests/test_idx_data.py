@@ -128,7 +128,7 @@ def test_download_is_only_attempted_when_asked(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", fake_dataset)
     idx_datasets.FASHION.load(DataRequest(quiet=True))
     assert calls == []
-    with pytest.raises(GanstudioError, match="could not download Fashion-MNIST \(network unreachable\)"):
+    with pytest.raises(GanstudioError, match=r"could not download Fashion-MNIST \(network unreachable\)"):
         idx_datasets.FASHION.load(DataRequest(download=True))
     assert calls == [(str(tmp_path / "cache" / "fashion"), True, True)]
 

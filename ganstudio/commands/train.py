@@ -16,11 +16,13 @@ from ganstudio import hookimpl
 from ganstudio.accel import PRECISIONS
 from ganstudio.data import DataSpec, add_data_options
 from ganstudio.errors import PluginError
-from ganstudio.options import add_option_flags, describe_options, key_value, positive_float, positive_int, seed_number
+from ganstudio.options import add_option_flags, describe_options, key_value, number_type, positive_float, positive_int, seed_number
+
+ema_decay = number_type(float, low=0, high=0.99999, what="an EMA decay (0 turns it off)")
 
 
 # Options that define a run: no argparse default, so that --resume can tell which ones the user gave (and ignored).
-RUN_DEFAULTS = {"model": "dcgan", "batch_size": 128, "seed": 0, "precision": "auto"}
+RUN_DEFAULTS = {"model": "dcgan", "batch_size": 128, "seed": 0, "precision": "auto", "ema_decay": 0.999, "augment": "off"}
 
 
 def given_options(args) -> set[str]:
@@ -112,6 +114,11 @@ def register_commands(cli):
     p.add_argument("--precision", default=argparse.SUPPRESS, choices=PRECISIONS,
                    help="auto (default): bf16 autocast where the hardware runs it natively (CUDA GPUs with bf16, AVX512-BF16 "
                         "or AMX CPUs), fp16 with loss scaling on older CUDA GPUs, else fp32")
+    p.add_argument("--ema-decay", type=ema_decay, default=argparse.SUPPRESS, metavar="D",
+                   help="decay of the generator's moving average, which makes every sample, grid and score (default 0.999; 0: off)")
+    p.add_argument("--augment", default=argparse.SUPPRESS, metavar="POLICY",
+                   help="DiffAugment before the discriminator, on real and fake images: off (default), on (translation, cutout; "
+                        "+ color for RGB), or a list of translation, cutout, color")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (minutes of compiling; pays off on long GPU runs)")
     p.add_argument("--resume", action="store_true", help="continue checkpoints/<name>/last.pt with its settings")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if checkpoints/<name>/last.pt exists")
