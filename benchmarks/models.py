@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/ganstudio-zoo"))
     parser.add_argument("--grids", type=Path, default=ROOT / "docs" / "models", help="where the 12x12 grids go")
     parser.add_argument("--skip-training", action="store_true", help="score the runs already under --out")
+    parser.add_argument("--train-only", action="store_true", help="train the rows and stop (score them later with --skip-training)")
     args = parser.parse_args()
     args.out = args.out.resolve()
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
@@ -121,6 +122,8 @@ def main() -> None:
           f"{args.minutes:g} min per row, {args.jobs} row(s) at a time with {args.threads} thread(s) each", flush=True)
     if not args.skip_training:
         run_parallel([(run_name(args.data, row), train_command(args, row)) for row in args.rows], args.jobs, args.threads, args.out / "logs")
+    if args.train_only:
+        return
 
     results, floor = [], None
     for row in args.rows:

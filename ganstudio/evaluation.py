@@ -172,6 +172,26 @@ def score_features(reference: Reference, features: torch.Tensor, probs: torch.Te
     }
 
 
+def class_consistency(probs: torch.Tensor, labels: torch.Tensor, class_names=None) -> dict:
+    """How often a class-conditional generator makes what it was asked for, in the classifier's eyes: for each class
+    asked for (``labels``), the share of its samples whose predicted class (the most probable) is that class; the
+    mean over those classes (each class counts the same, however many samples it had), and the worst class.
+
+    ``{"mean": 0.9, "worst_class": "Dress", "worst": 0.0, "per_class": {"T-shirt/top": 1.0, ...}}``"""
+    predicted = probs.argmax(1).cpu()
+    labels = labels.cpu().long()
+    name = (lambda i: class_names[i]) if class_names else str
+    per_class = {}
+    for c in sorted(set(labels.tolist())):
+        asked = labels == c
+        per_class[name(c)] = int((predicted[asked] == c).sum()) / int(asked.sum())
+    if not per_class:
+        return {"mean": None, "worst_class": None, "worst": None, "per_class": {}}
+    worst_class = min(per_class, key=per_class.get)  # the first of equals, in class order
+    return {"mean": sum(per_class.values()) / len(per_class), "worst_class": worst_class, "worst": per_class[worst_class],
+            "per_class": per_class}
+
+
 def random_subset(images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     """n images drawn without replacement, the same ones for the same seed (all of them when n >= len)."""
     if n >= len(images):

@@ -3,11 +3,15 @@
     model, ckpt = load_model("checkpoints/fashion-dcgan/last.pt", plugins, kind="gan")
     labels = class_labels(model, "trouser", 64)                       # conditional models: a class by name or index
     images = generate_images(model, model.sample_latent(64), labels, device="cpu")   # uint8 (N, C, H, W)
+
+    latents, labels = seeded_inputs(model, range(100, 132), truncation=0.7)   # image i from seed 100 + i alone
+    images = generate_images(model, latents, labels)                  # `ganstudio sample --seeds 100-131 --truncation 0.7`
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import math
+from typing import Callable, Iterable, Optional
 
 import torch
 
@@ -89,7 +93,7 @@ def load_averaged_generator(model, averaged: dict, path) -> None:
 
 def class_index(model, text: str) -> int:
     """A class of a conditional model by name (case-insensitive, a unique prefix is enough) or index."""
-    names = list(model.config.class_names) or [str(i) for i in range(model.config.num_classes)]
+    names = class_names_of(model)
     if model.condition != "class":
         raise GanstudioError(f"--class: model '{model.config.model}' is not class-conditional (it generates without a class)")
     if text.isdigit() and int(text) < len(names):
@@ -129,3 +133,84 @@ def generate_images(model, latents: torch.Tensor, labels: Optional[torch.Tensor]
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, dtype=torch.uint8)
+
+
+# --- one seed per image: `ganstudio sample` ---------------------------------------------------------------------
+
+TRUNCATION_DRAW_LIMIT = 2**27  # candidate values drawn for one latent before a threshold is called too small
+
+
+def check_truncation(truncation: Optional[float]) -> None:
+    if truncation is not None and not (isinstance(truncation, (int, float)) and math.isfinite(truncation) and truncation > 0):
+        raise GanstudioError(f"--truncation {truncation}: expected a threshold greater than 0 (e.g. 0.7; smaller: "
+                             f"closer to the average image, less variety)")
+
+
+def truncate_latent(model, z: torch.Tensor, truncation: float, generator: torch.Generator) -> torch.Tensor:
+    """The truncation trick (BigGAN's truncated normal): every entry of ``z`` with |z| > T is redrawn from the model's
+    latent distribution, with ``generator``, until |z| <= T; entries already within T stay as they are.
+
+    Candidates are drawn a block at a time (1, 2, 4, ... latents), each entry left taking the first candidate at its
+    position that fits: the same distribution as redrawing entries one at a time, in a few draws even for a small T."""
+    check_truncation(truncation)
+    z = z.clone()
+    outside = z.abs() > truncation
+    block, drawn = 1, 0
+    while outside.any():
+        if drawn > TRUNCATION_DRAW_LIMIT:
+            raise GanstudioError(f"--truncation {truncation:g}: after {drawn:,} draws some latent values still lie outside "
+                                 f"±{truncation:g}; this threshold is too small (0.5 to 1 is usual)")
+        candidates = model.sample_latent(block, generator=generator)  # (block, *latent shape)
+        drawn += candidates.numel()
+        fits = candidates.abs() <= truncation
+        first = fits.float().argmax(0, keepdim=True)  # the first candidate that fits, at each position
+        take = outside & fits.any(0, keepdim=True)
+        z[take] = candidates.gather(0, first)[take]
+        outside &= ~take
+        block = min(block * 2, max(1, (1 << 20) // max(1, z.numel())))
+    return z
+
+
+def seeded_inputs(model, seeds: Iterable[int], truncation: Optional[float] = None,
+                  class_name: Optional[str] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """(latents, labels) for one image per seed: image i comes from ``torch.Generator().manual_seed(seeds[i])``
+    alone, so any image of a batch can be made again on its own, with the same pixels. From each seed's stream, in
+    this order: the latent, the label (conditional models; drawn even when ``class_name`` then replaces it, so a
+    seed's latent is the same with or without --class), and with ``truncation`` the redraws of the latent's entries
+    with |z| > T. (seed, truncation[, class]) names an image. Labels are None for an unconditional model."""
+    check_truncation(truncation)
+    seeds = [int(seed) for seed in seeds]
+    chosen = class_index(model, class_name) if class_name is not None else None
+    latents, labels = [], []
+    for seed in seeds:
+        g = torch.Generator().manual_seed(seed)
+        z = model.sample_latent(1, generator=g)
+        y = model.sample_labels(1, generator=g)
+        latents.append(truncate_latent(model, z, truncation, g) if truncation is not None else z)
+        labels.append(y)
+    if not seeds:
+        return model.sample_latent(0), None
+    if model.condition is None or labels[0] is None:
+        return torch.cat(latents), None
+    labels = torch.cat(labels)
+    if chosen is not None:
+        labels = torch.full_like(labels, chosen)
+    return torch.cat(latents), labels
+
+
+def latents_for_seeds(model, seeds: Iterable[int], truncation: Optional[float] = None) -> torch.Tensor:
+    """The latents of ``seeded_inputs``: row i made from seed ``seeds[i]`` alone, truncated to ±``truncation``."""
+    return seeded_inputs(model, seeds, truncation)[0]
+
+
+def spread_labels(model, n: int) -> Optional[torch.Tensor]:
+    """Labels for n samples of a class-conditional model spread evenly over its classes (0, 1, ..., C-1, 0, 1, ...):
+    every class asked for n // C or n // C + 1 times. None for other models."""
+    if model.condition != "class" or not model.config.num_classes:
+        return None
+    return torch.arange(n) % model.config.num_classes
+
+
+def class_names_of(model) -> list[str]:
+    """The class names of a conditional model (its data's, else "0", "1", ...)."""
+    return list(model.config.class_names) or [str(i) for i in range(model.config.num_classes)]

@@ -1,5 +1,6 @@
 """Generator EMA (ganstudio/ema.py) and DiffAugment (ganstudio/augment.py), both applied by the core to any GAN."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -9,7 +10,7 @@ from ganstudio.augment import attach, cutout, diff_augment, parse_policy, transl
 from ganstudio.checkpoint import load_checkpoint
 from ganstudio.ema import GeneratorEMA
 from ganstudio.errors import GanstudioError
-from ganstudio.generation import load_model
+from ganstudio.generation import generate_images, load_model, seeded_inputs
 from ganstudio.plugins import load_plugins
 from ganstudio.testing import plugins_with, train_run
 
@@ -88,6 +89,16 @@ def test_training_keeps_the_average_in_the_checkpoint_and_sample_uses_it(cli, ti
     assert all(torch.equal(model.generator.state_dict()[k], averaged[k]) for k in averaged)
     raw_model, _ = load_model("checkpoints/fashion-dcgan/last.pt", plugins, ema=False)
     assert all(torch.equal(raw_model.generator.state_dict()[k], raw[k]) for k in raw)
+
+    # sample uses the average; --no-ema the raw weights (the same seeds, different pixels).
+    assert cli("sample", "--n", "8", "--out", "ema.npz")[0] == 0
+    code, out, err = cli("sample", "--n", "8", "--out", "raw.npz", "--no-ema")
+    assert code == 0, err
+    ema_images, raw_images = np.load("ema.npz")["images"], np.load("raw.npz")["images"]
+    assert ema_images.shape == raw_images.shape == (8, 28, 28, 1) and not np.array_equal(ema_images, raw_images)
+    latents, labels = seeded_inputs(raw_model, list(range(8)), None)
+    expected = generate_images(raw_model, latents, labels, "cpu")
+    assert np.array_equal(expected.permute(0, 2, 3, 1).numpy(), raw_images)
 
 
 def test_ema_decay_zero_turns_it_off_and_out_of_range_is_one_line(cli, tiny_idx):

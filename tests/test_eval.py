@@ -64,6 +64,12 @@ def test_eval_json_keys_types_and_metrics_file(cli, checkpoints):
     record = json.loads(lines[-1])
     assert record["event"] == "eval" and record["step"] == 6 and record["fid"] == result["samples"]["fid"]
     assert record["floor_fid"] == result["real"]["fid"]
+    assert result["class_consistency"] is None and "class_consistency" not in record  # an unconditional DCGAN
+    assert result["weights"] == record["weights"] == "ema"  # the averaged generator, unless --no-ema
+
+    raw = eval_json(cli, "--n", "100", "--no-ema")
+    assert raw["weights"] == "raw" and raw["samples"]["fid"] != result["samples"]["fid"]
+    assert raw["real"]["fid"] == result["real"]["fid"]  # the same real images, only the generator changed
 
 
 def test_eval_table_output(cli, checkpoints):

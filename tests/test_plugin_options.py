@@ -183,7 +183,7 @@ def test_sample_scale_enlarges_the_pictures(cli, workdir, tiny_idx):
     grid = iio.imread(workdir / "samples/fashion-dcgan/sample-144-seed0.png")
     assert grid.shape == (3 * (12 * 30 + 2),) * 2 and "1086x1086 px" in out
     code, out, err = cli("sample", "--n", "2", "--scale", "2", "--out", "samples/pngs/")
-    assert code == 0 and iio.imread(workdir / "samples/pngs/0000.png").shape == (56, 56)
+    assert code == 0 and iio.imread(workdir / "samples/pngs/seed000000.png").shape == (56, 56)
 
 
 def test_show_writes_under_samples_by_default(cli, workdir):

@@ -1,4 +1,4 @@
-"""End to end: train a few steps on tiny IDX files, then sample to PNG, npz and a folder; resume continues."""
+"""End to end: train a few steps on tiny IDX files, then sample to PNG, npz, given seeds and a folder; resume continues."""
 
 import imageio.v3 as iio
 import numpy as np
@@ -37,11 +37,13 @@ def test_train_then_sample_png_npz_and_folder(cli, tiny_idx, workdir):
 
     cli("sample", "--n", "7", "--out", "again.npz", "--seed", "3")
     assert np.array_equal(np.load(workdir / "again.npz")["images"], images), "--seed must make sampling reproducible"
+    cli("sample", "--seeds", "4,9,6", "--out", "picked.npz")  # image i of --seed 3 is seed 3 + i, alone
+    assert np.array_equal(np.load(workdir / "picked.npz")["images"], images[[1, 6, 3]])
 
     code, out, err = cli("sample", "--n", "5", "--out", "pngs/")
     assert code == 0, err
-    assert sorted(p.name for p in (workdir / "pngs").iterdir()) == [f"{i:04d}.png" for i in range(5)]
-    assert iio.imread(workdir / "pngs/0000.png").shape == (28, 28)
+    assert sorted(p.name for p in (workdir / "pngs").iterdir()) == [f"seed{i:06d}.png" for i in range(5)]
+    assert iio.imread(workdir / "pngs/seed000000.png").shape == (28, 28)
 
 
 def test_epoch_end_writes_grid_and_checkpoint(cli, tiny_idx, workdir):

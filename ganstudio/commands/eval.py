@@ -6,6 +6,8 @@ the same data, next to the same scores for held-out real images (the floor).
     ganstudio eval --samples other_tool.npz --data fashion # images from anywhere: uint8 (N, H, W[, C])
 
 Real reference set: n training images. Floor: n held-out (test) images scored the same way.
+Class-conditional models: the n samples are asked for the classes in turn (or all --class), and class consistency
+is the share of each class's samples that the classifier assigns to it.
 Results are appended to checkpoints/<run>/metrics.jsonl.
 """
 
@@ -95,21 +97,25 @@ class Steps:
         out = extract(classifier, images, device, progress=lambda n: self.progress.advance(task, n))
         return out
 
-    def generate(self, model, n: int, seed: int, device, class_name=None) -> torch.Tensor:
+    def generate(self, model, n: int, seed: int, device, class_name=None):
+        """(uint8 images, the labels asked for): a class-conditional model's n samples spread evenly over its classes
+        (or all of --class), so that every class is scored for consistency."""
         import torch
 
-        from ganstudio.generation import class_labels, generate_images
+        from ganstudio.generation import class_labels, generate_images, spread_labels
 
         task = self.progress.add_task("generating samples", total=n)
         g = torch.Generator().manual_seed(seed)
         latents = model.sample_latent(n, generator=g)
-        labels = class_labels(model, class_name, n, generator=g)
-        return generate_images(model, latents, labels, device, progress=lambda k: self.progress.advance(task, k))
+        labels = spread_labels(model, n) if class_name is None else None
+        if labels is None:
+            labels = class_labels(model, class_name, n, generator=g)
+        return generate_images(model, latents, labels, device, progress=lambda k: self.progress.advance(task, k)), labels
 
 
 def run_eval(args) -> int:
     from ganstudio.accel import resolve_device
-    from ganstudio.evaluation import Reference, ensure_classifier, random_subset, score_features
+    from ganstudio.evaluation import Reference, class_consistency, ensure_classifier, random_subset, score_features
     from ganstudio.generation import load_model
 
     started = time.monotonic()
@@ -127,7 +133,7 @@ def run_eval(args) -> int:
     else:
         checkpoint_path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
         console.print(f"scoring {chosen}: {checkpoint_path}", highlight=False)
-        gan, ckpt = load_model(checkpoint_path, args.plugins, kind="gan")
+        gan, ckpt = load_model(checkpoint_path, args.plugins, kind="gan", ema=not args.no_ema)
         trained_on = ckpt["data"]["name"]
         if args.data and args.data != trained_on:
             raise GanstudioError(f"{checkpoint_path} was trained on '{trained_on}', not '{args.data}' (omit --data to use '{trained_on}')")
@@ -169,15 +175,25 @@ def run_eval(args) -> int:
         ref_features, ref_probs = steps.features("features: real training images", classifier, reference_images, device)
         reference = Reference(ref_features, ref_probs)
         floor_features, floor_probs = steps.features("features: held-out real images", classifier, floor_images, device)
+        asked = None
         if gan is not None:
-            images = steps.generate(gan, n, args.seed, device, args.class_name)
+            images, asked = steps.generate(gan, n, args.seed, device, args.class_name)
         sample_features, sample_probs = steps.features("features: samples", classifier, images, device)
 
     classes = list(cls_ckpt["data"].get("classes") or []) or None
+    consistency = None
+    if gan is not None and gan.condition == "class" and asked is not None:
+        why_not = classes_differ(gan, classes, sample_probs.shape[1])
+        if why_not:
+            notes.append(f"note: no class consistency: {why_not}")
+        else:
+            consistency = class_consistency(sample_probs, asked, classes)
     result = {
         "checkpoint": str(checkpoint_path) if checkpoint_path else None,
         "samples_file": str(args.samples) if args.samples else None,
         "step": int(ckpt["progress"]["step"]) if ckpt else None,
+        # Which generator weights made the samples: the averaged ones unless --no-ema or the checkpoint has none.
+        "weights": None if ckpt is None else "raw" if args.no_ema or not (ckpt.get("ema") or {}).get("weights") else "ema",
         "class": args.class_name,
         "data": data,
         "data_source": train.source,
@@ -188,6 +204,7 @@ def run_eval(args) -> int:
         "classes": classes,
         "samples": score_features(reference, sample_features, sample_probs, classes),
         "real": score_features(reference, floor_features, floor_probs, classes),
+        "class_consistency": consistency,
     }
     result["real"]["kind"] = floor_name
     result["seconds"] = round(time.monotonic() - started, 2)
@@ -205,6 +222,16 @@ def run_eval(args) -> int:
     return 0
 
 
+def classes_differ(gan, classifier_classes, classifier_outputs: int):
+    """Why the classifier's classes cannot be compared with the ones the generator was asked for (None: they can)."""
+    names = list(gan.config.class_names)
+    if gan.config.num_classes != classifier_outputs:
+        return f"the model has {gan.config.num_classes} classes, the classifier {classifier_outputs}"
+    if names and classifier_classes and names != list(classifier_classes):
+        return "the model's classes and the classifier's are not the same (or not in the same order)"
+    return None
+
+
 def append_to_metrics_file(path: Path, result: dict, ckpt: dict) -> Path:
     """One JSON line like the training log's, with the scores under the same names the eval callback uses."""
     s = result["samples"]
@@ -214,11 +241,14 @@ def append_to_metrics_file(path: Path, result: dict, ckpt: dict) -> Path:
         "event": "eval",
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "eval_samples": result["n"],
+        "weights": result["weights"],
         **{k: s[k] for k in ("fid", "kid", "inception_score", "precision", "recall", "density", "coverage", "rarest_share",
                              "commonest_share")},
         "floor_fid": result["real"]["fid"],
         "classifier": result["classifier"],
     }
+    if result.get("class_consistency") is not None:
+        record["class_consistency"] = result["class_consistency"]["mean"]
     try:
         with open(path, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -227,9 +257,12 @@ def append_to_metrics_file(path: Path, result: dict, ckpt: dict) -> Path:
     return path
 
 
+WEIGHTS = {"ema": "averaged (EMA) generator", "raw": "raw generator weights", None: ""}
+
+
 def print_report(result: dict, floor_name: str) -> None:
     what = result["checkpoint"] or result["samples_file"]
-    step = f" (step {result['step']:,})" if result["step"] is not None else ""
+    step = f" (step {result['step']:,}, {WEIGHTS[result['weights']]})" if result["step"] is not None else ""
     acc = result["classifier_test_accuracy"]
     print(f"scored {result['n']:,} images from {what}{step} against {result['reference_images']:,} training images of "
           f"{result['data_source']}")
@@ -245,10 +278,17 @@ def print_report(result: dict, floor_name: str) -> None:
     for which in ("rarest", "commonest"):
         table.add_row(f"{which} class", *(f"{r[which + '_class']} {r[which + '_share'] * 100:.1f}%" for r in (result["samples"], result["real"])),
                       "closer to 10%" if len(result["samples"]["class_counts"]) == 10 else "")
+    consistency = result.get("class_consistency")
+    if consistency is not None:
+        table.add_row("class consistency", f"{consistency['mean'] * 100:.1f}%", "", "higher")
+        table.add_row("least consistent class", f"{consistency['worst_class']} {consistency['worst'] * 100:.1f}%", "", "higher")
     Console().print(table)
     counts = result["samples"]["class_counts"]
     names = result["classes"] or [str(i) for i in range(len(counts))]
     print("samples per class: " + ", ".join(f"{name} {count}" for name, count in zip(names, counts)))
+    if consistency is not None:
+        shares = consistency["per_class"].items()
+        print("seen as the class asked for: " + ", ".join(f"{name} {share * 100:.1f}%" for name, share in shares))
     if result["metrics_file"]:
         print(f"appended to {result['metrics_file']}  ({result['seconds']:.1f} s)")
     else:
@@ -257,7 +297,8 @@ def print_report(result: dict, floor_name: str) -> None:
 
 @hookimpl
 def register_commands(cli):
-    p = cli.command("eval", help="score a GAN's samples (FID, KID, IS, precision/recall, class coverage) against real data", run=run_eval)
+    p = cli.command("eval", help="score a GAN's samples (FID, KID, IS, precision/recall, class coverage; class consistency of "
+                                 "conditional models) against real data", run=run_eval)
     add_checkpoint_options(p)
     add_class_option(p)
     p.add_argument("--samples", metavar="FILE.npz", help="score these images instead of generating: uint8 (N, H, W[, C])")

@@ -67,7 +67,7 @@ def run_interpolate(args) -> int:
     if args.keys < 2:
         raise GanstudioError(f"--keys must be at least 2 (a walk needs somewhere to go), got {args.keys}")
     path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
-    model, ckpt = load_model(path, args.plugins, kind="gan")
+    model, ckpt = load_model(path, args.plugins, kind="gan", ema=not args.no_ema)
     suffix = f"-{args.class_name}" if args.class_name else ""
     out = Path(args.out) if args.out else Path(args.samples_dir) / run_name_of(ckpt) / f"interpolate-seed{args.seed}{suffix}.gif"
     if out.suffix.lower() != ".gif":

@@ -26,38 +26,12 @@ def pick(data: ImageData, count: int, seed: int | None) -> torch.Tensor:
     return torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:count]
 
 
-def labelled_gallery(images: torch.Tensor, names: list[str], rows: int, cols: int, path: Path) -> tuple[int, int]:
-    """A matplotlib figure: one image per cell with its class name underneath. Returns (width, height) in pixels."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    cell = 0.9  # inches per image; the name takes the lower part of the cell
-    figure = Figure(figsize=(cols * cell, rows * (cell + 0.25)), dpi=100)
-    FigureCanvasAgg(figure)
-    for i in range(rows * cols):
-        axes = figure.add_subplot(rows, cols, i + 1)
-        axes.set_axis_off()
-        if i >= len(images):
-            continue
-        image = images[i]
-        if image.shape[0] == 1:
-            axes.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=255)
-        else:
-            axes.imshow(image.permute(1, 2, 0).numpy())
-        axes.text(0.5, -0.04, names[i], transform=axes.transAxes, ha="center", va="top", fontsize=7)
-    figure.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.03, wspace=0.08, hspace=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    width, height = figure.canvas.get_width_height()
-    return width, height
-
-
 def run_show(args) -> int:
     import numpy as np
     import torch
 
     from ganstudio.atomic import writing
-    from ganstudio.images import make_grid, save_png
+    from ganstudio.images import labelled_gallery, make_grid, save_png
 
     data = load_data(args.plugins, DataSpec.from_args(args), args.split)
     if args.labels and (data.labels is None or not data.classes):

@@ -1,0 +1,49 @@
+"""A class-conditional DCGAN with a projection discriminator (Miyato & Koyama 2018), for every labelled dataset.
+
+    ganstudio train --data fashion --model cdcgan --minutes 10
+    ganstudio sample fashion-cdcgan --class trouser --n 64
+    ganstudio interpolate fashion-cdcgan --class 7
+    ganstudio eval fashion-cdcgan --class sneaker --n 2000
+
+The generator sees a learned embedding of the class next to z. The discriminator is a projection discriminator:
+logit = linear(phi(x)) + <embed(y), phi(x)>, where phi(x) is its last feature map, flattened. The linear part is
+DCGAN's last layer; the projection adds a class-specific one, so D judges "is this a real image of class y", not
+just "is this real". Needs labelled data with at least 2 classes (fashion, mnist, a folder of class folders, ...);
+square images whose side is 3..8 x 2^k, as for dcgan (28, 32, 64, ...).
+The networks and the training step are in ganstudio/nets/cdcgan.py, imported when a model is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ganstudio import hookimpl
+from ganstudio.api import ModelPlugin, option
+from ganstudio.models.dcgan import upsampling_plan
+
+
+@dataclass
+class CDCGANOptions:
+    latent_dim: int = option(100, "size of the latent vector z", min=1)
+    embed_dim: int = option(32, "size of the class embedding concatenated to z in G", min=1)
+    width: int = option(64, "channels of the highest-resolution hidden layer of G and D", min=1)
+    lr: float = option(2e-4, "Adam learning rate of G and D", above=0)
+    beta1: float = option(0.5, "Adam beta1 (DCGAN's 0.5)", min=0, below=1)
+    beta2: float = option(0.999, "Adam beta2", min=0, below=1)
+    channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
+
+
+def supports(image_shape) -> str | None:
+    c, h, w = image_shape
+    if h != w:
+        return f"cdcgan needs square images, got {h}x{w}"
+    if upsampling_plan(h) is None:
+        return f"cdcgan cannot build {h}x{w} images: the side must be 3..8 times a power of two (e.g. 28, 32, 64, 128)"
+    return None
+
+
+@hookimpl
+def register_models(register):
+    register(ModelPlugin("cdcgan", "ganstudio.nets.cdcgan:ConditionalDCGAN", options=CDCGANOptions, supports=supports,
+                         description="class-conditional DCGAN, projection D; labelled data, square images whose side "
+                                     "is 3..8 x 2^k (28, 32, 64, ...)"))

@@ -1,0 +1,112 @@
+"""The class-conditional DCGAN: DCGAN's networks (ganstudio/nets/dcgan.py) with a class embedding into G and a
+projection discriminator (Miyato & Koyama 2018). Registered by ganstudio/models/cdcgan.py."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganstudio.api import Metric, ModelConfig, TrainableModel
+from ganstudio.models.cdcgan import CDCGANOptions
+from ganstudio.nets import dcgan
+
+
+class Generator(nn.Module):
+    """DCGAN's generator fed [z, embed(y)]."""
+
+    def __init__(self, latent_dim: int, embed_dim: int, num_classes: int, channels: int, side: int, width: int):
+        super().__init__()
+        self.embed = nn.Embedding(num_classes, embed_dim)  # N(0, 1) like z, so the class is heard from the start
+        self.body = dcgan.Generator(latent_dim + embed_dim, channels, side, width)
+
+    def forward(self, z, labels):
+        return self.body(torch.cat([z, self.embed(labels).to(z.dtype)], 1))
+
+
+class ProjectionDiscriminator(nn.Module):
+    """DCGAN's discriminator, whose last convolution (a base x base kernel over the last feature map phi(x): a
+    linear function of it) gets a class-specific term: logit = linear(phi(x)) + <embed(y), phi(x)>."""
+
+    def __init__(self, num_classes: int, channels: int, side: int, width: int):
+        super().__init__()
+        net = dcgan.Discriminator(channels, side, width).net
+        self.features = net[:-1]  # phi(x): (B, ch, base, base)
+        self.linear = net[-1]  # Conv2d(ch, 1, base): linear(phi(x))
+        features = self.linear.in_channels * self.linear.kernel_size[0] * self.linear.kernel_size[1]
+        self.embed = nn.Embedding(num_classes, features)  # one projection vector per class
+        nn.init.normal_(self.embed.weight, 0.0, 0.02)  # as small as the linear part (init_weights): D begins unconditional
+
+    def forward(self, x, labels):  # the image batch first: DiffAugment's pre-hook augments the first argument
+        phi = self.features(x)
+        projection = (self.embed(labels).to(phi.dtype) * phi.flatten(1)).sum(1)
+        return self.linear(phi).flatten() + projection
+
+
+class ConditionalDCGAN(TrainableModel):
+    kind = "gan"
+    condition = "class"  # generate(z, labels) gets int64 class indices; --class works in sample/interpolate/eval
+    Options = CDCGANOptions
+    metrics = {
+        "loss_d": Metric("D loss", "losses"),
+        "loss_g": Metric("G loss", "losses"),
+        "d_real": Metric("D(x|y)", "discriminator outputs", range=(0.0, 1.0)),
+        "d_fake": Metric("D(G(z|y)|y)", "discriminator outputs", range=(0.0, 1.0)),
+    }
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        if config.num_classes < 2:
+            # supports() sees only the image shape, so an unlabelled dataset is caught here.
+            raise ValueError(f"cdcgan needs labelled data with at least 2 classes; this data has {config.num_classes}")
+        c, side, _ = config.image_shape
+        o = self.options
+        self.latent_dim = o.latent_dim
+        self.generator = Generator(o.latent_dim, o.embed_dim, config.num_classes, c, side, o.width)
+        self.discriminator = ProjectionDiscriminator(config.num_classes, c, side, o.width)
+        self.apply(dcgan.init_weights)  # convolutions and batch norms; the embeddings keep their own
+        self.memory_format = torch.channels_last if o.channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
+
+    def configure_optimizers(self):
+        o = self.options
+        fused = next(self.parameters()).is_cuda  # one kernel per step for all parameters on the GPU
+        return {
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
+        }
+
+    def generate(self, z, labels=None):
+        if labels is None:  # no class asked for: uniform classes, as sample_labels draws them
+            labels = self.sample_labels(len(z), device=z.device)
+        return self.generator(z, labels)
+
+    def training_step(self, batches, optimizers, context):
+        opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
+        batch = batches.next()
+        real, labels = batch.images.contiguous(memory_format=self.memory_format), batch.labels
+        z = self.sample_latent(len(real), device=real.device)
+        # Fakes get the real batch's labels: G learns the data's class balance and D compares like with like.
+        opt_d.zero_grad(set_to_none=True)
+        with self.autocast():
+            fake = self.generator(z, labels)
+            logit_real = self.discriminator(real, labels).float()
+            logit_fake = self.discriminator(fake.detach(), labels).float()
+            loss_d = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()  # BCE: real -> 1, fake -> 0
+        self.backward_step(loss_d, opt_d)
+
+        # Non-saturating G loss through the updated D, whose weights need no gradients here.
+        opt_g.zero_grad(set_to_none=True)
+        self.discriminator.requires_grad_(False)
+        try:
+            with self.autocast():
+                loss_g = F.softplus(-self.discriminator(fake, labels).float()).mean()
+            self.backward_step(loss_g, opt_g)
+        finally:
+            self.discriminator.requires_grad_(True)
+        return {
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            "d_real": torch.sigmoid(logit_real.detach()).mean(),
+            "d_fake": torch.sigmoid(logit_fake.detach()).mean(),
+        }
