@@ -204,7 +204,9 @@ class RunView:
     ``run_dir`` (checkpoints/<name>), ``samples_dir`` (samples/<name>), ``fixed_latents`` and ``fixed_labels``
     (the grid's fixed inputs), ``history`` (the metric records logged by this invocation), ``elapsed`` (seconds
     trained, over all invocations), ``fraction`` (0..1 of the run's planned length, None when open-ended),
-    ``metric_specs`` (name -> Metric: the model's and the attached callbacks' declared metrics)."""
+    ``metric_specs`` (name -> Metric: the model's and the attached callbacks' declared metrics), ``rank`` and
+    ``world_size`` (under torchrun: this process's rank and the number of processes; 0 and 1 otherwise; lifecycle
+    hooks run on every rank, callbacks on rank 0 only)."""
 
     def log(self, message: str) -> None:
         """Print a line above the live view (or a plain line)."""

@@ -2,6 +2,9 @@
 
 The order of an epoch depends only on (seed, epoch), and the position is the number of batches drawn, so a
 resumed run continues the exact data order with no sampler state. The last partial batch is dropped.
+
+Under torchrun each of the W ranks takes its own slice of every global batch of W x batch_size images, so the
+union of the ranks' batches is the single-process epoch at batch size W x batch_size, in the same order.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
 
 
 class DeviceBatches(Batches):
-    def __init__(self, data: ImageData, batch_size: int, seed: int, device: torch.device):
-        self.batch_size = batch_size
+    def __init__(self, data: ImageData, batch_size: int, seed: int, device: torch.device, rank: int = 0, ranks: int = 1):
+        self.batch_size = batch_size  # per rank: what one batches.next() gives
         self.seed = seed
         self.device = device
+        self.rank, self.ranks = rank, ranks
+        self.global_batch = batch_size * ranks  # images one draw takes over all ranks
         self.size = len(data)
-        self.per_epoch = len(data) // batch_size  # batches in an epoch
+        self.per_epoch = len(data) // self.global_batch  # (global) batches in an epoch
         # Device copies of the whole split, made once.
         self.images = data.images.to(device)
         self.labels = data.labels.to(device) if data.labels is not None else None
@@ -33,7 +38,8 @@ class DeviceBatches(Batches):
 
     @property
     def images_drawn(self) -> int:
-        return self.drawn * self.batch_size
+        """Over all ranks."""
+        return self.drawn * self.global_batch
 
     @property
     def epochs_completed(self) -> int:
@@ -46,13 +52,14 @@ class DeviceBatches(Batches):
     @property
     def epoch_images(self) -> int:
         """Images in one epoch as the loop counts them (whole batches)."""
-        return self.per_epoch * self.batch_size
+        return self.per_epoch * self.global_batch
 
     def next(self) -> Batch:
         epoch, position = divmod(self.drawn, self.per_epoch)
         if self._order is None or self._order[0] != epoch:
             self._order = (epoch, epoch_permutation(self.seed, epoch, self.size).to(self.device))
-        index = self._order[1][position * self.batch_size : (position + 1) * self.batch_size]
+        start = position * self.global_batch + self.rank * self.batch_size
+        index = self._order[1][start : start + self.batch_size]
         self.drawn += 1
         return Batch(
             images=to_float(self.images[index]),

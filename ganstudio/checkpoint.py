@@ -143,7 +143,8 @@ def run_payload(run, callback_state: dict) -> dict:
             "schedulers": {k: s.state_dict() for k, s in run.schedulers.items()},
         },
         "progress": {"step": run.step, "images_seen": run.images_seen, "steps_per_epoch": run.batches.per_epoch,
-                     "elapsed_s": run.elapsed, "finished": run.finished},
+                     "elapsed_s": run.elapsed, "finished": run.finished,
+                     "world_size": run.dist.world_size},
         "ema": run.ema.state_dict() if run.ema is not None else None,  # the averaged generator: what sample and eval use
         "rng": rng_state(run.device),
         "grad_scaler": scaler.state_dict() if scaler is not None else {},
@@ -171,7 +172,8 @@ def restore_state(run, ckpt: dict) -> None:
     elif run.ema is not None:  # a run saved without an EMA: the average starts from the weights as they are
         run.ema.averaged.update_parameters(run.model.generator)
     run.step = int(ckpt["progress"]["step"])
-    run.batches.drawn = int(ckpt["progress"].get("images_seen", run.step * run.config.batch_size)) // run.config.batch_size
+    # Images seen, not batches: a run saved by W processes resumes on one (or the reverse) at the same place.
+    run.batches.drawn = int(ckpt["progress"].get("images_seen", run.step * run.config.batch_size)) // run.batches.global_batch
     run.elapsed_before = float(ckpt["progress"].get("elapsed_s", 0.0))
     if ckpt.get("fixed_latents") is not None:
         run.fixed_latents = ckpt["fixed_latents"]

@@ -11,6 +11,7 @@ import sys
 import traceback
 
 from ganstudio import __version__
+from ganstudio.distributed import rank_prefix
 from ganstudio.errors import GanstudioError, PluginError
 
 # torch and the plugins are imported inside main(), so that Ctrl-C during those (slow) imports is one line too.
@@ -90,12 +91,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0 if not argv else 2
         args.plugins = plugins
+        args.argv = argv  # as given: `train --nproc N` hands it on to torchrun
         code = args._run(args)
         return int(code or 0)
     except GanstudioError as e:
         if debug:
             traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
+        if not e.quiet:
+            print(f"{rank_prefix()}error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -105,5 +108,5 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug, or an error nobody anticipated: still one line unless --debug
         if debug:
             traceback.print_exc()
-        print(f"error: unexpected {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(f"{rank_prefix()}error: unexpected {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1

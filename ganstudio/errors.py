@@ -7,6 +7,13 @@ class GanstudioError(Exception):
     """A user-facing error: printed as a single line, exit status 2 (no traceback unless --debug)."""
 
     exit_code = 2
+    quiet = False  # True: the exit status says it all (another process printed the reason)
+
+
+class OtherRankFailed(GanstudioError):
+    """Under torchrun: this rank stops because another one failed and said why on its own stderr."""
+
+    exit_code = 1
 
 
 class Interrupted(GanstudioError):

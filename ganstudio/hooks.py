@@ -48,6 +48,8 @@ class RunHandle(RunView):
     fixed_labels = property(lambda self: self._run.fixed_labels)
     history = property(lambda self: self._run.history)
     elapsed = property(lambda self: self._run.elapsed)
+    rank = property(lambda self: self._run.dist.rank)
+    world_size = property(lambda self: self._run.dist.world_size)
 
     @property
     def metric_specs(self) -> dict:
@@ -89,13 +91,14 @@ class AttachedCallbacks:
     parsed from the config (one-line errors), their state restored from the checkpoint, and their ``close()``
     called when the run ends."""
 
-    def __init__(self, plugins, config, saved_state: dict):
+    def __init__(self, plugins, config, saved_state: dict, enabled: bool = True):
         self.plugins = plugins
         available = plugins.callbacks
         names = list(config.callbacks) if config.callbacks is not None else [n for n, cb in available.items() if cb.default]
         for name in list(names) + list(config.disabled_callbacks) + list(config.callback_options):
             plugins.callback(name)  # unknown names fail here, with suggestions
-        self.names = [n for n in dict.fromkeys(names) if n not in config.disabled_callbacks]
+        # enabled=False (ranks other than 0 under torchrun): checked, but none attached; rank 0 writes the outputs.
+        self.names = [n for n in dict.fromkeys(names) if n not in config.disabled_callbacks] if enabled else []
         self.instances: dict[str, object] = {}
         for name in self.names:
             plugin = available[name]

@@ -6,6 +6,10 @@
 Every step: the model's step (drawing the batches it needs), the step hook, the metric window. Every
 --log-every steps: one host sync, the view and the metrics hook. Epoch ends: a checkpoint. Grids at the start,
 every --grid-every steps, at epoch ends and at the end, for the callbacks that show them.
+
+Under torchrun (distributed.py) every rank runs this loop: the networks are DDP-wrapped during the model's step,
+the metrics are averaged over the ranks at every log step, where the ranks also agree on stopping (a signal, the
+--minutes budget) and on a timed save; rank 0 alone writes checkpoints and runs the callbacks and the view.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import torch
 
 from ganstudio.budget import Budget
 from ganstudio.checkpoint import run_payload, save_checkpoint
-from ganstudio.errors import GanstudioError
+from ganstudio.errors import GanstudioError, OtherRankFailed
 from ganstudio.hooks import AttachedCallbacks, RunHandle
 from ganstudio.images import make_grid
 from ganstudio.metric_window import DivergenceError, MetricWindow
@@ -27,22 +31,47 @@ from ganstudio.stopping import GracefulStop
 def fit(run, plugins, view=None) -> int:
     try:
         return _fit(run, plugins, view)
+    except Exception as error:
+        replacement = explained(run.dist, error) if run.dist.enabled else error
+        if replacement is error:
+            raise
+        raise replacement from None
     finally:
         if run.lock is not None:
             run.lock.release()
 
 
+def explained(dist, error: Exception) -> Exception:
+    """Under torchrun: tell the other ranks why this one stops, or, when a collective failed because another rank
+    had already stopped, say which one and why (rank 0 prints it; the others stay quiet)."""
+    elsewhere = dist.failure_elsewhere() if isinstance(error, RuntimeError) else None
+    if elsewhere is None:
+        dist.record_failure(f"{type(error).__name__}: {error}")
+        return error
+    if dist.is_main:
+        return GanstudioError(f"stopped because {elsewhere}")
+    return OtherRankFailed(elsewhere)
+
+
 def _fit(run, plugins, view) -> int:
-    log = view.log if view is not None else (lambda message: print(message, flush=True))
+    dist = run.dist
+    if not dist.is_main:
+        log = lambda message: None  # noqa: E731  (other ranks are quiet; rank 0 speaks for the run)
+    else:
+        log = view.log if view is not None else (lambda message: print(message, flush=True))
     budget = Budget(run.config, run.batches.epoch_images)
     if budget.reached(run.step, run.images_seen):
         log(f"nothing to do: the run is at step {run.step:,} ({run.images_seen:,} images), the target is "
             f"{budget.describe_target()} (raise --epochs/--steps)")
         return 0
-    check_writable(run)
-    with GracefulStop(log) as stop, AttachedCallbacks(plugins, run.config, run.callback_state) as callbacks:
+    if dist.is_main:
+        check_writable(run)
+    # Under torchrun a Ctrl-C reaches a worker twice (from the terminal and from torchrun): the repeat is not an abort.
+    with GracefulStop(log, repeat_grace_s=5.0 if dist.enabled else 0.0) as stop, \
+            AttachedCallbacks(plugins, run.config, run.callback_state, enabled=dist.is_main) as callbacks:
         handle = RunHandle(run, plugins, log, callbacks)
-        handle.budget, handle.window = budget, MetricWindow(run.step, run.images_seen)
+        reduce = dist_sum(dist) if dist.enabled else None
+        handle.budget, handle.window = budget, MetricWindow(run.step, run.images_seen, reduce, dist.world_size)
         saver = Saver(run, plugins, handle, callbacks, log)
         grids = GridRenderer(run, plugins, handle)
         try:
@@ -50,12 +79,13 @@ def _fit(run, plugins, view) -> int:
             budget.start()
             run.started = time.monotonic()
             grids.maybe(start=run.step == 0)
-            reason = train_steps(run, plugins, handle, budget, stop, saver, grids, view)
+            reason, signum = train_steps(run, plugins, handle, budget, stop, saver, grids, view)
             # Recorded in the checkpoint: a run stopped by Ctrl-C / SIGTERM is unfinished (an unfinished classifier is
             # never used as eval's feature space); reaching a target or the --minutes budget finishes it.
             run.finished = reason != "interrupted"
             flush(run, plugins, handle, budget, view)
-            run.results = run.model.evaluate(handle) or {}
+            if dist.is_main:
+                run.results = run.model.evaluate(handle) or {}
             grids.maybe(end=True)
             path = saver.save()
             log(f"saved {path} at step {run.step:,} ({reason})")
@@ -63,12 +93,21 @@ def _fit(run, plugins, view) -> int:
         except BaseException as error:
             saver.on_error(error)
             raise
-    return stop.exit_code
+    return 128 + signum if signum else 0
 
 
-def train_steps(run, plugins, handle, budget, stop, saver, grids, view) -> str:
-    """Steps until a target, the deadline or a signal; returns why it stopped."""
-    config = run.config
+def dist_sum(dist):
+    def reduce(tensor):
+        tensor = tensor.to(dist.collective_device())
+        dist.sum_(tensor)
+        return tensor
+
+    return reduce
+
+
+def train_steps(run, plugins, handle, budget, stop, saver, grids, view) -> tuple[str, int]:
+    """Steps until a target, the deadline or a signal; returns why it stopped, and the signal that stopped it."""
+    config, dist = run.config, run.dist
     scaler = run.model.grad_scaler
     next_save = time.monotonic() + config.save_every_minutes * 60
     run.model.train()
@@ -76,7 +115,8 @@ def train_steps(run, plugins, handle, budget, stop, saver, grids, view) -> str:
         epochs_before = run.batches.epochs_completed
         scale_before = scaler._scale.clone() if scaler is not None and getattr(scaler, "_scale", None) is not None else None
         run.in_step = True  # until the step is whole, the weights may be half-updated: never saved as they are
-        metrics = run.model.training_step(run.batches, run.optimizers, run.context(budget.fraction(run.step, run.images_seen)))
+        with dist.wrapped(run.model):  # under torchrun the networks are their DDP wrappers during the step
+            metrics = run.model.training_step(run.batches, run.optimizers, run.context(budget.fraction(run.step, run.images_seen)))
         for scheduler in run.schedulers.values():
             scheduler.step()
         if run.ema is not None:
@@ -88,21 +128,31 @@ def train_steps(run, plugins, handle, budget, stop, saver, grids, view) -> str:
         plugins.call("after_training_step", run=handle, step=run.step)
 
         epoch_done = run.batches.epochs_completed > epochs_before
+        # The steps where every rank looks up together: the log steps and epoch ends (the same on every rank).
+        sync_point = run.step % config.log_every == 0 or epoch_done
+        if not dist.enabled:
+            signum, out_of_time, save_due = stop.signum or 0, budget.out_of_time(), time.monotonic() >= next_save
+        elif sync_point:  # a signal, the clock and the timed save, as one decision for all ranks
+            signum, out_of_time, save_due = dist.agree(stop.signum or 0, budget.out_of_time(), time.monotonic() >= next_save)
+        else:
+            signum, out_of_time, save_due = 0, False, False
         grids.maybe(epoch_done=run.batches.epochs_completed if epoch_done else None)
-        if run.step % config.log_every == 0 or epoch_done or handle.window.urgent:
+        # An eval score reported at another step is logged at once in one process, at the next log step under torchrun.
+        if sync_point or (handle.window.urgent and not dist.enabled):
             flush(run, plugins, handle, budget, view, force_view=epoch_done)
         if epoch_done:
             saver.save()
             plugins.call("after_epoch_run", run=handle, epoch=run.batches.epochs_completed, step=run.step)
-        elif time.monotonic() >= next_save:
-            flush(run, plugins, handle, budget, view)
+        elif save_due:
+            if not dist.enabled:
+                flush(run, plugins, handle, budget, view)
             saver.save()
             next_save = time.monotonic() + config.save_every_minutes * 60
-        if stop.requested:
-            return "interrupted"
-        if budget.out_of_time():
-            return "time budget"
-    return "done"
+        if signum:
+            return "interrupted", signum
+        if out_of_time:
+            return "time budget", 0
+    return "done", 0
 
 
 def flush(run, plugins, handle, budget, view, force_view: bool = False) -> None:
@@ -133,6 +183,8 @@ class GridRenderer:
 
     def maybe(self, start: bool = False, epoch_done=None, end: bool = False) -> None:
         run = self.run
+        if not run.dist.is_main:
+            return
         due = start or epoch_done is not None or (self.every and run.step % self.every == 0) or end
         if not due or run.step == self.last_step or run.model.kind != "gan" or len(run.fixed_latents) == 0:
             return
@@ -156,6 +208,9 @@ class Saver:
         if bad:
             raise DivergenceError(f"training diverged: non-finite weights in {bad[0]}" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else "")
                                   + f" at step {run.step}; not saved: {last_good(run)}")
+        if not run.dist.is_main:  # every rank holds the same weights: rank 0 writes them
+            run.saved_step = run.step
+            return run.checkpoint_path
         path = save_checkpoint(run_payload(run, self.callbacks.state()), run.checkpoint_path)
         run.saved_step = run.step
         if notify:
@@ -167,7 +222,9 @@ class Saver:
         middle of a training step (say, out of memory after D's update) is not saved: last.pt keeps the last good,
         step-aligned state."""
         aligned = not self.run.in_step
-        if aligned and not isinstance(error, (DivergenceError, KeyboardInterrupt)) and self.run.step > self.run.saved_step:
+        if not self.run.dist.is_main:
+            pass  # rank 0 decides what is saved
+        elif aligned and not isinstance(error, (DivergenceError, KeyboardInterrupt)) and self.run.step > self.run.saved_step:
             try:
                 path = self.save(notify=False)
                 self.log(f"saved {path} at step {self.run.step:,} before stopping on the error")

@@ -24,7 +24,10 @@ class DivergenceError(GanstudioError):
 
 
 class MetricWindow:
-    def __init__(self, step: int, images: int):
+    def __init__(self, step: int, images: int, reduce=None, ranks: int = 1):
+        # Under torchrun: ``reduce(tensor) -> tensor`` sums over the ``ranks`` processes, so every rank logs the
+        # same averages (and stops on the same divergence); the loop flushes every rank at the same steps.
+        self.reduce, self.ranks = reduce, ranks
         self._reset(step, images)
 
     def _reset(self, step: int, images: int) -> None:
@@ -65,15 +68,22 @@ class MetricWindow:
             raise GanstudioError(f"report('{name}', ...): expected a number or a one-element tensor, got {type(value).__name__}")
 
     def flush(self, step: int, images: int, epoch: float) -> Optional[dict]:
-        """The record of the window (None when no step was taken since the last one), then a fresh window."""
-        if self.steps == 0 and not self.values:
+        """The record of the window (None when no step was taken since the last one), then a fresh window. With
+        ``reduce`` every rank must call this at the same steps: the model's metrics are averaged over all ranks."""
+        if self.reduce is None and self.steps == 0 and not self.values:
             return None
         keys = list(self.sums)
-        tensors = [self.sums[k] for k in keys] + [r[0] for r in self.reported.values()]
-        if self.kept is not None:
-            tensors.append(self.kept)
-        synced = torch.stack([t.to(tensors[0].device) for t in tensors]).cpu().tolist() if tensors else []  # the one host sync
-        counted = self.unmasked + (int(round(synced.pop())) if self.kept is not None else 0)
+        device = self.sums[keys[0]].device if keys else torch.device("cpu")
+        counted_here = (self.kept.to(device) if self.kept is not None else torch.zeros((), device=device)) + self.unmasked
+        totals = torch.stack([self.sums[k].to(device) for k in keys] + [counted_here])
+        if self.reduce is not None:
+            totals = self.reduce(totals)  # the sums and counts of every rank
+        reported = [r[0].to(totals.device) for r in self.reported.values()]  # this rank's callbacks only
+        synced = torch.cat([totals] + ([torch.stack(reported)] if reported else [])).cpu().tolist()  # the one host sync
+        if self.steps == 0 and not self.values:
+            self._reset(step, images)
+            return None
+        counted = int(round(synced[len(keys)]))
         now = time.monotonic()
         metrics = {k: (v / counted if counted else math.nan) for k, v in zip(keys, synced)}
         bad = [k for k, v in metrics.items() if not math.isfinite(v)] if counted else []
@@ -81,11 +91,11 @@ class MetricWindow:
             raise DivergenceError(f"training diverged: {', '.join(f'{k}={metrics[k]}' for k in bad)} in steps {self.step0 + 1}-{step}")
         if not counted:
             metrics = {}
-        for (name, (_, n)), total in zip(self.reported.items(), synced[len(keys):]):
+        for (name, (_, n)), total in zip(self.reported.items(), synced[len(keys) + 1:]):
             metrics[name] = total / n
         metrics.update(self.values)
-        if self.steps - counted:
-            metrics["fp16_skipped_steps"] = self.steps - counted
+        if self.steps * self.ranks - counted:
+            metrics["fp16_skipped_steps"] = self.steps * self.ranks - counted
         seconds = max(now - self.t0, 1e-9)
         metrics["images_per_s"] = (images - self.images0) / seconds
         metrics["steps_per_s"] = (step - self.step0) / seconds

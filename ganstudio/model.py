@@ -132,6 +132,13 @@ class TrainableModel(nn.Module):
         scaled = torch.autograd.grad(scaled_outputs, inputs, create_graph=True)[0]
         return scaled / scale
 
+    def distributed_networks(self) -> dict[str, nn.Module]:
+        """The networks DistributedDataParallel wraps under torchrun, by attribute name: every direct child module
+        with trainable parameters (e.g. ``generator`` and ``discriminator``). Inside ``training_step`` these
+        attributes are the DDP wrappers, so calling them averages their gradients over the ranks; call the
+        networks themselves (not their submodules) for that. Override to name others."""
+        return {name: child for name, child in self.named_children() if any(p.requires_grad for p in child.parameters())}
+
     def compile_for_training(self) -> None:
         """``--compile``: torch.compile each network in place (state_dict keys stay the same, so checkpoints do too)."""
         for child in self.children():

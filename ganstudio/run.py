@@ -24,8 +24,9 @@ from ganstudio.augment import attach as attach_augment, parse_policy
 from ganstudio.batches import DeviceBatches
 from ganstudio.checkpoint import load_checkpoint, restore_state
 from ganstudio.data import INVOCATION, LOCATED, RUN, DataSpec, load_data
+from ganstudio.distributed import Distributed
 from ganstudio.ema import GeneratorEMA, generator_of
-from ganstudio.errors import GanstudioError
+from ganstudio.errors import GanstudioError, OtherRankFailed
 from ganstudio.generation import check_weights_fit
 from ganstudio.runs import RunLock, check_run_name
 
@@ -46,6 +47,7 @@ class TrainConfig:
     minutes: Optional[float] = field(default=None, metadata=INVOCATION)  # wall-clock budget of this invocation
     device: str = field(default="auto", metadata=INVOCATION)  # auto picks CUDA when present
     compile: bool = field(default=False, metadata=INVOCATION)  # torch.compile: pays off on long GPU runs, costs minutes on CPU
+    sync_batchnorm: bool = field(default=False, metadata=INVOCATION)  # under torchrun: batch-norm statistics over all ranks
     checkpoints_dir: str = field(default="checkpoints", metadata=INVOCATION)
     samples_dir: str = field(default="samples", metadata=INVOCATION)
     log_every: int = field(default=10, metadata=INVOCATION)  # steps between host syncs: metrics, NaN check, view, hooks
@@ -87,12 +89,13 @@ def resumed_config(stored, given):
 class Run:
     """Everything the loop works on. Plugins never see this object: hooks receive its RunView (hooks.py)."""
 
-    def __init__(self, config: TrainConfig, plugins, checkpoint: Optional[dict] = None):
+    def __init__(self, config: TrainConfig, plugins, checkpoint: Optional[dict] = None, dist: Optional[Distributed] = None):
         check_run_name(config.run_name)
         if config.batch_size <= 0:
             raise GanstudioError(f"--batch-size must be a positive number, got {config.batch_size}")
         self.config = config
-        self.device = resolve_device(config.device)
+        self.dist = dist or Distributed()  # one process unless torchrun started several (distributed.py)
+        self.device = self.dist.setup(resolve_device(config.device))
         self.precision = choose_precision(self.device, config.precision)
         configure_backends(self.device)
         self.run_dir = Path(config.checkpoints_dir) / config.run_name
@@ -111,8 +114,9 @@ class Run:
         self.dataset_plugin = plugins.dataset(config.data.name)
         self.model_plugin = plugins.model(config.model)
         self.data = load_data(plugins, config.data, "train")
-        if len(self.data) < config.batch_size:
-            raise GanstudioError(f"dataset '{config.data.name}' has {len(self.data)} images, fewer than --batch-size {config.batch_size}")
+        if len(self.data) < config.batch_size * self.dist.world_size:
+            raise GanstudioError(f"dataset '{config.data.name}' has {len(self.data)} images, fewer than --batch-size {config.batch_size}"
+                                 + (f" x {self.dist.world_size} processes" if self.dist.enabled else ""))
         if self.model_plugin.supports is not None:
             why_not = self.model_plugin.supports(self.data.image_shape)
             if why_not:
@@ -130,6 +134,7 @@ class Run:
             self.model: TrainableModel = self.model_plugin.build(model_config).to(self.device)
         except ValueError as e:  # a plugin's own check of its config or data, e.g. "needs labelled data"
             raise GanstudioError(f"model '{config.model}' cannot be built for '{config.data.name}': {e}") from None
+        self.dist.wrap(self.model, self.device)  # under torchrun: DDP around the model's networks (rank 0's weights)
         self.optimizers = self.model.configure_optimizers()
         self.schedulers = self.model.configure_schedulers(self.optimizers) or {}
         self.model.precision = self.precision  # the model's autocast() sections follow it
@@ -139,13 +144,17 @@ class Run:
         is_gan = self.model.kind == "gan"
         self.augment = self.attach_augment(config.augment) if is_gan else ()
         self.ema = self.make_ema(config.ema_decay) if is_gan else None
-        self.batches = DeviceBatches(self.data, config.batch_size, config.seed, self.device)
+        self.batches = DeviceBatches(self.data, config.batch_size, config.seed, self.device, self.dist.rank, self.dist.world_size)
         noise = torch.Generator().manual_seed(config.seed + 1)
         self.grid_cols = self.grid_columns(config.grid_samples) if is_gan else 8
         self.fixed_latents = self.model.sample_latent(self.grid_size(config.grid_samples), generator=noise) if is_gan else torch.empty(0)
         self.fixed_labels = self.grid_labels(len(self.fixed_latents), noise) if is_gan else None
         if checkpoint is not None:
             restore_state(self, checkpoint)
+        if self.dist.rank > 0:
+            # Every rank built the same model from the run's seed; from here each draws its own latents. Rank 0 keeps
+            # the run's stream (the one the checkpoint holds); the others' depend on the seed, the rank and the step.
+            seed_process((config.seed * 1_000_003 + self.dist.rank * 7_919 + self.step) % 2**63)
         self.saved_step = self.step
 
     def attach_augment(self, text: str) -> tuple[str, ...]:
@@ -214,25 +223,52 @@ def ignored_on_resume(stored: TrainConfig, given: TrainConfig, names) -> list[st
     return out
 
 
-def open_run(config: TrainConfig, plugins, resume: bool, overwrite: bool = False, given=()) -> Run:
-    """A new run, or with ``resume`` checkpoints/<name>/last.pt continued with the run's own settings."""
+def open_run(config: TrainConfig, plugins, resume: bool, overwrite: bool = False, given=(), dist: Optional[Distributed] = None) -> Run:
+    """A new run, or with ``resume`` checkpoints/<name>/last.pt continued with the run's own settings. Under torchrun
+    rank 0 takes the lock, checks the folders and reads the checkpoint, and hands it to the other ranks."""
+    dist = dist or Distributed()
     check_run_name(config.run_name)
     path = Path(config.checkpoints_dir) / config.run_name / "last.pt"
-    lock = RunLock(path.parent, config.run_name).acquire()  # before anything is read or written; fit() releases it
+    lock = RunLock(path.parent, config.run_name).acquire() if dist.is_main else None  # fit() releases it
     try:
-        run = _open(config, plugins, path, resume, overwrite, given)
+        problem, ckpt = None, None
+        if dist.is_main:
+            try:
+                ckpt = _check(config, path, resume, overwrite)
+            except GanstudioError as e:
+                problem = e
+        # One broadcast: every rank learns whether rank 0 can go on, and gets the checkpoint to resume from.
+        shared = dist.broadcast((str(problem) if problem else None, ckpt))
+        if problem is not None:
+            raise problem
+        if shared[0] is not None:
+            raise OtherRankFailed(f"rank 0 could not open the run: {shared[0]}")
+        run = _open(config, plugins, path, shared[1], given, dist)
     except BaseException:
-        lock.release()
+        if lock is not None:
+            lock.release()
         raise
     run.lock = lock
     return run
 
 
-def _open(config: TrainConfig, plugins, path: Path, resume: bool, overwrite: bool, given) -> Run:
+def _check(config: TrainConfig, path: Path, resume: bool, overwrite: bool) -> Optional[dict]:
+    """The checkpoint to resume (None for a new run), or a one-line error for a run that cannot start."""
     if resume:
         if not path.exists():
             raise GanstudioError(f"--resume: no checkpoint at {path} (train without --resume first, or check --name)")
-        ckpt = load_checkpoint(path)
+        return load_checkpoint(path)
+    if path.exists() and not overwrite:
+        raise GanstudioError(f"{path} already exists: pass --resume to continue that run, --name NEW for a new one, or --overwrite to replace it")
+    samples = Path(config.samples_dir) / config.run_name
+    if not overwrite and samples.is_dir() and any(samples.iterdir()):
+        raise GanstudioError(f"{samples}/ already holds the outputs of another run (grids, timeline, curves): pass --name NEW, "
+                             f"--samples-dir DIR, or --overwrite to replace them")
+    return None
+
+
+def _open(config: TrainConfig, plugins, path: Path, ckpt: Optional[dict], given, dist: Distributed) -> Run:
+    if ckpt is not None:
         try:
             if ckpt["model"]["name"] not in plugins.models:
                 raise GanstudioError(f"{path}: model '{ckpt['model']['name']}' comes from plugin '{ckpt['model']['plugin']}', which is not installed")
@@ -240,22 +276,20 @@ def _open(config: TrainConfig, plugins, path: Path, resume: bool, overwrite: boo
             merged = resumed_config(stored, config)
             merged.name = config.run_name
             ignored = ignored_on_resume(stored, config, given)
-            if ignored:
+            if ignored and dist.is_main:
                 print(f"note: --resume continues the run as it was defined; ignored: {', '.join(ignored)} "
                       f"(train under a new --name to change them)", file=sys.stderr)
-            run = Run(merged, plugins, checkpoint=ckpt)
+            run = Run(merged, plugins, checkpoint=ckpt, dist=dist)
         except (KeyError, TypeError, ValueError) as e:
             raise GanstudioError(f"{path}: checkpoint is missing or has a malformed entry ({type(e).__name__}: {e}); "
                                  f"it cannot be resumed") from None
         size = ckpt.get("data", {}).get("size")
-        if size is not None and size != len(run.data):
+        saved_world = ckpt["progress"].get("world_size", 1)
+        if saved_world != dist.world_size and dist.is_main:
+            print(f"note: the run was saved by {saved_world} process(es) and resumes on {dist.world_size}: it continues at "
+                  f"the same image of its epoch, but the batches differ from an uninterrupted run", file=sys.stderr)
+        if size is not None and size != len(run.data) and dist.is_main:
             print(f"note: the data has {len(run.data):,} images now, {size:,} when the run was saved: the epoch order "
                   f"differs from an uninterrupted run ({run.data.source})", file=sys.stderr)
         return run
-    if path.exists() and not overwrite:
-        raise GanstudioError(f"{path} already exists: pass --resume to continue that run, --name NEW for a new one, or --overwrite to replace it")
-    samples = Path(config.samples_dir) / config.run_name
-    if not overwrite and samples.is_dir() and any(samples.iterdir()):
-        raise GanstudioError(f"{samples}/ already holds the outputs of another run (grids, timeline, curves): pass --name NEW, "
-                             f"--samples-dir DIR, or --overwrite to replace them")
-    return Run(config, plugins)
+    return Run(config, plugins, dist=dist)

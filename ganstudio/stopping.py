@@ -10,6 +10,7 @@ run trains (a classifier for eval) stops the nested run and every run around it.
 from __future__ import annotations
 
 import signal
+import time
 from typing import Callable, Optional
 
 
@@ -17,9 +18,11 @@ _ACTIVE: list = []  # the GracefulStops entered in this process, outermost first
 
 
 class GracefulStop:
-    def __init__(self, log: Callable[[str], None]):
+    def __init__(self, log: Callable[[str], None], repeat_grace_s: float = 0.0):
         self.log = log
         self.signum: Optional[int] = None
+        self.repeat_grace_s = repeat_grace_s  # a repeat within this many seconds is the same request (torchrun forwards it)
+        self._first_at = 0.0
         self._previous: dict = {}
 
     @property
@@ -31,8 +34,11 @@ class GracefulStop:
         return 128 + self.signum if self.signum is not None else 0
 
     def _handler(self, signum, frame):
+        if self.signum is not None and time.monotonic() - self._first_at < self.repeat_grace_s:
+            return
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        self._first_at = time.monotonic()
         for stop in [*_ACTIVE, self]:
             stop.signum = stop.signum or signum
         self.log(f"{signal.Signals(signum).name} received: finishing the step and saving (Ctrl-C again to abort)")

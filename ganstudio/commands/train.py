@@ -11,11 +11,13 @@ The command names no plugin's option: models and datasets declare theirs (``--mo
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from ganstudio import hookimpl
 from ganstudio.accel import PRECISIONS
 from ganstudio.data import DataSpec, add_data_options
-from ganstudio.errors import PluginError
+from ganstudio.errors import GanstudioError, PluginError
 from ganstudio.options import add_option_flags, describe_options, key_value, number_type, positive_float, positive_int, seed_number
 
 ema_decay = number_type(float, low=0, high=0.99999, what="an EMA decay (0 turns it off)")
@@ -40,7 +42,7 @@ def config_from_args(args) -> TrainConfig:
     return TrainConfig(
         data=DataSpec.from_args(args), model_options=dict(args.model_option or []), name=args.name, **run,
         epochs=args.epochs, steps=args.steps, minutes=args.minutes,
-        device=args.device, compile=args.compile, log_every=args.log_every, grid_every=args.grid_every,
+        device=args.device, compile=args.compile, sync_batchnorm=args.sync_batchnorm, log_every=args.log_every, grid_every=args.grid_every,
         checkpoints_dir=args.checkpoints_dir, samples_dir=args.samples_dir,
         callbacks=chosen_callbacks(args),
         disabled_callbacks=args.no_callback or [], callback_options=getattr(args, "plugin_options", None) or {},
@@ -58,28 +60,52 @@ def chosen_callbacks(args):
 
 
 def run_train(args) -> int:
+    import contextlib
+
+    from ganstudio.accel import resolve_device
+    from ganstudio.distributed import Distributed, under_torchrun
+    from ganstudio.launch import LAUNCHED, launch_torchrun
     from ganstudio.live import LiveView
     from ganstudio.loop import fit
     from ganstudio.run import open_run
 
+    if args.nproc is not None:
+        if under_torchrun():
+            raise GanstudioError("--nproc starts torchrun itself; under torchrun, drop it (torchrun's --nproc-per-node says how many)")
+        return launch_torchrun(args.argv, args.nproc)
     config = config_from_args(args)
-    view = LiveView(f"train {config.run_name}")
-    run = open_run(config, args.plugins, resume=args.resume, overwrite=args.overwrite, given=given_options(args))
-    c = run.config
-    print(f"data: {run.data.source} — {len(run.data):,} images {run.data.image_shape}")
-    print(
-        f"model: {c.model} ({run.model_plugin.plugin}), {sum(p.numel() for p in run.model.parameters()):,} parameters, "
-        f"device {run.device} ({run.precision.name}), batch {c.batch_size}, {run.batches.per_epoch:,} batches/epoch"
-        + (f", resuming at step {run.step:,}" if args.resume else "")
-    )
-    with view:
-        code = fit(run, args.plugins, view)
-    outputs = sorted(p.name for p in run.samples_dir.iterdir()) if run.samples_dir.is_dir() else []
-    shown = f"{run.samples_dir}/ ({', '.join(outputs[:4])}{', ...' if len(outputs) > 4 else ''})" if outputs else "no sample files"
-    print(f"run '{c.run_name}': step {run.step:,}, epoch {run.epoch:.2f}; checkpoint {run.checkpoint_path}; outputs in {shown}")
-    if code:
-        print(f"stopped by a signal; continue with: ganstudio train --name {c.run_name} --resume")
-    return code
+    dist = Distributed.from_environment(config.sync_batchnorm)
+    if config.sync_batchnorm and not dist.enabled:
+        print("note: --sync-batchnorm matters only with several processes (torchrun, --nproc); ignored", file=sys.stderr)
+    try:
+        dist.setup(resolve_device(config.device))
+        view = LiveView(f"train {config.run_name}") if dist.is_main else None
+        run = open_run(config, args.plugins, resume=args.resume, overwrite=args.overwrite, given=given_options(args), dist=dist)
+        c = run.config
+        if dist.is_main:
+            print(f"data: {run.data.source} — {len(run.data):,} images {run.data.image_shape}")
+            print(
+                f"model: {c.model} ({run.model_plugin.plugin}), {sum(p.numel() for p in run.model.parameters()):,} parameters, "
+                f"device {run.device} ({run.precision.name}), batch {c.batch_size}, {run.batches.per_epoch:,} batches/epoch"
+                + (f", resuming at step {run.step:,}" if args.resume else "")
+            )
+            if dist.enabled:
+                print(f"distributed: {dist.world_size} process{'es' if dist.world_size > 1 else ''} ({dist.backend}), batch {c.batch_size} per process, "
+                      f"{c.batch_size * dist.world_size} per step in all; the learning rate is the model's, not rescaled "
+                      f"(docs/distributed.md)" + (", synchronised batch norm" if c.sync_batchnorm else ""))
+        with view if view is not None else contextlib.nullcontext():
+            code = fit(run, args.plugins, view)
+        if dist.is_main:
+            outputs = sorted(p.name for p in run.samples_dir.iterdir()) if run.samples_dir.is_dir() else []
+            shown = f"{run.samples_dir}/ ({', '.join(outputs[:4])}{', ...' if len(outputs) > 4 else ''})" if outputs else "no sample files"
+            print(f"run '{c.run_name}': step {run.step:,}, epoch {run.epoch:.2f}; checkpoint {run.checkpoint_path}; outputs in {shown}")
+            if code:
+                print(f"stopped by a signal; continue with: ganstudio train --name {c.run_name} --resume")
+        if code and os.environ.get(LAUNCHED):
+            return 0  # `train --nproc` reports the signal itself; a clean exit keeps torchrun quiet
+        return code
+    finally:
+        dist.close()
 
 
 def add_plugin_options(p: argparse.ArgumentParser, plugins) -> None:
@@ -119,6 +145,11 @@ def register_commands(cli):
     p.add_argument("--augment", default=argparse.SUPPRESS, metavar="POLICY",
                    help="DiffAugment before the discriminator, on real and fake images: off (default), on (translation, cutout; "
                         "+ color for RGB), or a list of translation, cutout, color")
+    p.add_argument("--nproc", type=positive_int, metavar="N",
+                   help="train on N processes of this machine: starts torchrun (one per GPU, or CPU processes); "
+                        "several machines: docs/distributed.md")
+    p.add_argument("--sync-batchnorm", action="store_true",
+                   help="with several processes: batch-norm statistics over the whole batch of all processes")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (minutes of compiling; pays off on long GPU runs)")
     p.add_argument("--resume", action="store_true", help="continue checkpoints/<name>/last.pt with its settings")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if checkpoints/<name>/last.pt exists")

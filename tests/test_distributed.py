@@ -1,0 +1,148 @@
+"""Training under torchrun (ganstudio/distributed.py): 2 CPU processes on gloo train together with identical weights,
+only rank 0 writes, resume continues, one process samples the result; two "nodes" meet through c10d rendezvous;
+a rank that fails stops both with its rank named and last.pt intact; Ctrl-C to `train --nproc` saves and exits 130.
+The data shards and the metric reduction are checked in-process."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ganstudio.api import ImageData
+from ganstudio.batches import DeviceBatches
+from ganstudio.checkpoint import load_checkpoint
+from ganstudio.metric_window import MetricWindow
+
+PROBE = Path(__file__).parent / "distributed_plugins"
+TINY = ("--model-option", "width=8", "--model-option", "latent_dim=8", "--batch-size", "16", "--log-every", "2")
+
+
+def torchrun(*args, nproc=2, extra=(), env=None, cwd, **popen):
+    command = [sys.executable, "-m", "torch.distributed.run", *extra, "--nproc-per-node", str(nproc), "-m", "ganstudio",
+               "--plugins-dir", str(PROBE), *map(str, args)]
+    if "--nnodes" not in extra:
+        command[3:3] = ["--standalone"]
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "GANSTUDIO_NO_ENTRY_POINTS": "1", **(env or {})}
+    return subprocess.Popen(command, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def finish(process, timeout=120):
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def train_args(tiny_idx, *extra):
+    return ("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, *extra)
+
+
+def test_two_processes_train_as_one_and_only_rank_0_writes(workdir, tiny_idx):
+    probe = workdir / "probe"
+    probe.mkdir()
+    code, out, err = finish(torchrun(*train_args(tiny_idx, "--steps", "6", "--callbacks", "log,grid"), cwd=workdir,
+                                     env={"RANK_PROBE_DIR": str(probe)}))
+    assert code == 0, err
+    assert "distributed: 2 processes (gloo), batch 16 per process, 32 per step in all" in out
+    assert out.count("saved checkpoints/fashion-dcgan/last.pt at step 6") == 1  # rank 0 speaks, the others are quiet
+    ranks = [torch.load(probe / f"rank{r}.pt", weights_only=True) for r in (0, 1)]  # hooks run on every rank
+    assert ranks[0]["world_size"] == 2 and ranks[0]["step"] == ranks[1]["step"] == 6
+    for name, weight in ranks[0]["weights"].items():  # DDP averaged the gradients: the same weights on both ranks
+        assert torch.equal(weight, ranks[1]["weights"][name]), name
+    ckpt = load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")
+    assert ckpt["progress"]["world_size"] == 2 and ckpt["progress"]["images_seen"] == 6 * 32
+    assert all(torch.equal(ckpt["state"]["model"][k], v) for k, v in ranks[0]["weights"].items())
+    assert "module." not in "".join(ckpt["state"]["model"])  # plain keys: the checkpoint loads in one process
+    steps = [int(m) for m in re.findall(r'"step": (\d+)', (workdir / "checkpoints/fashion-dcgan/metrics.jsonl").read_text())]
+    assert steps == [2, 4, 6]  # one log, written once
+    assert sorted(p.name for p in (workdir / "samples/fashion-dcgan").glob("step_*.png")) == ["step_000000.png", "step_000006.png"]
+
+    code, out, err = finish(torchrun(*train_args(tiny_idx, "--steps", "10", "--callbacks", "log", "--resume"), cwd=workdir))
+    assert code == 0, err
+    assert load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")["progress"]["step"] == 10
+    sample = subprocess.run([sys.executable, "-m", "ganstudio", "sample", "fashion-dcgan", "--n", "4", "--out", "four.npz"],
+                            cwd=workdir, capture_output=True, text=True, env={**os.environ, "GANSTUDIO_NO_ENTRY_POINTS": "1"})
+    assert sample.returncode == 0, sample.stderr
+    assert np.load(workdir / "four.npz")["images"].shape == (4, 28, 28, 1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_meet_through_c10d_rendezvous(workdir, tiny_idx):
+    rendezvous = ["--nnodes", "2", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{free_port()}", "--rdzv-id", "test"]
+    probe = workdir / "probe"
+    probe.mkdir()
+    nodes = [torchrun(*train_args(tiny_idx, "--steps", "4", "--callbacks", "log"), nproc=1, extra=rendezvous, cwd=workdir,
+                      env={"RANK_PROBE_DIR": str(probe)}) for _ in range(2)]
+    results = [finish(node) for node in nodes]
+    assert all(code == 0 for code, _, _ in results), [err[-2000:] for _, _, err in results]
+    assert sum("distributed: 2 processes" in out for _, out, _ in results) == 1  # rank 0 is on one of the nodes
+    weights = [torch.load(probe / f"rank{r}.pt", weights_only=True)["weights"] for r in (0, 1)]
+    assert all(torch.equal(v, weights[1][k]) for k, v in weights[0].items())
+    assert load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")["progress"]["step"] == 4
+
+
+def test_a_failing_rank_stops_both_names_itself_and_leaves_last_pt_intact(workdir, tiny_idx):
+    assert finish(torchrun(*train_args(tiny_idx, "--steps", "4", "--callbacks", "log"), cwd=workdir))[0] == 0
+    before = (workdir / "checkpoints/fashion-dcgan/last.pt").read_bytes()
+    code, out, err = finish(torchrun(*train_args(tiny_idx, "--steps", "40", "--callbacks", "log", "--resume"), cwd=workdir,
+                                     env={"PROBE_FAIL_RANK": "1", "PROBE_FAIL_STEP": "7"}))
+    assert code != 0
+    assert "rank 1: error: plugin" in err and "probe failure on rank 1 at step 7" in err  # the failing rank, by name
+    assert "rank 0: error: stopped because rank 1: " in err  # and the other one says why it stopped
+    ckpt = load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")  # whole, and at a step both ranks finished
+    assert ckpt["progress"]["step"] in (4, 6) and (ckpt["progress"]["step"] == 4) == ((workdir / "checkpoints/fashion-dcgan/last.pt").read_bytes() == before)
+
+
+def test_ctrl_c_to_train_nproc_saves_once_and_exits_130(workdir, tiny_idx):
+    command = [sys.executable, "-m", "ganstudio", "--plugins-dir", str(PROBE), *map(str, train_args(tiny_idx, "--steps", "100000", "--callbacks", "log")),
+               "--nproc", "2"]
+    process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "GANSTUDIO_NO_ENTRY_POINTS": "1"})
+    metrics = workdir / "checkpoints/fashion-dcgan/metrics.jsonl"
+    deadline = time.monotonic() + 90
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    code, out, err = finish(process)
+    assert code == 130, err
+    assert "starting 2 processes: torchrun --standalone --nproc-per-node 2 -m ganstudio" in err
+    assert out.count("(interrupted)") == 1 and "Traceback" not in err  # saved once; torchrun ended quietly
+    ckpt = load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")
+    assert ckpt["progress"]["finished"] is False and ckpt["progress"]["step"] >= 4
+
+
+def test_ranks_take_disjoint_slices_whose_union_is_the_single_process_epoch():
+    data = ImageData(images=torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1).expand(40, 1, 2, 2).contiguous(),
+                     labels=torch.arange(40), source="test")
+    single = DeviceBatches(data, 8, seed=3, device=torch.device("cpu"))
+    ranks = [DeviceBatches(data, 4, seed=3, device=torch.device("cpu"), rank=r, ranks=2) for r in (0, 1)]
+    assert single.per_epoch == ranks[0].per_epoch == 5 and ranks[0].images_drawn == 0
+    for _ in range(12):  # past an epoch boundary
+        whole = single.next().labels
+        parts = [r.next().labels for r in ranks]
+        assert torch.equal(torch.cat(parts), whole)
+    assert ranks[1].images_drawn == single.images_drawn == 96 and ranks[1].epochs_completed == 2
+
+
+def test_metric_window_averages_over_ranks():
+    # Two ranks' windows, summed by a fake all-reduce: the record is the mean over every rank's steps.
+    windows = [MetricWindow(0, 0, reduce=None, ranks=2) for _ in range(2)]
+    for rank, window in enumerate(windows):
+        for value in (1.0, 3.0):
+            window.add({"loss": torch.tensor(value + 10 * rank)})
+    totals = [torch.stack([w.sums["loss"], torch.tensor(float(w.unmasked))]) for w in windows]
+    for window in windows:
+        window.reduce = lambda t: totals[0] + totals[1]
+    record = windows[0].flush(2, 64, 0.5)
+    assert record["loss"] == pytest.approx((1 + 3 + 11 + 13) / 4) and "fp16_skipped_steps" not in record
