@@ -14,6 +14,7 @@ class OtherRankFailed(GanstudioError):
     """Under torchrun: this rank stops because another one failed and said why on its own stderr."""
 
     exit_code = 1
+    quiet = True
 
 
 class Interrupted(GanstudioError):

@@ -146,3 +146,26 @@ def test_metric_window_averages_over_ranks():
         window.reduce = lambda t: totals[0] + totals[1]
     record = windows[0].flush(2, 64, 0.5)
     assert record["loss"] == pytest.approx((1 + 3 + 11 + 13) / 4) and "fp16_skipped_steps" not in record
+
+
+@pytest.mark.parametrize("model, options", [("cdcgan", {"width": 8, "latent_dim": 8}), ("wgan-gp", {"width": 8, "latent_dim": 8, "n_critic": 2}),
+                                            ("sngan", {"width": 8, "latent_dim": 8}), ("classifier", {"width": 8})])
+def test_every_built_in_model_trains_under_torchrun(workdir, tiny_idx, model, options):
+    probe = workdir / "probe"
+    probe.mkdir()
+    flags = [x for key, value in options.items() for x in ("--model-option", f"{key}={value}")]
+    args = ("train", "--data", "fashion", "--data-root", tiny_idx, "--model", model, *flags, "--batch-size", "16",
+            "--log-every", "2", "--steps", "2", "--callbacks", "log")
+    code, out, err = finish(torchrun(*args, cwd=workdir, env={"RANK_PROBE_DIR": str(probe)}))
+    assert code == 0, err[-3000:]
+    weights = [torch.load(probe / f"rank{r}.pt", weights_only=True)["weights"] for r in (0, 1)]
+    assert weights[0].keys() == weights[1].keys() and all(torch.equal(v, weights[1][k]) for k, v in weights[0].items())
+    ckpt = load_checkpoint(workdir / f"checkpoints/fashion-{model}/last.pt")
+    assert ckpt["progress"]["step"] == 2 and ckpt["progress"]["images_seen"] == 2 * 32 * (2 if model == "wgan-gp" else 1)
+
+
+def test_sync_batchnorm_on_the_cpu_is_one_line_from_rank_0(workdir, tiny_idx):
+    code, out, err = finish(torchrun(*train_args(tiny_idx, "--steps", "2", "--sync-batchnorm"), cwd=workdir))
+    assert code != 0
+    lines = [line for line in err.splitlines() if "error:" in line and "sync-batchnorm" in line]
+    assert lines == ["rank 0: error: --sync-batchnorm needs CUDA devices (PyTorch's SyncBatchNorm runs only on GPUs); on the CPU leave it off"]

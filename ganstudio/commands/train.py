@@ -17,7 +17,7 @@ import sys
 from ganstudio import hookimpl
 from ganstudio.accel import PRECISIONS
 from ganstudio.data import DataSpec, add_data_options
-from ganstudio.errors import GanstudioError, PluginError
+from ganstudio.errors import GanstudioError, OtherRankFailed, PluginError
 from ganstudio.options import add_option_flags, describe_options, key_value, number_type, positive_float, positive_int, seed_number
 
 ema_decay = number_type(float, low=0, high=0.99999, what="an EMA decay (0 turns it off)")
@@ -78,7 +78,11 @@ def run_train(args) -> int:
     if config.sync_batchnorm and not dist.enabled:
         print("note: --sync-batchnorm matters only with several processes (torchrun, --nproc); ignored", file=sys.stderr)
     try:
-        dist.setup(resolve_device(config.device))
+        device = dist.setup(resolve_device(config.device))
+        if config.sync_batchnorm and dist.enabled and device.type != "cuda":
+            # Every rank finds this; rank 0 says it.
+            raise (GanstudioError if dist.is_main else OtherRankFailed)(
+                "--sync-batchnorm needs CUDA devices (PyTorch's SyncBatchNorm runs only on GPUs); on the CPU leave it off")
         view = LiveView(f"train {config.run_name}") if dist.is_main else None
         run = open_run(config, args.plugins, resume=args.resume, overwrite=args.overwrite, given=given_options(args), dist=dist)
         c = run.config
