@@ -53,13 +53,14 @@ def _write(payload: dict, tmp: Path) -> None:
         torch.save(payload, f)
 
 
-def load_checkpoint(path) -> dict:
-    """Load and validate a ganstudio checkpoint; every failure is one line naming the file."""
+def load_checkpoint(path, mmap: bool = False) -> dict:
+    """Load and validate a ganstudio checkpoint; every failure is one line naming the file. ``mmap``: tensors stay
+    in the file until touched (reading a run's progress and scores without its weights)."""
     path = Path(path)
     if not path.is_file():
         raise GanstudioError(f"checkpoint {path} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise GanstudioError(f"{path}: refused: the file holds pickled objects that weights_only=True does not allow ({first[:160]})") from None
@@ -120,6 +121,15 @@ def _to_tuple(x):
     return tuple(_to_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
+def machine_description(device) -> str:
+    """'x86_64, 2 cores, torch 2.x' or the GPU's name: where a run trained, for `ganstudio runs` and reports."""
+    import os
+    import platform
+
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()}, {os.cpu_count()} cores"
+    return f"{where}, torch {torch.__version__.split('+')[0]}"
+
+
 def run_payload(run, callback_state: dict) -> dict:
     """Everything needed to sample from the run, or resume it exactly (``run`` is a ganstudio.run.Run)."""
     from dataclasses import asdict
@@ -144,7 +154,8 @@ def run_payload(run, callback_state: dict) -> dict:
         },
         "progress": {"step": run.step, "images_seen": run.images_seen, "steps_per_epoch": run.batches.per_epoch,
                      "elapsed_s": run.elapsed, "finished": run.finished,
-                     "world_size": run.dist.world_size},
+                     "world_size": run.dist.world_size, "device": str(run.device), "precision": run.precision.name,
+                     "machine": machine_description(run.device)},
         "ema": run.ema.state_dict() if run.ema is not None else None,  # the averaged generator: what sample and eval use
         "rng": rng_state(run.device),
         "grad_scaler": scaler.state_dict() if scaler is not None else {},

@@ -54,6 +54,16 @@ class LogCallback:
         record.update({k: _plain(v) for k, v in metrics.items() if k not in record})
         self.file.write(json.dumps(record) + "\n")
 
+    @hookimpl
+    def on_training_error(self, run, step, error):
+        """The run's last line says how it ended badly (`ganstudio runs` shows it as diverged or failed)."""
+        from ganstudio.metric_window import DivergenceError
+
+        if self.file is not None and not isinstance(error, KeyboardInterrupt):
+            message = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+            self.file.write(json.dumps({"step": step, "event": "error", "diverged": isinstance(error, DivergenceError),
+                                        "error": message}) + "\n")
+
     def close(self):  # called by the core when the run ends, however it ends
         if self.file is not None:
             self.file.close()
