@@ -46,6 +46,9 @@ DEFAULT_PLUGINS = (
     "ganstudio.commands.gif",
     "ganstudio.commands.interpolate",
     "ganstudio.commands.show",
+    "ganstudio.commands.export",
+    "ganstudio.commands.runs",
+    "ganstudio.commands.report",
 )
 ENTRY_POINT_GROUP = "ganstudio"
 
