@@ -31,11 +31,6 @@ from ganstudio.stopping import GracefulStop
 def fit(run, plugins, view=None) -> int:
     try:
         return _fit(run, plugins, view)
-    except Exception as error:
-        replacement = explained(run.dist, error) if run.dist.enabled else error
-        if replacement is error:
-            raise
-        raise replacement from None
     finally:
         if run.lock is not None:
             run.lock.release()
@@ -44,6 +39,8 @@ def fit(run, plugins, view=None) -> int:
 def explained(dist, error: Exception) -> Exception:
     """Under torchrun: tell the other ranks why this one stops, or, when a collective failed because another rank
     had already stopped, say which one and why (rank 0 prints it; the others stay quiet)."""
+    if isinstance(error, DivergenceError) and not dist.is_main:
+        return OtherRankFailed(str(error))  # every rank sees the same averaged metrics and weights: rank 0 says it
     elsewhere = dist.failure_elsewhere() if isinstance(error, RuntimeError) else None
     if elsewhere is None:
         dist.record_failure(f"{type(error).__name__}: {error}")
@@ -91,8 +88,12 @@ def _fit(run, plugins, view) -> int:
             log(f"saved {path} at step {run.step:,} ({reason})")
             plugins.call("after_training_run", run=handle, step=run.step, reason=reason)
         except BaseException as error:
-            saver.on_error(error)
-            raise
+            # Under torchrun: say which rank failed first (a collective here fails because another rank stopped).
+            replacement = explained(dist, error) if dist.enabled and isinstance(error, Exception) else error
+            saver.on_error(replacement)
+            if replacement is error:
+                raise
+            raise replacement from None
     return 128 + signum if signum else 0
 
 
