@@ -33,12 +33,13 @@ h1 { margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #
 .diverged, .failed, .unreadable { background: #c62828; } .no { background: #757575; }
 img.pixels { image-rendering: pixelated; max-width: 100%; border: 1px solid #ccc; background: black; }
 img.plot { max-width: 100%; border: 1px solid #ddd; background: white; }
-table { border-collapse: collapse; margin: .5rem 0; background: white; }
-th, td { border: 1px solid #ddd; padding: .3rem .6rem; text-align: right; } th { background: #f0f0f0; }
+table { border-collapse: collapse; margin: .5rem 0; background: white; font-size: .85rem; }
+th, td { border: 1px solid #ddd; padding: .25rem .45rem; text-align: right; } th { background: #f0f0f0; }
 td.l, th.l { text-align: left; }
 pre { background: #272822; color: #f8f8f2; padding: .8rem; overflow-x: auto; border-radius: .3rem; }
-.row { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+.row { display: flex; flex-wrap: wrap; gap: .8rem; align-items: flex-start; }
 figure { margin: 0; } figcaption { color: #555; font-size: .9rem; margin-top: .2rem; }
+.row figure { max-width: 366px; }  /* side by side: the caption wraps under its own grid */
 """
 
 # Counts the images that did not load (a test reads these attributes from the rendered page).
@@ -101,7 +102,8 @@ def header(s: RunSummary) -> str:
     model = s.model + (f" ({esc(s.options_text)})" if s.options else "")
     parts.append(f'<p class="meta">{esc(s.data)} · {esc(model)} · {s.steps:,} steps · {s.epochs:.2f} epochs · '
                  f'{duration(s.elapsed_s)} of training' + (f" · {s.images_per_s:,.0f} images/s" if s.images_per_s else "") + "</p>")
-    where = f"{s.device} ({s.precision})" + (f" x {s.world_size} processes" if s.world_size > 1 else "")
+    recorded = s.device and s.device != "auto"  # checkpoints before ganstudio 0.1's runs/report hold only the config
+    where = (f"{s.device} ({s.precision})" if recorded else "device not recorded") + (f" x {s.world_size} processes" if s.world_size > 1 else "")
     parts.append(f'<p class="meta">{esc(where)}' + (f" · {esc(s.machine)}" if s.machine else "")
                  + f" · saved {esc(s.saved_at or '-')} ({esc(age(s.saved_at))})"
                  + (f" · ganstudio {esc(s.ganstudio_version)}" if s.ganstudio_version else "") + "</p>")
