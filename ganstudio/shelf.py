@@ -17,7 +17,7 @@ from typing import Optional
 from ganstudio.errors import GanstudioError
 
 SCORE_KEYS = ("fid", "kid", "inception_score", "precision", "recall", "density", "coverage")
-DEFAULTS = {"batch_size": 128, "seed": 0, "ema_decay": 0.999, "augment": "off", "precision": "auto"}  # train's defaults
+DEFAULTS = {"batch_size": 128, "seed": 0, "ema_decay": 0.0, "augment": "off", "precision": "auto"}  # train's defaults
 
 
 @dataclass

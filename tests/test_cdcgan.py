@@ -42,7 +42,7 @@ def test_the_core_finds_the_networks_and_augments_the_image_batch(one_torch_thre
 
 
 def test_conditional_through_the_cli_sample_interpolate_eval_by_class(cli, tiny_idx, workdir, one_torch_thread):
-    code, out, err = train(cli, tiny_idx, "--steps", "4", "--callbacks", "log,grid", "--augment", "on")
+    code, out, err = train(cli, tiny_idx, "--steps", "4", "--callbacks", "log,grid", "--augment", "on", "--ema-decay", "0.999")
     assert code == 0, err
     run, samples = "fashion-cdcgan", workdir / "samples/fashion-cdcgan"  # the default run name: <data>-<model>
     ckpt = load_checkpoint(workdir / f"checkpoints/{run}/last.pt")

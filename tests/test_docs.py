@@ -107,3 +107,16 @@ def test_docs_name_every_contract_kit_function():
     text = DOCS.read_text()
     for name in testing.__all__:
         assert f"`{name}(" in text, f"docs/plugins.md does not document ganstudio.testing.{name}"
+
+
+DOC_FILES = ["README.md", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("doc", DOC_FILES)
+def test_local_images_and_links_in_the_docs_exist(doc):
+    """Every picture and relative link in README.md and docs/*.md points at a file that is in the repository."""
+    text = (REPO / doc).read_text()
+    targets = re.findall(r'src="([^"]+)"', text) + re.findall(r"\]\(([^)\s]+)\)", text)
+    local = [t.split("#")[0] for t in targets if not t.startswith(("http://", "https://", "mailto:", "#", "data:"))]
+    missing = [t for t in local if t and not ((REPO / doc).parent / t).exists()]
+    assert not missing, f"{doc} points at missing files: {missing}"

@@ -48,7 +48,7 @@ def runs(tmp_path_factory):
         try:
             for model in ("dcgan", "cdcgan"):
                 assert main(["train", "--data", "fashion", "--data-root", str(data), "--model", model, *TINY,
-                             "--steps", str(STEPS)]) == 0
+                             "--steps", str(STEPS), "--ema-decay", "0.999"]) == 0
             assert main(["train", "--data", "fashion", "--data-root", str(data), "--model", "classifier",
                          "--model-option", "width=8", "--batch-size", "32", "--steps", "2", "--callbacks", "log",
                          "--name", "clf"]) == 0

@@ -25,7 +25,7 @@ def train(cli, tiny_idx, *extra):
 @pytest.fixture
 def three_runs(cli, tiny_idx, workdir, one_torch_thread):
     """dcgan (finished, scored by ganstudio eval), cdcgan (finished), an interrupted-looking one, a corrupt one."""
-    train(cli, tiny_idx, "--steps", "6", "--name", "plain", "--grid-every", "2", "--callbacks", "log,grid,gif,curves")
+    train(cli, tiny_idx, "--steps", "6", "--name", "plain", "--grid-every", "2", "--callbacks", "log,grid,gif,curves", "--ema-decay", "0.999")
     train(cli, tiny_idx, "--steps", "4", "--name", "cond", "--model", "cdcgan", "--grid-every", "2", "--augment", "on",
           "--callbacks", "log,grid,curves")
     code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "classifier", "--model-option", "width=8",
@@ -49,7 +49,7 @@ def test_runs_lists_every_run_with_scores_status_and_problems(cli, three_runs):
     assert set(runs) == {"plain", "cond", "stopped", "broken", "fashion-classifier"}
     plain = runs["plain"]
     assert plain["status"] == "finished" and plain["steps"] == 6 and plain["model"] == "dcgan" and plain["data"] == "fashion"
-    assert plain["options"] == {"width": "8", "latent_dim": "8", "batch_size": 32}  # what differs from train's defaults
+    assert plain["options"] == {"width": "8", "latent_dim": "8", "batch_size": 32, "ema_decay": 0.999}  # not train's defaults
     assert plain["images_per_s"] > 0 and plain["elapsed_s"] > 0 and plain["epochs"] == pytest.approx(6 * 32 / 256)
     assert plain["device"] == "cpu" and plain["precision"] in ("fp32", "bf16") and plain["world_size"] == 1
     assert plain["latest_eval"]["fid"] > 0 and plain["floor_fid"] is not None and plain["best_eval"]["step"] == 6
@@ -111,7 +111,7 @@ def test_report_of_one_run_is_self_contained(cli, three_runs):
     assert len(images) == 3  # the final 12x12 grid, the timeline GIF, the curves
     assert images[0][:8] == b"\x89PNG\r\n\x1a\n" and images[1][:6] == b"GIF89a"
     for expected in ("plain", "finished", "dcgan", "6 steps", "FD", "floor", "ganstudio train --data fashion --model dcgan",
-                     "--steps 6 --name plain", "&quot;ema_decay&quot;: 0.999", "seeds 0-143, averaged (EMA) generator"):
+                     "--ema-decay 0.999 --steps 6 --name plain", "&quot;ema_decay&quot;: 0.999", "seeds 0-143, averaged (EMA) generator"):
         assert expected in page, expected
 
 

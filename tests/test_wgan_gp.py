@@ -102,7 +102,7 @@ def test_diffaugment_reaches_the_critic_and_the_penalty(one_torch_thread):
 
 def test_wgan_through_the_cli_counts_every_batch_and_refuses_class(cli, tiny_idx, workdir, one_torch_thread):
     # 5 steps x 2 critic batches of 32 = 320 images: 1.25 epochs of the 256-image data (8 batches an epoch).
-    code, out, err = train(cli, tiny_idx, "--steps", "5", "--augment", "on", options={**TINY, "n_critic": "2"})
+    code, out, err = train(cli, tiny_idx, "--steps", "5", "--augment", "on", "--ema-decay", "0.999", options={**TINY, "n_critic": "2"})
     assert code == 0, err
     run = workdir / "checkpoints/fashion-wgan-gp"  # the default run name: <data>-<model>
     ckpt = load_checkpoint(run / "last.pt")

@@ -24,7 +24,7 @@ ema_decay = number_type(float, low=0, high=0.99999, what="an EMA decay (0 turns 
 
 
 # Options that define a run: no argparse default, so that --resume can tell which ones the user gave (and ignored).
-RUN_DEFAULTS = {"model": "dcgan", "batch_size": 128, "seed": 0, "precision": "auto", "ema_decay": 0.999, "augment": "off"}
+RUN_DEFAULTS = {"model": "dcgan", "batch_size": 128, "seed": 0, "precision": "auto", "ema_decay": 0.0, "augment": "off"}
 
 
 def given_options(args) -> set[str]:
@@ -145,7 +145,8 @@ def register_commands(cli):
                    help="auto (default): bf16 autocast where the hardware runs it natively (CUDA GPUs with bf16, AVX512-BF16 "
                         "or AMX CPUs), fp16 with loss scaling on older CUDA GPUs, else fp32")
     p.add_argument("--ema-decay", type=ema_decay, default=argparse.SUPPRESS, metavar="D",
-                   help="decay of the generator's moving average, which makes every sample, grid and score (default 0.999; 0: off)")
+                   help="a moving average of the generator (e.g. 0.999) makes every sample, grid and score (default 0: off; "
+                        "measured in docs/models.md: no gain in 10-minute CPU runs)")
     p.add_argument("--augment", default=argparse.SUPPRESS, metavar="POLICY",
                    help="DiffAugment before the discriminator, on real and fake images: off (default), on (translation, cutout; "
                         "+ color for RGB), or a list of translation, cutout, color")
