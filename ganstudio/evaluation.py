@@ -98,11 +98,13 @@ def train_classifier(plugins, spec: DataSpec, checkpoints_dir, device: str = "au
     return run.checkpoint_path
 
 
-def load_classifier(path, plugins, data: Optional[str] = None, image_shape=None):
-    """(classifier model in eval mode, checkpoint); a clear error when it was trained on other data."""
+def load_classifier(path, plugins, data: Optional[str] = None, image_shape=None, classes=None):
+    """(classifier model in eval mode, checkpoint); a clear error when it was trained on other data. Other data with
+    the same class names (``classes``: the data's), such as a subset (fashion-mini of fashion), is accepted."""
     model, ckpt = load_model(path, plugins, kind="classifier")
     trained_on = ckpt.get("data", {}).get("name")
-    if data is not None and trained_on != data:
+    same_classes = bool(classes) and list(classes) == list(ckpt.get("data", {}).get("classes") or [])
+    if data is not None and trained_on != data and not same_classes:
         raise GanstudioError(f"classifier {path} was trained on '{trained_on}', but the images to score are '{data}': "
                              f"pass --classifier for a '{data}' classifier, or omit it to use/train one")
     shape = tuple(ckpt["model"]["config"]["image_shape"])
@@ -111,12 +113,13 @@ def load_classifier(path, plugins, data: Optional[str] = None, image_shape=None)
     return model, ckpt
 
 
-def ensure_classifier(plugins, spec: DataSpec, checkpoints_dir="checkpoints", path=None, device: str = "auto", plain: bool = False):
-    """(classifier, checkpoint, path): ``path`` if given, else the cached one for ``spec.name``, else a newly
-    trained one."""
+def ensure_classifier(plugins, spec: DataSpec, checkpoints_dir="checkpoints", path=None, device: str = "auto", plain: bool = False,
+                      classes=None):
+    """(classifier, checkpoint, path): ``path`` if given (trained on ``spec``'s data, or on data with the same
+    ``classes``), else the cached one for ``spec.name``, else a newly trained one."""
     if path is None:
         path = find_classifier(checkpoints_dir, spec.name) or train_classifier(plugins, spec, checkpoints_dir, device, plain=plain)
-    model, ckpt = load_classifier(path, plugins, spec.name)
+    model, ckpt = load_classifier(path, plugins, spec.name, classes=classes)
     return model, ckpt, Path(path)
 
 

@@ -122,6 +122,17 @@ def test_dataset_of_checkpoint_and_classifier_differ(cli, trained, checkpoints, 
     assert code == 2 and "not a classifier" in err
 
 
+def test_a_classifier_of_data_with_the_same_classes_is_accepted(cli, trained, checkpoints, workdir):
+    # fashion-mini is a subset of Fashion-MNIST: a classifier trained on it has the same classes and image shape
+    code, out, err = cli("train", "--data", "fashion-mini", *CLASSIFIER, "--steps", "2")
+    assert code == 0, err
+    code, out, err = cli("eval", "fashion-dcgan", "--n", "64", "--json", "--classifier", "checkpoints/fashion-mini-classifier/last.pt")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["classifier"] == "checkpoints/fashion-mini-classifier/last.pt" and result["data"] == "fashion"
+    assert "note: the classifier was trained on" in err
+
+
 def test_eval_every_logs_scores_and_keeps_best(cli, trained, checkpoints, workdir):
     code, out, err = cli("train", "--data", "fashion", "--data-root", trained / "tiny", *GAN, "--name", "watched",
                          "--steps", "8", "--eval-every", "4", "--callbacks", "eval")

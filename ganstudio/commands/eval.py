@@ -146,7 +146,8 @@ def run_eval(args) -> int:
     train = load_data(args.plugins, spec, "train")
     # --json keeps stdout for the JSON: a classifier trained on demand reports its progress on stderr.
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        classifier, cls_ckpt, classifier_path = ensure_classifier(args.plugins, spec, args.checkpoints_dir, args.classifier, device=args.device)
+        classifier, cls_ckpt, classifier_path = ensure_classifier(args.plugins, spec, args.checkpoints_dir, args.classifier, device=args.device,
+                                                                  classes=train.classes if args.classifier else None)
     if ckpt is not None and tuple(ckpt["data"]["image_shape"]) != tuple(cls_ckpt["data"]["image_shape"]):
         raise GanstudioError(f"{checkpoint_path} makes {tuple(ckpt['data']['image_shape'])} images but classifier "
                              f"{classifier_path} was trained on {tuple(cls_ckpt['data']['image_shape'])}")
