@@ -49,7 +49,8 @@ def run_runs(args) -> int:
     for column, justify in (("run", "left"), ("data · model, options", "left"), ("steps · epochs", "right"),
                             ("time · img/s", "right"), ("device", "left"), ("FD latest (best)", "right"),
                             ("prec. / recall", "right"), ("floor", "right"), ("saved", "right"), ("status", "left")):
-        table.add_column(column, justify=justify, overflow="fold", no_wrap=column == "run")
+        table.add_column(column, justify=justify, overflow="fold", no_wrap=column == "run",
+                         min_width=26 if column.startswith("data") else None)
     for s in summaries:
         if s.status in ("unreadable", "no checkpoint") or (s.status == "running" and not s.steps):
             table.add_row(s.name, f"[red]{s.problem}[/red]" if s.status == "unreadable" else (s.problem or ""), *[""] * 7, status_text(s))
