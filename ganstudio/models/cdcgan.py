@@ -5,7 +5,10 @@
     ganstudio interpolate fashion-cdcgan --class 7
     ganstudio eval fashion-cdcgan --class sneaker --n 2000
 
-The generator sees a learned embedding of the class next to z. The discriminator is a projection discriminator:
+The generator's batch norms are class-conditional (a learned scale and shift per class in every layer; z alone
+enters the first layer), which keeps samples of one class varied (docs/models.md: recall 0.51, where the class
+embedding concatenated to z, ``--model-option cbn=false``, collapsed to one image per class). The discriminator is a
+projection discriminator:
 logit = linear(phi(x)) + <embed(y), phi(x)>, where phi(x) is its last feature map, flattened. The linear part is
 DCGAN's last layer; the projection adds a class-specific one, so D judges "is this a real image of class y", not
 just "is this real". Needs labelled data with at least 2 classes (fashion, mnist, a folder of class folders, ...);
@@ -25,11 +28,13 @@ from ganstudio.models.dcgan import upsampling_plan
 @dataclass
 class CDCGANOptions:
     latent_dim: int = option(100, "size of the latent vector z", min=1)
-    embed_dim: int = option(32, "size of the class embedding concatenated to z in G", min=1)
+    embed_dim: int = option(32, "size of the class embedding concatenated to z in G (with cbn=false)", min=1)
     width: int = option(64, "channels of the highest-resolution hidden layer of G and D", min=1)
     lr: float = option(2e-4, "Adam learning rate of G and D", above=0)
     beta1: float = option(0.5, "Adam beta1 (DCGAN's 0.5)", min=0, below=1)
     beta2: float = option(0.999, "Adam beta2", min=0, below=1)
+    cbn: bool = option(True, "class-conditional batch norm in G (a scale and shift per class in every layer) instead of "
+                             "the class embedding concatenated to z (which collapsed to one image per class, docs/models.md)")
     channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
 
 

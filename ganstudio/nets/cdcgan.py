@@ -1,5 +1,6 @@
-"""The class-conditional DCGAN: DCGAN's networks (ganstudio/nets/dcgan.py) with a class embedding into G and a
-projection discriminator (Miyato & Koyama 2018). Registered by ganstudio/models/cdcgan.py."""
+"""The class-conditional DCGAN: DCGAN's networks (ganstudio/nets/dcgan.py) with class-conditional batch norm in G
+(or, with cbn=false, a class embedding concatenated to z) and a projection discriminator (Miyato & Koyama 2018).
+Registered by ganstudio/models/cdcgan.py."""
 
 from __future__ import annotations
 
@@ -22,6 +23,38 @@ class Generator(nn.Module):
 
     def forward(self, z, labels):
         return self.body(torch.cat([z, self.embed(labels).to(z.dtype)], 1))
+
+
+class ConditionalBatchNorm(nn.Module):
+    """Batch norm whose scale and shift are chosen by the class (de Vries et al. 2017; SNGAN, BigGAN): the class
+    steers every layer, while z keeps the content."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.scale, self.shift = nn.Embedding(num_classes, channels), nn.Embedding(num_classes, channels)
+        nn.init.normal_(self.scale.weight, 1.0, 0.02)  # DCGAN's batch-norm initialisation, per class
+        nn.init.zeros_(self.shift.weight)
+
+    def forward(self, x, labels):
+        h = self.bn(x)
+        return h * self.scale(labels).to(h.dtype)[:, :, None, None] + self.shift(labels).to(h.dtype)[:, :, None, None]
+
+
+class CBNGenerator(nn.Module):
+    """DCGAN's generator with every batch norm class-conditional; z alone enters the first layer."""
+
+    def __init__(self, latent_dim: int, num_classes: int, channels: int, side: int, width: int):
+        super().__init__()
+        body = dcgan.Generator(latent_dim, channels, side, width).net
+        self.layers = nn.ModuleList(
+            ConditionalBatchNorm(layer.num_features, num_classes) if isinstance(layer, nn.BatchNorm2d) else layer for layer in body)
+
+    def forward(self, z, labels):
+        h = z.view(z.shape[0], -1, 1, 1)
+        for layer in self.layers:
+            h = layer(h, labels) if isinstance(layer, ConditionalBatchNorm) else layer(h)
+        return h
 
 
 class ProjectionDiscriminator(nn.Module):
@@ -62,9 +95,14 @@ class ConditionalDCGAN(TrainableModel):
         c, side, _ = config.image_shape
         o = self.options
         self.latent_dim = o.latent_dim
-        self.generator = Generator(o.latent_dim, o.embed_dim, config.num_classes, c, side, o.width)
         self.discriminator = ProjectionDiscriminator(config.num_classes, c, side, o.width)
         self.apply(dcgan.init_weights)  # convolutions and batch norms; the embeddings keep their own
+        if o.cbn:  # its per-class scales and shifts keep their own initialisation; the convolutions get DCGAN's
+            self.generator = CBNGenerator(o.latent_dim, config.num_classes, c, side, o.width)
+            self.generator.apply(lambda m: dcgan.init_weights(m) if isinstance(m, nn.ConvTranspose2d) else None)
+        else:
+            self.generator = Generator(o.latent_dim, o.embed_dim, config.num_classes, c, side, o.width)
+            self.generator.apply(dcgan.init_weights)
         self.memory_format = torch.channels_last if o.channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
 
