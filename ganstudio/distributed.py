@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -68,6 +69,10 @@ class Distributed:
             device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(device)
         if not dist.is_initialized():
+            # Ctrl-C / SIGTERM must reach the main thread only (GracefulStop handles them there): a signal landing in
+            # one of gloo's or DDP's threads can interrupt its socket calls. Threads started from here on inherit
+            # the mask; GracefulStop unblocks the main thread when training starts (pending signals arrive then).
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
             # A rank that fails tells the others through the store and torchrun stops them all; the timeout only
             # bounds a collective that hangs for another reason (a lost node).
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(minutes=30))
@@ -84,6 +89,7 @@ class Distributed:
 
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
     # --- the networks -----------------------------------------------------------------------------------------
 

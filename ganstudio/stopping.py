@@ -48,6 +48,9 @@ class GracefulStop:
         try:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handler)
+            # Under torchrun the signals were blocked while the process group started (distributed.py): from here
+            # the main thread takes them, and one that came meanwhile is handled now.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
         except ValueError:  # not in the main thread: leave signals alone
             pass
         return self

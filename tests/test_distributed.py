@@ -125,7 +125,8 @@ def test_ctrl_c_to_train_nproc_saves_once_and_exits_130(workdir, tiny_idx):
     code, out, err = finish(process)
     assert code == 130, err
     assert "starting 2 processes: torchrun --standalone --nproc-per-node 2 -m ganstudio" in err
-    assert out.count("(interrupted)") == 1 and "Traceback" not in err  # saved once; torchrun ended quietly
+    # Saved once; the signal went to the ranks, not to torchrun (whose own SignalException traceback would show here).
+    assert out.count("(interrupted)") == 1 and "SignalException" not in err, err[-3000:]
     ckpt = load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")
     assert ckpt["progress"]["finished"] is False and ckpt["progress"]["step"] >= 4
 
