@@ -203,6 +203,14 @@ def latents_for_seeds(model, seeds: Iterable[int], truncation: Optional[float] =
     return seeded_inputs(model, seeds, truncation)[0]
 
 
+def per_class_inputs(model, seeds: list[int], truncation: Optional[float] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(latents, labels) for a grid of one row per class: column c is seed ``seeds[c]`` in every row, so the row
+    changes only the class (``sample --per-class``, report pages)."""
+    latents, _ = seeded_inputs(model, seeds, truncation)
+    classes = model.config.num_classes
+    return latents.repeat(classes, *([1] * (latents.dim() - 1))), torch.arange(classes).repeat_interleave(len(seeds))
+
+
 def spread_labels(model, n: int) -> Optional[torch.Tensor]:
     """Labels for n samples of a class-conditional model spread evenly over its classes (0, 1, ..., C-1, 0, 1, ...):
     every class asked for n // C or n // C + 1 times. None for other models."""

@@ -73,7 +73,7 @@ def img(data: bytes, mime: str = "image/png", cls: str = "pixels", alt: str = ""
 
 def final_grid(summary: RunSummary, plugins, scale: int = 2) -> tuple[Optional[bytes], str]:
     """(PNG bytes, caption) of a fresh grid from the checkpoint's averaged generator; (None, why) for non-GANs."""
-    from ganstudio.generation import class_names_of, generate_images, load_model, seeded_inputs
+    from ganstudio.generation import class_names_of, generate_images, load_model, per_class_inputs, seeded_inputs
     from ganstudio.images import enlarge, labelled_rows, make_grid
 
     if summary.kind != "gan":
@@ -83,11 +83,7 @@ def final_grid(summary: RunSummary, plugins, scale: int = 2) -> tuple[Optional[b
     if model.condition == "class":
         names = class_names_of(model)
         cols = 10
-        latents, _ = seeded_inputs(model, range(cols))
-        import torch
-
-        latents = latents.repeat(len(names), *([1] * (latents.dim() - 1)))
-        labels = torch.arange(len(names)).repeat_interleave(cols)
+        latents, labels = per_class_inputs(model, list(range(cols)))
         images = generate_images(model, latents, labels, "cpu")
         grid = labelled_rows(images, cols, names, scale=scale)
         return png_bytes(grid), f"{len(names)} classes x {cols}, seeds 0-{cols - 1} per row, {weights}, step {summary.steps:,}"
@@ -146,22 +142,11 @@ def run_page(s: RunSummary, plugins, samples_dir: Path) -> str:
     if curves.is_file():
         body += ["<h2>Curves</h2>", img(curves.read_bytes(), cls="plot", alt="training curves")]
     body += ["<h2>Scores</h2>", scores_table(s)]
-    if s.config.get("model") and (Path(s.run_dir) / "last.pt").is_file():
-        results = s.config and _results(s)
-        if results:
-            body.append("<p>" + " · ".join(f"{esc(k)}: {esc(_fmt(v))}" for k, v in results.items()) + "</p>")
+    if s.results:  # what the model's evaluate() stored, e.g. a classifier's test accuracy
+        body.append("<p>" + " · ".join(f"{esc(k)}: {esc(_fmt(v))}" for k, v in s.results.items()) + "</p>")
     body += ["<h2>Reproduce</h2>", f"<pre>{esc(reproduce_command(s))}</pre>",
              "<h2>Config</h2>", f"<pre>{esc(json.dumps(s.config, indent=2, default=str))}</pre>"]
     return page(f"ganstudio report: {s.name}", body)
-
-
-def _results(s: RunSummary) -> dict:
-    from ganstudio.checkpoint import load_checkpoint
-
-    try:
-        return dict(load_checkpoint(Path(s.run_dir) / "last.pt", mmap=True).get("results") or {})
-    except Exception:
-        return {}
 
 
 def _fmt(value) -> str:

@@ -46,6 +46,7 @@ class RunSummary:
     error: Optional[str] = None  # how a diverged or failed run ended (the log's last line)
     config: dict = field(default_factory=dict)
     class_names: list = field(default_factory=list)
+    results: dict = field(default_factory=dict)  # the model's evaluate() at the end of training (test accuracy, ...)
     ganstudio_version: str = ""
 
     @property
@@ -122,6 +123,7 @@ def read_checkpoint(s: RunSummary, ckpt: dict) -> None:
     s.world_size = int(progress.get("world_size", 1))
     s.machine = progress.get("machine", "")
     s.ganstudio_version = ckpt.get("ganstudio_version", "")
+    s.results = {k: v for k, v in (ckpt.get("results") or {}).items() if isinstance(v, (int, float, str, bool))}
 
 
 def read_scores(s: RunSummary, records: list[dict]) -> None:

@@ -113,11 +113,10 @@ def check_combinations(args) -> None:
 
 def run_sample(args) -> int:
     import numpy as np
-    import torch  # here, not at the top: `ganstudio --help` imports every command module and needs no torch
 
     from ganstudio.accel import resolve_device
     from ganstudio.atomic import writing
-    from ganstudio.generation import class_names_of, generate_images, load_model, seeded_inputs
+    from ganstudio.generation import class_names_of, generate_images, load_model, per_class_inputs, seeded_inputs
     from ganstudio.images import labelled_rows, output_kind, save_images, save_png
     from ganstudio.runs import choose_checkpoint, run_name_of
 
@@ -140,10 +139,8 @@ def run_sample(args) -> int:
         # Column c is seed S + c in every row: one latent per column, the class changing down it. Row r, column c
         # is `sample --seeds S+c --class r`.
         column_seeds = list(range(seed, seed + args.per_class))
-        latents, _ = seeded_inputs(model, column_seeds, args.truncation)
+        latents, labels = per_class_inputs(model, column_seeds, args.truncation)
         seeds = column_seeds * len(names)
-        latents = latents.repeat(len(names), *([1] * (latents.dim() - 1)))
-        labels = torch.arange(len(names)).repeat_interleave(args.per_class)
         default_name = f"per-class-{args.per_class}-seed{seed}{trunc}.png"
     else:
         if args.seeds is not None:

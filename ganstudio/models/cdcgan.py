@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from ganstudio import hookimpl
 from ganstudio.api import ModelPlugin, option
-from ganstudio.models.dcgan import upsampling_plan
+from ganstudio.models.dcgan import square_sides
 
 
 @dataclass
@@ -38,13 +38,7 @@ class CDCGANOptions:
     channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
 
 
-def supports(image_shape) -> str | None:
-    c, h, w = image_shape
-    if h != w:
-        return f"cdcgan needs square images, got {h}x{w}"
-    if upsampling_plan(h) is None:
-        return f"cdcgan cannot build {h}x{w} images: the side must be 3..8 times a power of two (e.g. 28, 32, 64, 128)"
-    return None
+supports = square_sides("cdcgan")
 
 
 @hookimpl

@@ -38,13 +38,22 @@ def upsampling_plan(side: int) -> tuple[int, int] | None:
     return (base, k) if k >= 1 and base <= 8 else None
 
 
-def supports(image_shape) -> str | None:
-    c, h, w = image_shape
-    if h != w:
-        return f"dcgan needs square images, got {h}x{w}"
-    if upsampling_plan(h) is None:
-        return f"dcgan cannot build {h}x{w} images: the side must be 3..8 times a power of two (e.g. 28, 32, 64, 128)"
-    return None
+def square_sides(model: str):
+    """A ``supports(image_shape)`` for models built on ``upsampling_plan``: square images whose side it can build
+    (shared by dcgan, cdcgan, wgan-gp and sngan)."""
+
+    def supports(image_shape) -> str | None:
+        c, h, w = image_shape
+        if h != w:
+            return f"{model} needs square images, got {h}x{w}"
+        if upsampling_plan(h) is None:
+            return f"{model} cannot build {h}x{w} images: the side must be 3..8 times a power of two (e.g. 28, 32, 64, 128)"
+        return None
+
+    return supports
+
+
+supports = square_sides("dcgan")
 
 
 @hookimpl

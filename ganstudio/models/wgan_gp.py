@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ganstudio import hookimpl
 from ganstudio.api import ModelPlugin, option
-from ganstudio.models.dcgan import upsampling_plan
+from ganstudio.models.dcgan import square_sides
 
 
 @dataclass
@@ -32,13 +32,7 @@ class WGANGPOptions:
     channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
 
 
-def supports(image_shape) -> str | None:
-    c, h, w = image_shape
-    if h != w:
-        return f"wgan-gp needs square images, got {h}x{w}"
-    if upsampling_plan(h) is None:
-        return f"wgan-gp cannot build {h}x{w} images: the side must be 3..8 times a power of two (e.g. 28, 32, 64, 128)"
-    return None
+supports = square_sides("wgan-gp")
 
 
 @hookimpl
