@@ -170,8 +170,12 @@ def grid_files(samples: Path) -> dict[int, Path]:
 
     found = {}
     for record in read_jsonl(samples / "grids.jsonl"):
-        path = samples / str(record.get("file", ""))
-        if isinstance(record.get("step"), int) and path.is_file():
+        name = str(record.get("file", ""))
+        # A plain PNG name inside the run's folder only: an edited index cannot embed another file in the page.
+        if Path(name).name != name or not name.endswith(".png") or name.startswith("."):
+            continue
+        path = samples / name
+        if isinstance(record.get("step"), int) and path.is_file() and not path.is_symlink():
             found[record["step"]] = path
     return found
 

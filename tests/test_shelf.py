@@ -167,3 +167,17 @@ def test_comparison_page_renders_in_headless_chromium(cli, three_runs, tmp_path)
 
     pixels = iio.imread(shot)
     assert pixels.shape[:2] == (1600, 1280) and pixels.std() > 20  # not blank: text, tables and grids on the page
+
+
+def test_a_tampered_grid_index_cannot_pull_other_files_into_a_page(tmp_path):
+    from ganstudio.report import grid_files
+
+    (tmp_path / "secret.png").write_bytes(b"not yours")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "step_000002.png").write_bytes(b"png")
+    (run / "link.png").symlink_to(tmp_path / "secret.png")
+    lines = [{"file": "step_000002.png", "step": 2}, {"file": "../secret.png", "step": 4}, {"file": "/etc/passwd", "step": 6},
+             {"file": "link.png", "step": 8}, {"file": "notes.txt", "step": 10}]
+    (run / "grids.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert grid_files(run) == {2: run / "step_000002.png"}
