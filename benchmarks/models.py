@@ -5,7 +5,8 @@ classifier. Prints a markdown table (docs/models.md holds one) and writes 12x12 
     .venv/bin/python benchmarks/models.py --data fashion --minutes 10 --rows dcgan dcgan+augment cdcgan wgan-gp sngan
     .venv/bin/python benchmarks/models.py --data fashion-mini --minutes 10 --rows dcgan dcgan+augment --jobs 2 --threads 1
 
-A row is MODEL or MODEL+augment (DiffAugment, ``--augment on``). ``--jobs 2 --threads 1`` trains two rows at a
+A row is MODEL or MODEL+augment (DiffAugment, ``--augment on``), optionally followed by model options:
+``cdcgan:ac=0.5,width=48``. ``--jobs 2 --threads 1`` trains two rows at a
 time with one core each: on a 2-core machine that halves the wall time, and every row still gets the same budget
 (one core for --minutes). Measures and prints; asserts nothing.
 """
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -30,18 +32,27 @@ SCORES = [("fid", "FD", "{:.2f}"), ("kid", "KID×10³", "{:.2f}"), ("inception_s
 
 
 def run_name(data: str, row: str) -> str:
-    return f"zoo-{data}-{row.replace('+', '-')}"
+    return f"zoo-{data}-" + re.sub(r"[^A-Za-z0-9.-]+", "-", row).strip("-")
+
+
+def parse_row(row: str) -> tuple[str, bool, list[str]]:
+    """MODEL[+augment][:KEY=VALUE,KEY=VALUE] -> (model, augment, model options)."""
+    head, _, options = row.partition(":")
+    model, _, extra = head.partition("+")
+    if extra not in ("", "augment"):
+        raise SystemExit(f"row {row}: expected MODEL, MODEL+augment, optionally followed by :KEY=VALUE,KEY=VALUE")
+    return model, extra == "augment", [o for o in options.split(",") if o]
 
 
 def train_command(args, row: str) -> list[str]:
-    model, _, extra = row.partition("+")
+    model, augment, options = parse_row(row)
     command = [*GANSTUDIO, "train", "--data", args.data, "--model", model, "--minutes", str(args.minutes), "--name", run_name(args.data, row),
                "--overwrite", "--checkpoints-dir", str(args.out / "checkpoints"), "--samples-dir", str(args.out / "samples"),
                "--seed", str(args.seed), "--ema-decay", str(args.ema_decay)]
-    if extra == "augment":
+    if augment:
         command += ["--augment", "on"]
-    elif extra:
-        raise SystemExit(f"row {row}: expected MODEL or MODEL+augment")
+    for option in options:
+        command += ["--model-option", option]
     return command
 
 
@@ -127,13 +138,13 @@ def main() -> None:
 
     results, floor = [], None
     for row in args.rows:
-        model, _, extra = row.partition("+")
+        model, augment, options = parse_row(row)
         info = progress_of(args, row)
         for ema in (True, False):
             scores = evaluate(args, row, ema)
             floor = scores["real"]
-            results.append({"row": row, "model": model, "augment": extra == "augment", "ema": ema, **info, "scores": scores})
-            grid = args.grids / f"{args.data}-{row.replace('+', '-')}-{'ema' if ema else 'raw'}.png"
+            results.append({"row": row, "model": " ".join([model, *options]), "augment": augment, "ema": ema, **info, "scores": scores})
+            grid = args.grids / f"{run_name(args.data, row).removeprefix('zoo-')}-{'ema' if ema else 'raw'}.png"
             subprocess.run([*GANSTUDIO, "sample", run_name(args.data, row), "--checkpoints-dir", str(args.out / "checkpoints"), "--n", "144",
                             "--scale", "2", "--out", str(grid)] + ([] if ema else ["--no-ema"]), check=True, capture_output=True, cwd=ROOT)
             print(f"{row:<16} EMA {'on ' if ema else 'off'} steps {info['steps']:>6,}  FD {scores['samples']['fid']:8.2f}  "

@@ -106,6 +106,7 @@ class DatasetPlugin:
     load: Callable[[DataRequest], ImageData]
     description: str = ""
     options: Optional[type] = None
+    default_model: str = "dcgan"  # what ``ganstudio train --data NAME`` trains when no --model is given
     plugin: str = ""  # filled in by the registry: which plugin registered it
 
 

@@ -19,6 +19,12 @@ from ganstudio.api import ModelConfig
 from ganstudio.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
 from ganstudio.images import to_uint8
+from ganstudio.options import recorded_options
+
+
+def recorded_config(entry, stored: dict) -> ModelConfig:
+    """The ModelConfig a checkpoint stored, with the values its model's later-added options had then."""
+    return ModelConfig(**{**stored, "options": recorded_options(entry.options, stored.get("options") or {})})
 
 
 def check_weights_fit(entry, config: ModelConfig, state: dict, path) -> None:
@@ -54,7 +60,7 @@ def load_model(path, plugins, kind: Optional[str] = None, ema: bool = True):
         name, plugin = info["name"], info.get("plugin", "")
         if name not in plugins.models:
             raise GanstudioError(f"{path}: model '{name}' comes from plugin '{plugin}', which is not installed here")
-        config, state = ModelConfig(**info["config"]), ckpt["state"]["model"]
+        config, state = recorded_config(plugins.models[name], info["config"]), ckpt["state"]["model"]
         # Building initialises weights from the global random stream; these are overwritten at once, and a model loaded
         # inside a training run (eval's classifier) must not move that run's stream.
         with torch.random.fork_rng(devices=[]):

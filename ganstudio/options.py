@@ -21,11 +21,27 @@ from typing import Any, Optional, Union
 from ganstudio.errors import GanstudioError
 
 
+_NONE = object()
+
+
 def option(default, help: str = "", *, min: Optional[float] = None, above: Optional[float] = None,
-           max: Optional[float] = None, below: Optional[float] = None):
+           max: Optional[float] = None, below: Optional[float] = None, before=_NONE):
     """A dataclass field with its ``--help`` text and optional bounds: ``min``/``max`` inclusive, ``above``/``below``
-    exclusive."""
-    return dataclasses.field(default=default, metadata={"help": help, "min": min, "above": above, "max": max, "below": below})
+    exclusive. ``before``: for an option added to a model later, the value its older checkpoints were built with
+    (a checkpoint records every option of its day, so one without this option gets ``before``, not ``default``)."""
+    metadata = {"help": help, "min": min, "above": above, "max": max, "below": below}
+    if before is not _NONE:
+        metadata["before"] = before
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def recorded_options(cls, recorded: dict) -> dict:
+    """The options a checkpoint recorded, with ``before`` values for the options that did not exist when it was
+    written (see ``option``)."""
+    if cls is None:
+        return dict(recorded)
+    older = {f.name: f.metadata["before"] for f in dataclasses.fields(cls) if "before" in f.metadata and f.name not in recorded}
+    return {**older, **recorded}
 
 
 # --- one value ---------------------------------------------------------------------------------------

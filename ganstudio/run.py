@@ -27,7 +27,7 @@ from ganstudio.data import INVOCATION, LOCATED, RUN, DataSpec, load_data
 from ganstudio.distributed import Distributed
 from ganstudio.ema import GeneratorEMA, generator_of
 from ganstudio.errors import GanstudioError, OtherRankFailed
-from ganstudio.generation import check_weights_fit
+from ganstudio.generation import check_weights_fit, recorded_config
 from ganstudio.runs import RunLock, check_run_name
 
 @dataclass
@@ -124,7 +124,7 @@ class Run:
 
         seed_process(config.seed)
         if checkpoint is not None:
-            model_config = ModelConfig(**checkpoint["model"]["config"])
+            model_config = recorded_config(self.model_plugin, checkpoint["model"]["config"])
             check_weights_fit(self.model_plugin, model_config, checkpoint["state"]["model"], self.checkpoint_path)
         else:
             classes = list(self.data.classes or [])

@@ -138,7 +138,7 @@ def test_compile_for_training_keeps_the_state_dict_keys():
 
 
 def test_train_records_precision_and_refuses_fp16_on_cpu(cli, tiny_idx, workdir):
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model-option", "width=8", *FAST,
+    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "dcgan", "--model-option", "width=8", *FAST,
                          "--steps", "4", "--precision", "bf16", "--device", "cpu")
     assert code == 0, err
     assert "device cpu (bf16)" in out

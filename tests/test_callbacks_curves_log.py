@@ -11,7 +11,7 @@ from ganstudio.callbacks.curves import plot_curves, smooth
 from ganstudio.callbacks.log import read_metrics
 from ganstudio.errors import GanstudioError
 
-TINY = ("--model-option", "width=8", *FAST)
+TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -9,7 +9,7 @@ import torch
 from conftest import FAST
 from ganstudio.checkpoint import load_checkpoint
 
-TINY = ("--model-option", "width=8", *FAST)
+TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -11,6 +11,7 @@ import torch
 from ganstudio.api import ModelConfig
 from ganstudio.augment import attach
 from ganstudio.checkpoint import load_checkpoint
+from ganstudio.errors import GanstudioError
 from ganstudio.models import cdcgan
 from ganstudio.nets.cdcgan import ConditionalDCGAN
 from ganstudio.testing import FixedBatches, check_model_plugin, step_context
@@ -100,3 +101,80 @@ def test_exact_resume_through_the_cli(cli, tiny_idx, workdir, one_torch_thread):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_the_auxiliary_classifier_learns_the_classes_from_real_images_only(one_torch_thread):
+    """ac > 0 (AC-GAN): D gets a class head trained on real images, and G's loss adds that head's cross entropy
+    for the asked class. With ac = 0 there is no head at all (old checkpoints load, DDP sees no unused parameter)."""
+    without = ConditionalDCGAN(ModelConfig((1, 28, 28), 10, {**TINY, "ac": "0"}, model="cdcgan"))
+    assert without.discriminator.classify is None and without.discriminator(torch.zeros(2, 1, 28, 28), torch.tensor([0, 1]))[1] is None
+    with pytest.raises(GanstudioError, match="ac_g needs ac > 0"):
+        ConditionalDCGAN(ModelConfig((1, 28, 28), 10, {**TINY, "ac": "0", "ac_g": "3"}, model="cdcgan"))
+    torch.manual_seed(0)
+    model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "ac": "1"}, model="cdcgan"))
+    labels = torch.arange(64) % 4
+    images = torch.stack([torch.full((1, 28, 28), -1.0 + 0.6 * c) for c in labels.tolist()])  # one grey level per class
+    batches = FixedBatches(images, labels, batch_size=32)
+    optimizers = model.configure_optimizers()
+
+    def real_accuracy():
+        with torch.no_grad():
+            _, classes = model.discriminator(images, labels)
+        return (classes.argmax(1) == labels).float().mean().item()
+
+    before = real_accuracy()
+    head_before = model.discriminator.classify.weight.detach().clone()
+    for _ in range(30):
+        metrics = model.training_step(batches, optimizers, step_context())
+    assert all(torch.isfinite(v) for v in metrics.values())
+    assert not torch.equal(head_before, model.discriminator.classify.weight)
+    assert before < 0.5 and real_accuracy() == 1.0
+
+
+def test_a_checkpoint_from_before_the_classifier_head_samples_and_resumes(cli, tiny_idx, workdir, one_torch_thread):
+    """Checkpoints record every option of their day; one written before ``ac`` existed has no classifier head and
+    must be rebuilt with ac=0 (its ``before`` value), not today's default."""
+    assert ConditionalDCGAN(ModelConfig((1, 28, 28), 10, dict(TINY), model="cdcgan")).discriminator.classify is not None
+    code, out, err = train(cli, tiny_idx, "--steps", "2", options={**TINY, "ac": "0"})
+    assert code == 0, err
+    path = workdir / "checkpoints/fashion-cdcgan/last.pt"
+    ckpt = load_checkpoint(path)
+    del ckpt["model"]["config"]["options"]["ac"]  # what a cdcgan checkpoint of the previous release holds
+    assert not any("classify" in key for key in ckpt["state"]["model"])
+    torch.save(ckpt, path)
+    code, out, err = cli("sample", "fashion-cdcgan", "--n", "4")
+    assert code == 0, err
+    code, out, err = cli("train", "--name", "fashion-cdcgan", "--data-root", tiny_idx, "--resume", "--steps", "3", *FAST)
+    assert code == 0, err
+    resumed = load_checkpoint(path)
+    assert resumed["progress"]["step"] == 3 and resumed["model"]["config"]["options"]["ac"] == 0.0
+
+
+def test_fashion_trains_cdcgan_when_no_model_is_named(cli, tiny_idx, workdir, one_torch_thread):
+    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model-option", "width=8", "--steps", "1", *FAST)
+    assert code == 0, err
+    assert "model: cdcgan" in out and "(the default for 'fashion'; --model NAME for another)" in out
+    assert load_checkpoint(workdir / "checkpoints/fashion-cdcgan/last.pt")["model"]["name"] == "cdcgan"
+    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "dcgan", "--model-option", "width=8",
+                         "--steps", "1", *FAST)
+    assert code == 0, err
+    assert "model: dcgan" in out and "the default for" not in out and (workdir / "checkpoints/fashion-dcgan/last.pt").is_file()
+
+
+def test_ac_g_weighs_the_class_loss_in_the_generator_step_alone(one_torch_thread):
+    """From the same weights and batch, ac_g changes G's update and leaves D's as it was; ac_g=none means ac."""
+    labels = torch.arange(32) % 4
+    images = torch.rand(32, 1, 28, 28) * 2 - 1
+
+    def one_step(**options):
+        torch.manual_seed(0)
+        model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "ac": "1", **options}, model="cdcgan"))
+        model.training_step(FixedBatches(images, labels, batch_size=32), model.configure_optimizers(), step_context())
+        return model
+
+    plain, weighted, same = one_step(), one_step(ac_g="3"), one_step(ac_g="1")
+    for a, b in zip(plain.discriminator.parameters(), weighted.discriminator.parameters()):
+        assert torch.equal(a, b)
+    assert any(not torch.equal(a, b) for a, b in zip(plain.generator.parameters(), weighted.generator.parameters()))
+    for a, b in zip(plain.generator.parameters(), same.generator.parameters()):
+        assert torch.equal(a, b)

@@ -12,7 +12,7 @@ from ganstudio.callbacks.grid import read_index
 
 from conftest import FAST
 
-TINY = ("--model-option", "width=8", "--model-option", "latent_dim=8", *FAST)
+TINY = ("--model", "dcgan", "--model-option", "width=8", "--model-option", "latent_dim=8", *FAST)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -43,7 +43,7 @@ def test_a_torn_last_line_of_grids_jsonl_blocks_nothing(cli, workdir, tiny_idx):
     assert [e["step"] for e in read_index(index.parent)] == [0, 2, 4]
     code, out, err = cli("gif", "fashion-dcgan")
     assert code == 0, err
-    code, out, err = cli("train", "--data", "fashion", "--resume", "--steps", "6", "--grid-every", "2")
+    code, out, err = cli("train", "--data", "fashion", "--model", "dcgan", "--resume", "--steps", "6", "--grid-every", "2")
     assert code == 0, err
     assert [e["step"] for e in read_index(index.parent)] == [0, 2, 4, 6]
     index.write_text('{"file": "x.png", "step": 1}\nnot json\n{"file": "y.png", "step": 2}\n')

@@ -12,7 +12,7 @@ from ganstudio.datasets import celeba
 from ganstudio.errors import GanstudioError
 from image_trees import ATTRIBUTES, make_celeba_bare, make_celeba_torchvision
 
-TINY = ("--model-option", "width=8", "--batch-size", "8", "--log-every", "2")
+TINY = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "8", "--log-every", "2")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from ganstudio.checkpoint import load_checkpoint
 from ganstudio.datasets import idx_datasets
 from ganstudio.errors import GanstudioError
 
-TINY = ("--model-option", "width=8", "--batch-size", "64", "--log-every", "2")
+TINY = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "64", "--log-every", "2")
 PACKAGE_DATA = Path(idx_datasets.__file__).resolve().parent.parent / "data"
 
 

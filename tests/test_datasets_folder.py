@@ -9,7 +9,7 @@ from ganstudio.datasets.folder import load_folder
 from ganstudio.errors import GanstudioError
 from image_trees import make_image_folder
 
-TINY = ("--model-option", "width=8", "--batch-size", "8", "--log-every", "2")
+TINY = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "8", "--log-every", "2")
 
 
 def test_mixed_tree_with_sizes_and_channels(workdir, tmp_path):

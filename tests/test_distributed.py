@@ -23,7 +23,7 @@ from ganstudio.checkpoint import load_checkpoint
 from ganstudio.metric_window import MetricWindow
 
 PROBE = Path(__file__).parent / "distributed_plugins"
-TINY = ("--model-option", "width=8", "--model-option", "latent_dim=8", "--batch-size", "16", "--log-every", "2")
+TINY = ("--model", "dcgan", "--model-option", "width=8", "--model-option", "latent_dim=8", "--batch-size", "16", "--log-every", "2")
 
 
 def torchrun(*args, nproc=2, extra=(), env=None, cwd, **popen):

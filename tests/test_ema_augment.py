@@ -14,7 +14,7 @@ from ganstudio.generation import generate_images, load_model, seeded_inputs
 from ganstudio.plugins import load_plugins
 from ganstudio.testing import plugins_with, train_run
 
-TINY = ("--model-option", "width=8", "--model-option", "latent_dim=8")
+TINY = ("--model", "dcgan", "--model-option", "width=8", "--model-option", "latent_dim=8")
 
 
 def small_generator():

@@ -11,7 +11,7 @@ from conftest import make_idx_dataset
 from ganstudio.checkpoint import load_checkpoint
 from ganstudio.cli import main
 
-GAN = ("--model-option", "width=8", "--batch-size", "32", "--log-every", "2", "--ema-decay", "0.999")
+GAN = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "32", "--log-every", "2", "--ema-decay", "0.999")
 CLASSIFIER = ("--model", "classifier", "--model-option", "width=8", "--batch-size", "32", "--log-every", "4")
 SCORES = {"fid": float, "kid": float, "kid_std": float, "inception_score": float, "inception_score_std": float,
           "precision": float, "recall": float, "density": float, "coverage": float, "class_counts": list, "rarest_class": str, "rarest_share": float,

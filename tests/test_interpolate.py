@@ -39,7 +39,7 @@ def test_the_loop_starts_at_the_first_key_and_closes_without_a_repeat():
 
 
 def test_interpolate_writes_a_gif_of_n_image_rows(cli, tiny_idx, workdir):
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model-option", "width=8", *FAST, "--steps", "2",
+    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "dcgan", "--model-option", "width=8", *FAST, "--steps", "2",
                          "--callbacks", "log")
     assert code == 0, err
     code, out, err = cli("interpolate", "--n", "3", "--frames", "6", "--scale", "1", "--fps", "10", "--out", "walk.gif")

@@ -9,7 +9,7 @@ from ganstudio.checkpoint import load_checkpoint
 
 from conftest import FAST
 
-TINY = ("--model-option", "width=8", *FAST)
+TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
 
 SIGNAL_DURING_CLASSIFIER = """
 import os, signal

@@ -6,7 +6,7 @@ from ganstudio.runs import RunLock
 
 from conftest import FAST
 
-TINY = ("--model-option", "width=8", *FAST)
+TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
 
 
 def test_a_second_writer_gets_one_line_naming_the_first(cli, workdir, tiny_idx):

@@ -12,7 +12,7 @@ from ganstudio.nets.dcgan import DCGAN
 
 from conftest import FAST
 
-TINY = ("--model-option", "width=8", "--model-option", "latent_dim=16", *FAST)
+TINY = ("--model", "dcgan", "--model-option", "width=8", "--model-option", "latent_dim=16", *FAST)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -85,10 +85,10 @@ def test_a_third_party_callback_gets_its_own_flags_and_plugin_files_share_a_modu
 
 def test_resume_keeps_the_data_root_unless_a_new_one_is_given(cli, workdir, tiny_idx):
     assert train(cli, tiny_idx, "--steps", "2")[0] == 0
-    code, out, err = cli("train", "--data", "fashion", "--resume", "--steps", "4")
+    code, out, err = cli("train", "--data", "fashion", "--model", "dcgan", "--resume", "--steps", "4")
     assert code == 0, err
     assert f"from {tiny_idx} (--data-root)" in out, "the run's own data, not the embedded fallback"
-    code, out, err = cli("train", "--data", "fashion", "--resume", "--steps", "6", "--data-root", workdir / "missing")
+    code, out, err = cli("train", "--data", "fashion", "--model", "dcgan", "--resume", "--steps", "6", "--data-root", workdir / "missing")
     assert code == 2 and "--data-root" in err and "missing" in err
 
 
@@ -190,3 +190,20 @@ def test_show_writes_under_samples_by_default(cli, workdir):
     code, out, err = cli("show", "--data", "mnist-mini", "--rows", "2", "--cols", "3")
     assert code == 0, err
     assert (workdir / "samples/show/mnist-mini-train-2x3.png").is_file() and not list(workdir.glob("*.png"))
+
+
+def test_an_option_added_later_rebuilds_old_checkpoints_with_its_before_value():
+    from dataclasses import dataclass
+
+    from ganstudio.api import option, parse_options
+    from ganstudio.options import recorded_options
+
+    @dataclass
+    class Options:
+        width: int = option(32, "channels")
+        ac: float = option(1.0, "added later", min=0, before=0.0)
+
+    assert parse_options(Options, {}, "model 'm'").ac == 1.0  # a new run gets the default
+    assert recorded_options(Options, {"width": 64}) == {"width": 64, "ac": 0.0}  # a checkpoint from before the option
+    assert recorded_options(Options, {"width": 64, "ac": 2.0}) == {"width": 64, "ac": 2.0}  # one that recorded it
+    assert recorded_options(None, {}) == {}

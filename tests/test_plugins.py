@@ -156,7 +156,7 @@ def test_a_callback_that_raises_is_reported_by_name(cli, workdir, tiny_idx):
         def register_callbacks(register):
             register(CallbackPlugin("explodes", Explodes, "raises at step 4"))
     """)
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--steps", "20", "--batch-size", "32",
+    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "dcgan", "--steps", "20", "--batch-size", "32",
                          "--log-every", "2", "--model-option", "width=8")
     assert code == 2
     assert "plugin 'callback:explodes' failed in hook after_metrics_logged: RuntimeError: boom" in err

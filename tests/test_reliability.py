@@ -18,7 +18,7 @@ from ganstudio import checkpoint as checkpoint_module
 from ganstudio.checkpoint import load_checkpoint, save_checkpoint
 from ganstudio.errors import GanstudioError
 
-TINY = ("--model-option", "width=8", "--batch-size", "32", "--log-every", "2")
+TINY = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "32", "--log-every", "2")
 
 
 def write_plugin(folder: Path, name: str, body: str) -> None:
@@ -251,7 +251,7 @@ MODEL_PLUGIN = """
 
 def test_checkpoint_whose_plugin_is_missing_names_it(cli, workdir, tiny_idx):
     write_plugin(workdir / "plugins", "tinygan", MODEL_PLUGIN)
-    assert cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "tinygan", *TINY, "--steps", "2")[0] == 0
+    assert cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--model", "tinygan", "--steps", "2")[0] == 0
     (workdir / "plugins/tinygan.py").unlink()
     err = sample_error(cli, workdir / "checkpoints/fashion-tinygan/last.pt")
     assert "model 'tinygan' comes from plugin 'plugins/tinygan.py', which is not installed" in err
@@ -282,7 +282,7 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(cli, workdir, tiny
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(atomic_module.os, "fsync", no_space)
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--resume", "--steps", "20", "--log-every", "2")
+    code, out, err = cli("train", "--data", "fashion", "--model", "dcgan", "--data-root", tiny_idx, "--resume", "--steps", "20", "--log-every", "2")
     assert code == 2
     assert "could not write checkpoint" in err and "No space left on device" in err and "previous checkpoint is intact" in err
     assert good_checkpoint.read_bytes() == before
@@ -325,7 +325,7 @@ ODD_SIZE = """
         (("train", "--frobnicate"), "unrecognized arguments: --frobnicate"),
         (("sample",), "no gan checkpoint found under checkpoints/"),
         (("sample", "--checkpoint", "missing.pt"), "checkpoint missing.pt does not exist"),
-        (("train", "--resume"), "--resume: no checkpoint at checkpoints/fashion-dcgan/last.pt"),
+        (("train", "--resume"), "--resume: no checkpoint at checkpoints/fashion-cdcgan/last.pt"),
         (("nosuchcommand",), "invalid choice: 'nosuchcommand'"),
     ],
 )

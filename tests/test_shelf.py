@@ -13,7 +13,7 @@ import torch
 from ganstudio.checkpoint import load_checkpoint
 from ganstudio.report import matching_steps
 
-TINY = ("--model-option", "width=8", "--model-option", "latent_dim=8", "--batch-size", "32", "--log-every", "2")
+TINY = ("--model", "dcgan", "--model-option", "width=8", "--model-option", "latent_dim=8", "--batch-size", "32", "--log-every", "2")
 
 
 def train(cli, tiny_idx, *extra):

@@ -7,7 +7,7 @@ import torch
 from conftest import FAST
 from ganstudio.checkpoint import load_checkpoint
 
-TINY = ("--model-option", "width=8", *FAST)
+TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
 
 
 def train(cli, tiny_idx, *extra):
@@ -55,7 +55,7 @@ def test_epoch_end_writes_grid_and_checkpoint(cli, tiny_idx, workdir):
 
 def test_resume_continues_the_step_count(cli, tiny_idx, workdir):
     assert train(cli, tiny_idx, "--steps", "4")[0] == 0
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--resume", "--steps", "10", "--log-every", "2")
+    code, out, err = cli("train", "--data", "fashion", "--model", "dcgan", "--data-root", tiny_idx, "--resume", "--steps", "10", "--log-every", "2")
     assert code == 0, err
     assert "resuming at step 4" in out
     ckpt = load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")

@@ -11,7 +11,7 @@ from conftest import FAST
 
 @pytest.fixture
 def checkpoint(cli, workdir, tiny_idx):
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model-option", "width=8", *FAST, "--steps", "2")
+    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "dcgan", "--model-option", "width=8", *FAST, "--steps", "2")
     assert code == 0, err
     return workdir / "checkpoints/fashion-dcgan/last.pt"
 

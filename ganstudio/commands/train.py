@@ -39,8 +39,11 @@ def config_from_args(args) -> TrainConfig:
     from ganstudio.run import TrainConfig
 
     run = {name: getattr(args, name, default) for name, default in RUN_DEFAULTS.items()}
+    data = DataSpec.from_args(args)
+    if not hasattr(args, "model"):  # no --model: the dataset's own choice (cdcgan for Fashion-MNIST, docs/models.md)
+        run["model"] = args.plugins.dataset(data.name).default_model
     return TrainConfig(
-        data=DataSpec.from_args(args), model_options=dict(args.model_option or []), name=args.name, **run,
+        data=data, model_options=dict(args.model_option or []), name=args.name, **run,
         epochs=args.epochs, steps=args.steps, minutes=args.minutes,
         device=args.device, compile=args.compile, sync_batchnorm=args.sync_batchnorm, log_every=args.log_every, grid_every=args.grid_every,
         checkpoints_dir=args.checkpoints_dir, samples_dir=args.samples_dir,
@@ -92,6 +95,7 @@ def run_train(args) -> int:
                 f"model: {c.model} ({run.model_plugin.plugin}), {sum(p.numel() for p in run.model.parameters()):,} parameters, "
                 f"device {run.device} ({run.precision.name}), batch {c.batch_size}, {run.batches.per_epoch:,} batches/epoch"
                 + (f", resuming at step {run.step:,}" if args.resume else "")
+                + (f" (the default for '{c.data.name}'; --model NAME for another)" if not args.resume and not hasattr(args, "model") else "")
             )
             if dist.enabled:
                 print(f"distributed: {dist.world_size} process{'es' if dist.world_size > 1 else ''} ({dist.backend}), batch {c.batch_size} per process, "
@@ -131,7 +135,8 @@ def register_commands(cli):
     p = cli.command("train", help="train a model on a dataset, with a live view, checkpoints and sample grids", run=run_train)
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     add_data_options(p)
-    p.add_argument("--model", default=argparse.SUPPRESS, help="model plugin name (default dcgan; see: ganstudio plugins)")
+    p.add_argument("--model", default=argparse.SUPPRESS, help="model plugin name (default: the dataset's, cdcgan for fashion and fashion-mini, "
+                                                                 "dcgan for the others; see: ganstudio plugins)")
     p.add_argument("--model-option", type=key_value, action="append", metavar="KEY=VALUE",
                    help="a setting of the model plugin, e.g. --model-option width=32 (repeatable; listed below)")
     p.add_argument("--name", help="run name (default <data>-<model>); outputs go to checkpoints/<name>/ and samples/<name>/")

@@ -1,5 +1,6 @@
 """The class-conditional DCGAN: DCGAN's networks (ganstudio/nets/dcgan.py) with class-conditional batch norm in G
-(or, with cbn=false, a class embedding concatenated to z) and a projection discriminator (Miyato & Koyama 2018).
+(or, with cbn=false, a class embedding concatenated to z) and a projection discriminator (Miyato & Koyama 2018)
+with an auxiliary classifier (Odena et al. 2017) when ac > 0.
 Registered by ganstudio/models/cdcgan.py."""
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class ProjectionDiscriminator(nn.Module):
     """DCGAN's discriminator, whose last convolution (a base x base kernel over the last feature map phi(x): a
     linear function of it) gets a class-specific term: logit = linear(phi(x)) + <embed(y), phi(x)>."""
 
-    def __init__(self, num_classes: int, channels: int, side: int, width: int):
+    def __init__(self, num_classes: int, channels: int, side: int, width: int, classify: bool = False):
         super().__init__()
         net = dcgan.Discriminator(channels, side, width).net
         self.features = net[:-1]  # phi(x): (B, ch, base, base)
@@ -69,11 +70,16 @@ class ProjectionDiscriminator(nn.Module):
         features = self.linear.in_channels * self.linear.kernel_size[0] * self.linear.kernel_size[1]
         self.embed = nn.Embedding(num_classes, features)  # one projection vector per class
         nn.init.normal_(self.embed.weight, 0.0, 0.02)  # as small as the linear part (init_weights): D begins unconditional
+        # The auxiliary classifier (AC-GAN, Odena et al. 2017): class logits from the same features (only with ac > 0, so
+        # every parameter gets a gradient under DDP and checkpoints without it still load).
+        self.classify = nn.Linear(features, num_classes) if classify else None
 
     def forward(self, x, labels):  # the image batch first: DiffAugment's pre-hook augments the first argument
+        """(logit, class logits or None): is x a real image of class y, and (with ac > 0) which class D sees in x."""
         phi = self.features(x)
-        projection = (self.embed(labels).to(phi.dtype) * phi.flatten(1)).sum(1)
-        return self.linear(phi).flatten() + projection
+        flat = phi.flatten(1)
+        logit = self.linear(phi).flatten() + (self.embed(labels).to(phi.dtype) * flat).sum(1)
+        return logit, (self.classify(flat) if self.classify is not None else None)
 
 
 class ConditionalDCGAN(TrainableModel):
@@ -95,7 +101,7 @@ class ConditionalDCGAN(TrainableModel):
         c, side, _ = config.image_shape
         o = self.options
         self.latent_dim = o.latent_dim
-        self.discriminator = ProjectionDiscriminator(config.num_classes, c, side, o.width)
+        self.discriminator = ProjectionDiscriminator(config.num_classes, c, side, o.width, classify=o.ac > 0)
         self.apply(dcgan.init_weights)  # convolutions and batch norms; the embeddings keep their own
         if o.cbn:  # its per-class scales and shifts keep their own initialisation; the convolutions get DCGAN's
             self.generator = CBNGenerator(o.latent_dim, config.num_classes, c, side, o.width)
@@ -125,12 +131,17 @@ class ConditionalDCGAN(TrainableModel):
         real, labels = batch.images.contiguous(memory_format=self.memory_format), batch.labels
         z = self.sample_latent(len(real), device=real.device)
         # Fakes get the real batch's labels: G learns the data's class balance and D compares like with like.
+        o = self.options
         opt_d.zero_grad(set_to_none=True)
         with self.autocast():
             fake = self.generator(z, labels)
-            logit_real = self.discriminator(real, labels).float()
-            logit_fake = self.discriminator(fake.detach(), labels).float()
+            logit_real, classes_real = self.discriminator(real, labels)
+            logit_fake, _ = self.discriminator(fake.detach(), labels)
+            logit_real, logit_fake = logit_real.float(), logit_fake.float()
             loss_d = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()  # BCE: real -> 1, fake -> 0
+            if classes_real is not None:  # ac > 0: D's classifier learns from real images only (trained on fakes
+                # too, it would also reward G for whatever its fakes already look like)
+                loss_d = loss_d + o.ac * F.cross_entropy(classes_real.float(), labels)
         self.backward_step(loss_d, opt_d)
 
         # Non-saturating G loss through the updated D, whose weights need no gradients here.
@@ -138,7 +149,10 @@ class ConditionalDCGAN(TrainableModel):
         self.discriminator.requires_grad_(False)
         try:
             with self.autocast():
-                loss_g = F.softplus(-self.discriminator(fake, labels).float()).mean()
+                logit_g, classes_g = self.discriminator(fake, labels)
+                loss_g = F.softplus(-logit_g.float()).mean()
+                if classes_g is not None:  # and look like the asked class to D's classifier
+                    loss_g = loss_g + (o.ac if o.ac_g is None else o.ac_g) * F.cross_entropy(classes_g.float(), labels)
             self.backward_step(loss_g, opt_g)
         finally:
             self.discriminator.requires_grad_(True)
