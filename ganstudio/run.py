@@ -256,7 +256,10 @@ def _check(config: TrainConfig, path: Path, resume: bool, overwrite: bool) -> Op
     """The checkpoint to resume (None for a new run), or a one-line error for a run that cannot start."""
     if resume:
         if not path.exists():
-            raise GanstudioError(f"--resume: no checkpoint at {path} (train without --resume first, or check --name)")
+            # e.g. a fashion-dcgan run from before fashion's default model became cdcgan: say which runs there are
+            runs = sorted(p.parent.name for p in Path(config.checkpoints_dir).glob("*/last.pt"))
+            there = f"; runs there: {', '.join(runs[:10])}" + (", ..." if len(runs) > 10 else "") if runs else ""
+            raise GanstudioError(f"--resume: no checkpoint at {path} (train without --resume first, or check --name{there})")
         return load_checkpoint(path)
     if path.exists() and not overwrite:
         raise GanstudioError(f"{path} already exists: pass --resume to continue that run, --name NEW for a new one, or --overwrite to replace it")

@@ -159,6 +159,10 @@ def test_fashion_trains_cdcgan_when_no_model_is_named(cli, tiny_idx, workdir, on
                          "--steps", "1", *FAST)
     assert code == 0, err
     assert "model: dcgan" in out and "the default for" not in out and (workdir / "checkpoints/fashion-dcgan/last.pt").is_file()
+    # A run saved under another model's default name is one line away: --resume names the runs there.
+    code, out, err = cli("train", "--data", "mnist", "--resume", "--steps", "2")
+    assert code == 2 and err.count("\n") == 1
+    assert "no checkpoint at checkpoints/mnist-dcgan/last.pt" in err and "runs there: fashion-cdcgan, fashion-dcgan)" in err
 
 
 def test_ac_g_weighs_the_class_loss_in_the_generator_step_alone(one_torch_thread):
