@@ -14,7 +14,7 @@ DCGAN's last layer; the projection adds a class-specific one, so D judges "is th
 just "is this real". It also classifies real images (an auxiliary classifier, AC-GAN, weight ``ac``), and G is
 trained to make images it classifies as the asked class: higher ``ac`` (or ``ac_g``, G's weight alone) gives more
 class-faithful and less varied samples. The defaults, width 32 and ac 1, were the best of the rows measured in
-docs/models.md (FD 0.43x DCGAN's at 10 minutes of one core on Fashion-MNIST).
+docs/models.md (FD 0.43x and 0.59x DCGAN's over two seeds, 10 minutes of one core on Fashion-MNIST).
 Needs labelled data with at least 2 classes (fashion, mnist, a folder of class folders, ...); square images whose
 side is 3..8 x 2^k, as for dcgan (28, 32, 64, ...).
 The networks and the training step are in ganstudio/nets/cdcgan.py, imported when a model is built.
