@@ -207,6 +207,8 @@ def check_dataset_plugin(plugin, name: str, root=None, options: Optional[dict] =
     fall inside the class names; returns {split: ImageData}."""
     plugins = plugins_with(plugin)
     assert name in plugins.datasets, f"dataset '{name}' is not registered (registered: {', '.join(plugins.datasets)})"
+    default_model = plugins.datasets[name].default_model
+    assert default_model in plugins.models, f"default_model '{default_model}' is not a registered model ({', '.join(plugins.models)})"
     spec = DataSpec(name, root=str(root) if root is not None else None, options=dict(options or {}))
     loaded = {}
     for split in splits:

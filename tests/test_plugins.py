@@ -288,3 +288,32 @@ def test_a_plugin_that_exits_at_import_is_an_error_not_a_silent_success(cli, wor
     (workdir / "plugins/quits.py").write_text("import sys\nsys.exit(0)\n")
     code, out, err = cli("plugins")
     assert code == 2 and 'could not import plugin "plugins/quits.py": SystemExit: 0' in err
+
+
+def test_a_dataset_whose_default_model_is_not_installed_is_one_line(cli, workdir):
+    write_plugin(workdir / "elsewhere", "odd", '''
+        import torch
+        from ganstudio import hookimpl
+        from ganstudio.api import DatasetPlugin, ImageData
+
+        @hookimpl
+        def register_datasets(register):
+            register(DatasetPlugin("odd", lambda r: ImageData(torch.zeros(64, 1, 28, 28, dtype=torch.uint8)), "zeros",
+                                   default_model="stylegan9"))
+    ''')
+    code, out, err = cli("--plugins-dir", workdir / "elsewhere", "train", "--data", "odd", "--steps", "1")
+    assert code == 2 and err.count("\n") == 1
+    assert "dataset 'odd' (plugin '" in err and "odd.py') trains model 'stylegan9' by default, which is not installed: name one with --model" in err
+    code, out, err = cli("--plugins-dir", workdir / "elsewhere", "train", "--data", "odd", "--model", "dcgan",
+                         "--model-option", "width=8", "--batch-size", "32", "--steps", "1", "--callbacks", "log")
+    assert code == 0, err
+
+    import importlib.util
+
+    from ganstudio.testing import check_dataset_plugin
+
+    spec = importlib.util.spec_from_file_location("odd_dataset", workdir / "elsewhere" / "odd.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(AssertionError, match="default_model 'stylegan9' is not a registered model"):
+        check_dataset_plugin(module, "odd")

@@ -41,7 +41,11 @@ def config_from_args(args) -> TrainConfig:
     run = {name: getattr(args, name, default) for name, default in RUN_DEFAULTS.items()}
     data = DataSpec.from_args(args)
     if not hasattr(args, "model"):  # no --model: the dataset's own choice (cdcgan for Fashion-MNIST, docs/models.md)
-        run["model"] = args.plugins.dataset(data.name).default_model
+        dataset = args.plugins.dataset(data.name)
+        if dataset.default_model not in args.plugins.models:
+            raise GanstudioError(f"dataset '{data.name}' (plugin '{dataset.plugin}') trains model '{dataset.default_model}' by "
+                                 f"default, which is not installed: name one with --model (see: ganstudio plugins)")
+        run["model"] = dataset.default_model
     return TrainConfig(
         data=data, model_options=dict(args.model_option or []), name=args.name, **run,
         epochs=args.epochs, steps=args.steps, minutes=args.minutes,
