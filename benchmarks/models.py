@@ -5,8 +5,8 @@ classifier. Prints a markdown table (docs/models.md holds one) and writes 12x12 
     .venv/bin/python benchmarks/models.py --data fashion --minutes 10 --rows dcgan dcgan+augment cdcgan wgan-gp sngan
     .venv/bin/python benchmarks/models.py --data fashion-mini --minutes 10 --rows dcgan dcgan+augment --jobs 2 --threads 1
 
-A row is MODEL or MODEL+augment (DiffAugment, ``--augment on``), optionally followed by model options:
-``cdcgan:ac=0.5,width=48``. ``--jobs 2 --threads 1`` trains two rows at a
+A row is MODEL or MODEL+augment (DiffAugment, ``--augment on``), optionally with a batch size (``cdcgan@64``; the
+train default otherwise) and model options: ``cdcgan@64:ac=0.5,width=48``. ``--jobs 2 --threads 1`` trains two rows at a
 time with one core each: on a 2-core machine that halves the wall time, and every row still gets the same budget
 (one core for --minutes). Measures and prints; asserts nothing.
 """
@@ -35,22 +35,25 @@ def run_name(data: str, row: str) -> str:
     return f"zoo-{data}-" + re.sub(r"[^A-Za-z0-9.-]+", "-", row).strip("-")
 
 
-def parse_row(row: str) -> tuple[str, bool, list[str]]:
-    """MODEL[+augment][:KEY=VALUE,KEY=VALUE] -> (model, augment, model options)."""
+def parse_row(row: str) -> tuple[str, bool, int | None, list[str]]:
+    """MODEL[+augment][@BATCH][:KEY=VALUE,KEY=VALUE] -> (model, augment, batch size or None, model options)."""
     head, _, options = row.partition(":")
+    head, _, batch = head.partition("@")
     model, _, extra = head.partition("+")
-    if extra not in ("", "augment"):
-        raise SystemExit(f"row {row}: expected MODEL, MODEL+augment, optionally followed by :KEY=VALUE,KEY=VALUE")
-    return model, extra == "augment", [o for o in options.split(",") if o]
+    if extra not in ("", "augment") or (batch and not batch.isdigit()):
+        raise SystemExit(f"row {row}: expected MODEL, MODEL+augment, optionally followed by @BATCH and :KEY=VALUE,KEY=VALUE")
+    return model, extra == "augment", int(batch) if batch else None, [o for o in options.split(",") if o]
 
 
 def train_command(args, row: str) -> list[str]:
-    model, augment, options = parse_row(row)
+    model, augment, batch_size, options = parse_row(row)
     command = [*GANSTUDIO, "train", "--data", args.data, "--model", model, "--minutes", str(args.minutes), "--name", run_name(args.data, row),
                "--overwrite", "--checkpoints-dir", str(args.out / "checkpoints"), "--samples-dir", str(args.out / "samples"),
                "--seed", str(args.seed), "--ema-decay", str(args.ema_decay)]
     if augment:
         command += ["--augment", "on"]
+    if batch_size:
+        command += ["--batch-size", str(batch_size)]
     for option in options:
         command += ["--model-option", option]
     return command
@@ -102,8 +105,10 @@ def table(results: list[dict], floor: dict) -> str:
         lines.append("| " + " | ".join([r["model"], "on" if r["augment"] else "off", "on" if r["ema"] else "off", f"{r['steps']:,}",
                                          f"{r['images_per_s']:.0f}", *[fmt.format(s["samples"][k] * (1000 if k == "kid" else 1)) for k, _, fmt in SCORES],
                                          f"{s['samples']['rarest_class']} {s['samples']['rarest_share'] * 100:.1f}%", cc]) + " |")
+    real = floor.get("class_consistency")  # the classifier's per-class accuracy on held-out real images
+    real_cc = f"{real['mean'] * 100:.1f}% ({real['worst_class']} {real['worst'] * 100:.1f}%)" if real else ""
     lines.append("| real held-out (floor) | | | | | " + " | ".join(fmt.format(floor[k] * (1000 if k == "kid" else 1)) for k, _, fmt in SCORES)
-                 + f" | {floor['rarest_class']} {floor['rarest_share'] * 100:.1f}% | |")
+                 + f" | {floor['rarest_class']} {floor['rarest_share'] * 100:.1f}% | {real_cc} |")
     return "\n".join(lines)
 
 
@@ -138,12 +143,13 @@ def main() -> None:
 
     results, floor = [], None
     for row in args.rows:
-        model, augment, options = parse_row(row)
+        model, augment, batch_size, options = parse_row(row)
         info = progress_of(args, row)
         for ema in (True, False):
             scores = evaluate(args, row, ema)
-            floor = scores["real"]
-            results.append({"row": row, "model": " ".join([model, *options]), "augment": augment, "ema": ema, **info, "scores": scores})
+            if floor is None or scores["real"].get("class_consistency"):  # a conditional row's floor also has consistency
+                floor = scores["real"]
+            results.append({"row": row, "model": " ".join([model + (f" batch {batch_size}" if batch_size else ""), *options]), "augment": augment, "ema": ema, **info, "scores": scores})
             grid = args.grids / f"{run_name(args.data, row).removeprefix('zoo-')}-{'ema' if ema else 'raw'}.png"
             subprocess.run([*GANSTUDIO, "sample", run_name(args.data, row), "--checkpoints-dir", str(args.out / "checkpoints"), "--n", "144",
                             "--scale", "2", "--out", str(grid)] + ([] if ema else ["--no-ema"]), check=True, capture_output=True, cwd=ROOT)

@@ -153,8 +153,12 @@ class ModelPlugin:
     supports: Optional[Callable[[tuple], Optional[str]]] = None
     options: Optional[type] = None
     plugin: str = ""
+    batch_size: Optional[int] = None  # what ``ganstudio train --model NAME`` uses when no --batch-size is given (None: 128)
 
     def __post_init__(self):
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool)
+                                            or self.batch_size < 1):
+            raise ValueError(f"ModelPlugin {self.name!r}: batch_size must be a positive int or None, got {self.batch_size!r}")
         if isinstance(self.build, str):
             self.build = LazyBuild(self.build)
         elif self.options is None:

@@ -196,7 +196,8 @@ def class_consistency(probs: torch.Tensor, labels: torch.Tensor, class_names=Non
 
 
 def random_subset(images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
-    """n images drawn without replacement, the same ones for the same seed (all of them when n >= len)."""
+    """n images drawn without replacement, the same ones for the same seed (all of them when n >= len); the same
+    n, seed and length pick the same rows of any tensor, so labels can be drawn alongside their images."""
     if n >= len(images):
         return images
     return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]]

@@ -13,7 +13,7 @@ from ganstudio.augment import attach
 from ganstudio.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
 from ganstudio.models import cdcgan
-from ganstudio.nets.cdcgan import ConditionalDCGAN
+from ganstudio.nets.cdcgan import ConditionalDCGAN, generator_class_loss
 from ganstudio.testing import FixedBatches, check_model_plugin, step_context
 
 TINY = {"width": "8", "latent_dim": "16"}
@@ -119,7 +119,7 @@ def test_the_auxiliary_classifier_learns_the_classes_from_real_images_only(one_t
 
     def real_accuracy():
         with torch.no_grad():
-            _, classes = model.discriminator(images, labels)
+            _, classes, _ = model.discriminator(images, labels)
         return (classes.argmax(1) == labels).float().mean().item()
 
     before = real_accuracy()
@@ -182,3 +182,50 @@ def test_ac_g_weighs_the_class_loss_in_the_generator_step_alone(one_torch_thread
     assert any(not torch.equal(a, b) for a, b in zip(plain.generator.parameters(), weighted.generator.parameters()))
     for a, b in zip(plain.generator.parameters(), same.generator.parameters()):
         assert torch.equal(a, b)
+
+
+def test_the_twin_classifier_learns_the_classes_of_the_samples_and_g_is_trained_to_fool_it(one_torch_thread):
+    """tac (TAC-GAN): a second head learns which class G's samples are; G's loss subtracts its cross entropy. Off, there
+    is no twin head at all (checkpoints from before it load); it needs ac."""
+    off = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "ac": "1"}, model="cdcgan"))
+    assert off.discriminator.twin is None and off.discriminator(torch.zeros(2, 1, 28, 28), torch.tensor([0, 1]))[2] is None
+    with pytest.raises(GanstudioError, match="tac needs ac > 0"):
+        ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "ac": "0", "tac": "1"}, model="cdcgan"))
+    labels = torch.arange(32) % 4
+    images = torch.rand(32, 1, 28, 28) * 2 - 1
+
+    def one_step(**options):
+        torch.manual_seed(0)
+        model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "ac": "1", **options}, model="cdcgan"))
+        twin_before = model.discriminator.twin.weight.detach().clone() if model.discriminator.twin is not None else None
+        metrics = model.training_step(FixedBatches(images, labels, batch_size=32), model.configure_optimizers(), step_context())
+        assert all(torch.isfinite(v) for v in metrics.values())
+        return model, twin_before
+
+    plain, _ = one_step()
+    twin, twin_before = one_step(tac="1")
+    assert not torch.equal(twin_before, twin.discriminator.twin.weight)  # the twin learned in D's step
+    # G's update differs: its loss has the twin's term (subtracted; the sign is checked below).
+    assert any(not torch.equal(a, b) for a, b in zip(plain.generator.parameters(), twin.generator.parameters()))
+
+    # The sign: G's loss rises with the classifier's cross entropy and falls with the twin's.
+    labels = torch.tensor([0, 1])
+    sure_0, sure_1 = torch.tensor([[5.0, 0.0], [5.0, 0.0]]), torch.tensor([[0.0, 5.0], [0.0, 5.0]])
+    ce = torch.nn.functional.cross_entropy
+    assert generator_class_loss(sure_0, None, labels, 2.0, 0.5) == pytest.approx(2 * ce(sure_0, labels).item())
+    assert generator_class_loss(sure_0, sure_1, labels, 2.0, 0.5) == pytest.approx((2 * ce(sure_0, labels) - 0.5 * ce(sure_1, labels)).item())
+    assert generator_class_loss(None, None, labels, 2.0, 0.5) == 0.0
+
+def test_a_checkpoint_from_before_the_twin_classifier_resumes_without_one(cli, tiny_idx, workdir, one_torch_thread):
+    code, out, err = train(cli, tiny_idx, "--steps", "2")
+    assert code == 0, err
+    path = workdir / "checkpoints/fashion-cdcgan/last.pt"
+    ckpt = load_checkpoint(path)
+    del ckpt["model"]["config"]["options"]["tac"]  # a cdcgan checkpoint of the release before tac
+    torch.save(ckpt, path)
+    code, out, err = cli("train", "--name", "fashion-cdcgan", "--data-root", tiny_idx, "--resume", "--steps", "3", *FAST)
+    assert code == 0, err
+    assert load_checkpoint(path)["model"]["config"]["options"]["tac"] == 0.0
+    code, out, err = train(cli, tiny_idx, "--steps", "2", "--name", "twin", options={**TINY, "tac": "1"})
+    assert code == 0, err
+    assert any("twin" in key for key in load_checkpoint(workdir / "checkpoints/twin/last.pt")["state"]["model"])

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import make_idx_dataset
 from ganstudio import hookimpl
-from ganstudio.api import CallbackPlugin, DatasetPlugin, ImageData
+from ganstudio.api import CallbackPlugin, DatasetPlugin, ImageData, ModelPlugin
 from ganstudio.errors import PluginError
 from ganstudio.plugins import DEFAULT_PLUGINS, load_plugins
 
@@ -317,3 +318,32 @@ def test_a_dataset_whose_default_model_is_not_installed_is_one_line(cli, workdir
     spec.loader.exec_module(module)
     with pytest.raises(AssertionError, match="default_model 'stylegan9' is not a registered model"):
         check_dataset_plugin(module, "odd")
+
+
+def test_a_model_plugin_sets_its_own_batch_size(cli, workdir):
+    """ModelPlugin(batch_size=N) is what train uses without --batch-size; --batch-size wins; a resumed run keeps the
+    batch size it was started with."""
+    write_plugin(workdir / "elsewhere", "small_batches", '''
+        from ganstudio import hookimpl
+        from ganstudio.api import ModelPlugin
+        from ganstudio.models.dcgan import DCGANOptions
+
+        @hookimpl
+        def register_models(register):
+            register(ModelPlugin("small-dcgan", "ganstudio.nets.dcgan:DCGAN", options=DCGANOptions, batch_size=16))
+    ''')
+    data = make_idx_dataset(workdir / "tiny", n_train=64, n_test=16)
+    flags = ("--plugins-dir", workdir / "elsewhere", "train", "--data", "fashion", "--data-root", data, "--model", "small-dcgan",
+             "--model-option", "width=8", "--callbacks", "log")
+    code, out, err = cli(*flags, "--steps", "1")
+    assert code == 0, err
+    assert "batch 16 (the model's default; --batch-size N for another), 4 batches/epoch" in out
+    code, out, err = cli(*flags, "--steps", "2", "--resume")
+    assert code == 0, err
+    assert "batch 16, 4 batches/epoch, resuming at step 1" in out
+    code, out, err = cli(*flags, "--steps", "1", "--batch-size", "32", "--name", "given")
+    assert code == 0, err
+    assert "batch 32, 2 batches/epoch" in out and "the model's default" not in out
+
+    with pytest.raises(ValueError, match="batch_size must be a positive int or None, got 0"):
+        ModelPlugin("bad", lambda config: None, batch_size=0)

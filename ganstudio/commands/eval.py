@@ -7,7 +7,8 @@ the same data, next to the same scores for held-out real images (the floor).
 
 Real reference set: n training images. Floor: n held-out (test) images scored the same way.
 Class-conditional models: the n samples are asked for the classes in turn (or all --class), and class consistency
-is the share of each class's samples that the classifier assigns to it.
+is the share of each class's samples that the classifier assigns to it; its floor is the share of held-out real
+images of each class that the classifier assigns to their own class.
 Results are appended to checkpoints/<run>/metrics.jsonl.
 """
 
@@ -114,6 +115,8 @@ class Steps:
 
 
 def run_eval(args) -> int:
+    import torch
+
     from ganstudio.accel import resolve_device
     from ganstudio.evaluation import Reference, class_consistency, ensure_classifier, random_subset, score_features
     from ganstudio.generation import load_model
@@ -169,9 +172,11 @@ def run_eval(args) -> int:
             shuffled = random_subset(train.images, len(train.images), args.seed)
             split = len(shuffled) // 2
             reference_images, floor_images = shuffled[:split][:n], shuffled[split:][:n]
+            floor_labels = None if train.labels is None else random_subset(train.labels, len(train.labels), args.seed)[split:][:n]
             floor_name = "real (held-out train)"
         else:
             reference_images, floor_images = random_subset(train.images, n, args.seed), random_subset(held_out.images, n, args.seed)
+            floor_labels = None if held_out.labels is None else random_subset(held_out.labels, n, args.seed)
             floor_name = "real (held-out test)"
         ref_features, ref_probs = steps.features("features: real training images", classifier, reference_images, device)
         reference = Reference(ref_features, ref_probs)
@@ -189,6 +194,13 @@ def run_eval(args) -> int:
             notes.append(f"note: no class consistency: {why_not}")
         else:
             consistency = class_consistency(sample_probs, asked, classes)
+    real_consistency = None
+    if consistency is not None and floor_labels is not None:
+        # Its floor: how often the classifier sees held-out real images as their own class (its per-class test
+        # accuracy), the consistency a generator that made real images would get.
+        # Only the classes asked for (all of them, or --class).
+        kept = torch.isin(floor_labels.cpu().long(), asked.cpu().long().unique())
+        real_consistency = class_consistency(floor_probs.cpu()[kept], floor_labels.cpu()[kept], classes) if kept.any() else None
     result = {
         "checkpoint": str(checkpoint_path) if checkpoint_path else None,
         "samples_file": str(args.samples) if args.samples else None,
@@ -208,6 +220,7 @@ def run_eval(args) -> int:
         "class_consistency": consistency,
     }
     result["real"]["kind"] = floor_name
+    result["real"]["class_consistency"] = real_consistency
     result["seconds"] = round(time.monotonic() - started, 2)
     if checkpoint_path is not None:
         result["metrics_file"] = str(append_to_metrics_file(checkpoint_path.parent / "metrics.jsonl", result, ckpt))
@@ -250,6 +263,8 @@ def append_to_metrics_file(path: Path, result: dict, ckpt: dict) -> Path:
     }
     if result.get("class_consistency") is not None:
         record["class_consistency"] = result["class_consistency"]["mean"]
+    if result["real"].get("class_consistency") is not None:
+        record["floor_class_consistency"] = result["real"]["class_consistency"]["mean"]
     try:
         with open(path, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -281,8 +296,11 @@ def print_report(result: dict, floor_name: str) -> None:
                       "closer to 10%" if len(result["samples"]["class_counts"]) == 10 else "")
     consistency = result.get("class_consistency")
     if consistency is not None:
-        table.add_row("class consistency", f"{consistency['mean'] * 100:.1f}%", "", "higher")
-        table.add_row("least consistent class", f"{consistency['worst_class']} {consistency['worst'] * 100:.1f}%", "", "higher")
+        real = result["real"].get("class_consistency") or {}
+        table.add_row("class consistency", f"{consistency['mean'] * 100:.1f}%",
+                      f"{real['mean'] * 100:.1f}%" if real else "", "higher")
+        table.add_row("least consistent class", f"{consistency['worst_class']} {consistency['worst'] * 100:.1f}%",
+                      f"{real['worst_class']} {real['worst'] * 100:.1f}%" if real else "", "higher")
     Console().print(table)
     counts = result["samples"]["class_counts"]
     names = result["classes"] or [str(i) for i in range(len(counts))]
@@ -290,6 +308,9 @@ def print_report(result: dict, floor_name: str) -> None:
     if consistency is not None:
         shares = consistency["per_class"].items()
         print("seen as the class asked for: " + ", ".join(f"{name} {share * 100:.1f}%" for name, share in shares))
+        real = result["real"].get("class_consistency")
+        if real:
+            print("real held-out images seen as their class: " + ", ".join(f"{name} {share * 100:.1f}%" for name, share in real["per_class"].items()))
     if result["metrics_file"]:
         print(f"appended to {result['metrics_file']}  ({result['seconds']:.1f} s)")
     else:

@@ -46,6 +46,9 @@ def config_from_args(args) -> TrainConfig:
             raise GanstudioError(f"dataset '{data.name}' (plugin '{dataset.plugin}') trains model '{dataset.default_model}' by "
                                  f"default, which is not installed: name one with --model (see: ganstudio plugins)")
         run["model"] = dataset.default_model
+    model = args.plugins.models.get(run["model"])  # unknown: open_run says so
+    if not hasattr(args, "batch_size") and model is not None and model.batch_size:
+        run["batch_size"] = model.batch_size  # the model's own (cdcgan: 64, docs/models.md)
     return TrainConfig(
         data=data, model_options=dict(args.model_option or []), name=args.name, **run,
         epochs=args.epochs, steps=args.steps, minutes=args.minutes,
@@ -97,7 +100,10 @@ def run_train(args) -> int:
             print(f"data: {run.data.source} — {len(run.data):,} images {run.data.image_shape}")
             print(
                 f"model: {c.model} ({run.model_plugin.plugin}), {sum(p.numel() for p in run.model.parameters()):,} parameters, "
-                f"device {run.device} ({run.precision.name}), batch {c.batch_size}, {run.batches.per_epoch:,} batches/epoch"
+                f"device {run.device} ({run.precision.name}), batch {c.batch_size}"
+                + (" (the model's default; --batch-size N for another)" if not args.resume and not hasattr(args, "batch_size")
+                   and run.model_plugin.batch_size else "")
+                + f", {run.batches.per_epoch:,} batches/epoch"
                 + (f", resuming at step {run.step:,}" if args.resume else "")
                 + (f" (the default for '{c.data.name}'; --model NAME for another)" if not args.resume and not hasattr(args, "model") else "")
             )
@@ -147,7 +153,7 @@ def register_commands(cli):
     p.add_argument("--epochs", type=positive_int, help="total epochs of the run (default 5 when no --steps/--minutes)")
     p.add_argument("--steps", type=positive_int, help="total training steps of the run")
     p.add_argument("--minutes", type=positive_float, help="wall-clock budget; stops cleanly and saves")
-    p.add_argument("--batch-size", type=positive_int, default=argparse.SUPPRESS, help="images per batch (default 128)")
+    p.add_argument("--batch-size", type=positive_int, default=argparse.SUPPRESS, help="images per batch (default: the model's, 64 for cdcgan, 128 for the others)")
     p.add_argument("--seed", type=seed_number, default=argparse.SUPPRESS, help="seed of the run's data order and weights (default 0)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu or cuda")
     p.add_argument("--precision", default=argparse.SUPPRESS, choices=PRECISIONS,

@@ -46,12 +46,19 @@ class CDCGANOptions:
                        before=0.0)  # cdcgan checkpoints from before this option have no classifier head
     ac_g: Optional[float] = option(None, "weight of the auxiliary classifier loss in G's step alone (none: ac); 3 gave "
                                          "the most class-faithful samples in docs/models.md", min=0)
+    tac: float = option(0.0, "weight of the twin auxiliary classifier (TAC-GAN, Gong et al. 2019) in G's step: a second "
+                             "head learns the classes of G's samples (as D's classifier learns real ones, weight ac), "
+                             "and G is also trained to fool it, which undoes the auxiliary classifier's pull towards "
+                             "the easiest images of each class: more varied, less class-faithful samples; 0 turns it "
+                             "off, needs ac > 0", min=0, before=0.0)
     channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
 
 
     def __post_init__(self):
         if self.ac_g is not None and self.ac == 0:
             raise ValueError("ac_g needs ac > 0: D's classifier, which G's class loss goes through, learns only with ac")
+        if self.tac > 0 and self.ac == 0:
+            raise ValueError("tac needs ac > 0: the twin classifier balances the auxiliary classifier, which ac turns on")
 
 
 supports = square_sides("cdcgan")

@@ -62,7 +62,7 @@ class ProjectionDiscriminator(nn.Module):
     """DCGAN's discriminator, whose last convolution (a base x base kernel over the last feature map phi(x): a
     linear function of it) gets a class-specific term: logit = linear(phi(x)) + <embed(y), phi(x)>."""
 
-    def __init__(self, num_classes: int, channels: int, side: int, width: int, classify: bool = False):
+    def __init__(self, num_classes: int, channels: int, side: int, width: int, classify: bool = False, twin: bool = False):
         super().__init__()
         net = dcgan.Discriminator(channels, side, width).net
         self.features = net[:-1]  # phi(x): (B, ch, base, base)
@@ -73,13 +73,30 @@ class ProjectionDiscriminator(nn.Module):
         # The auxiliary classifier (AC-GAN, Odena et al. 2017): class logits from the same features (only with ac > 0, so
         # every parameter gets a gradient under DDP and checkpoints without it still load).
         self.classify = nn.Linear(features, num_classes) if classify else None
+        # The twin classifier (TAC-GAN, Gong et al. 2019): learns the classes of G's samples (only with tac).
+        self.twin = nn.Linear(features, num_classes) if twin else None
 
     def forward(self, x, labels):  # the image batch first: DiffAugment's pre-hook augments the first argument
-        """(logit, class logits or None): is x a real image of class y, and (with ac > 0) which class D sees in x."""
+        """(logit, class logits or None, twin class logits or None): is x a real image of class y, which class D's
+        classifier sees in x (ac > 0) and which its twin sees (tac)."""
         phi = self.features(x)
         flat = phi.flatten(1)
         logit = self.linear(phi).flatten() + (self.embed(labels).to(phi.dtype) * flat).sum(1)
-        return logit, (self.classify(flat) if self.classify is not None else None)
+        return (logit, self.classify(flat) if self.classify is not None else None,
+                self.twin(flat) if self.twin is not None else None)
+
+
+def generator_class_loss(classes, twin, labels, weight: float, twin_weight: float):
+    """G's class term: look like the asked class to D's classifier (AC-GAN; none without one), minus the twin
+    classifier's cross entropy (TAC-GAN; with tac). With equal weights the difference leaves G the real
+    class-conditional distribution to match, instead of the few images of each class that are the easiest to
+    classify (Gong et al. 2019)."""
+    loss = 0.0
+    if classes is not None:
+        loss = loss + weight * F.cross_entropy(classes.float(), labels)
+    if twin is not None:
+        loss = loss - twin_weight * F.cross_entropy(twin.float(), labels)
+    return loss
 
 
 class ConditionalDCGAN(TrainableModel):
@@ -101,7 +118,7 @@ class ConditionalDCGAN(TrainableModel):
         c, side, _ = config.image_shape
         o = self.options
         self.latent_dim = o.latent_dim
-        self.discriminator = ProjectionDiscriminator(config.num_classes, c, side, o.width, classify=o.ac > 0)
+        self.discriminator = ProjectionDiscriminator(config.num_classes, c, side, o.width, classify=o.ac > 0, twin=o.tac > 0)
         self.apply(dcgan.init_weights)  # convolutions and batch norms; the embeddings keep their own
         if o.cbn:  # its per-class scales and shifts keep their own initialisation; the convolutions get DCGAN's
             self.generator = CBNGenerator(o.latent_dim, config.num_classes, c, side, o.width)
@@ -135,13 +152,16 @@ class ConditionalDCGAN(TrainableModel):
         opt_d.zero_grad(set_to_none=True)
         with self.autocast():
             fake = self.generator(z, labels)
-            logit_real, classes_real = self.discriminator(real, labels)
-            logit_fake, _ = self.discriminator(fake.detach(), labels)
+            logit_real, classes_real, _ = self.discriminator(real, labels)
+            logit_fake, _, twin_fake = self.discriminator(fake.detach(), labels)
             logit_real, logit_fake = logit_real.float(), logit_fake.float()
             loss_d = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()  # BCE: real -> 1, fake -> 0
             if classes_real is not None:  # ac > 0: D's classifier learns from real images only (trained on fakes
                 # too, it would also reward G for whatever its fakes already look like)
                 loss_d = loss_d + o.ac * F.cross_entropy(classes_real.float(), labels)
+            if twin_fake is not None:  # tac > 0: the twin learns which class G's samples are, as the classifier
+                # learns real ones
+                loss_d = loss_d + o.ac * F.cross_entropy(twin_fake.float(), labels)
         self.backward_step(loss_d, opt_d)
 
         # Non-saturating G loss through the updated D, whose weights need no gradients here.
@@ -149,10 +169,9 @@ class ConditionalDCGAN(TrainableModel):
         self.discriminator.requires_grad_(False)
         try:
             with self.autocast():
-                logit_g, classes_g = self.discriminator(fake, labels)
+                logit_g, classes_g, twin_g = self.discriminator(fake, labels)
                 loss_g = F.softplus(-logit_g.float()).mean()
-                if classes_g is not None:  # and look like the asked class to D's classifier
-                    loss_g = loss_g + (o.ac if o.ac_g is None else o.ac_g) * F.cross_entropy(classes_g.float(), labels)
+                loss_g = loss_g + generator_class_loss(classes_g, twin_g, labels, o.ac if o.ac_g is None else o.ac_g, o.tac)
             self.backward_step(loss_g, opt_g)
         finally:
             self.discriminator.requires_grad_(True)
