@@ -109,7 +109,9 @@ def test_the_auxiliary_classifier_learns_the_classes_from_real_images_only(one_t
     without = ConditionalDCGAN(ModelConfig((1, 28, 28), 10, {**TINY, "ac": "0"}, model="cdcgan"))
     assert without.discriminator.classify is None and without.discriminator(torch.zeros(2, 1, 28, 28), torch.tensor([0, 1]))[1] is None
     with pytest.raises(GanstudioError, match="ac_g needs ac > 0"):
-        ConditionalDCGAN(ModelConfig((1, 28, 28), 10, {**TINY, "ac": "0", "ac_g": "3"}, model="cdcgan"))
+        ConditionalDCGAN(ModelConfig((1, 28, 28), 10, {**TINY, "ac": "0", "ac_g": "2"}, model="cdcgan"))
+    # ac=0 alone turns the classifier off: the default ac_g (3) has nothing to weigh, and is no error
+    assert ConditionalDCGAN(ModelConfig((1, 28, 28), 10, {**TINY, "ac": "0"}, model="cdcgan")).options.ac_g == 3.0
     torch.manual_seed(0)
     model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "ac": "1"}, model="cdcgan"))
     labels = torch.arange(64) % 4
@@ -154,6 +156,11 @@ def test_fashion_trains_cdcgan_when_no_model_is_named(cli, tiny_idx, workdir, on
     code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model-option", "width=8", "--steps", "1", *FAST)
     assert code == 0, err
     assert "model: cdcgan" in out and "(the default for 'fashion'; --model NAME for another)" in out
+    assert "batch 32, " in out  # --batch-size (in FAST) wins over cdcgan's own 64
+    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model-option", "width=8", "--steps", "1",
+                         "--callbacks", "log", "--name", "own-batch")
+    assert code == 0, err
+    assert "batch 64 (the model's default; --batch-size N for another), 4 batches/epoch" in out
     assert load_checkpoint(workdir / "checkpoints/fashion-cdcgan/last.pt")["model"]["name"] == "cdcgan"
     code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "dcgan", "--model-option", "width=8",
                          "--steps", "1", *FAST)
@@ -162,7 +169,7 @@ def test_fashion_trains_cdcgan_when_no_model_is_named(cli, tiny_idx, workdir, on
     # A run saved under another model's default name is one line away: --resume names the runs there.
     code, out, err = cli("train", "--data", "mnist", "--resume", "--steps", "2")
     assert code == 2 and err.count("\n") == 1
-    assert "no checkpoint at checkpoints/mnist-dcgan/last.pt" in err and "runs there: fashion-cdcgan, fashion-dcgan)" in err
+    assert "no checkpoint at checkpoints/mnist-dcgan/last.pt" in err and "runs there: fashion-cdcgan, fashion-dcgan, own-batch)" in err
 
 
 def test_ac_g_weighs_the_class_loss_in_the_generator_step_alone(one_torch_thread):
@@ -176,11 +183,13 @@ def test_ac_g_weighs_the_class_loss_in_the_generator_step_alone(one_torch_thread
         model.training_step(FixedBatches(images, labels, batch_size=32), model.configure_optimizers(), step_context())
         return model
 
-    plain, weighted, same = one_step(), one_step(ac_g="3"), one_step(ac_g="1")
+    plain, weighted, same, default = one_step(ac_g="none"), one_step(ac_g="3"), one_step(ac_g="1"), one_step()
     for a, b in zip(plain.discriminator.parameters(), weighted.discriminator.parameters()):
         assert torch.equal(a, b)
     assert any(not torch.equal(a, b) for a, b in zip(plain.generator.parameters(), weighted.generator.parameters()))
     for a, b in zip(plain.generator.parameters(), same.generator.parameters()):
+        assert torch.equal(a, b)
+    for a, b in zip(weighted.generator.parameters(), default.generator.parameters()):  # the default is ac_g=3
         assert torch.equal(a, b)
 
 
@@ -216,16 +225,18 @@ def test_the_twin_classifier_learns_the_classes_of_the_samples_and_g_is_trained_
     assert generator_class_loss(sure_0, sure_1, labels, 2.0, 0.5) == pytest.approx((2 * ce(sure_0, labels) - 0.5 * ce(sure_1, labels)).item())
     assert generator_class_loss(None, None, labels, 2.0, 0.5) == 0.0
 
-def test_a_checkpoint_from_before_the_twin_classifier_resumes_without_one(cli, tiny_idx, workdir, one_torch_thread):
+def test_a_checkpoint_from_before_the_twin_classifier_and_ac_g_resumes_as_it_was(cli, tiny_idx, workdir, one_torch_thread):
     code, out, err = train(cli, tiny_idx, "--steps", "2")
     assert code == 0, err
     path = workdir / "checkpoints/fashion-cdcgan/last.pt"
     ckpt = load_checkpoint(path)
-    del ckpt["model"]["config"]["options"]["tac"]  # a cdcgan checkpoint of the release before tac
+    options = ckpt["model"]["config"]["options"]
+    del options["tac"], options["ac_g"]  # a cdcgan checkpoint from before tac, and before ac_g (default then: as ac)
     torch.save(ckpt, path)
     code, out, err = cli("train", "--name", "fashion-cdcgan", "--data-root", tiny_idx, "--resume", "--steps", "3", *FAST)
     assert code == 0, err
-    assert load_checkpoint(path)["model"]["config"]["options"]["tac"] == 0.0
+    options = load_checkpoint(path)["model"]["config"]["options"]
+    assert options["tac"] == 0.0 and options["ac_g"] is None
     code, out, err = train(cli, tiny_idx, "--steps", "2", "--name", "twin", options={**TINY, "tac": "1"})
     assert code == 0, err
     assert any("twin" in key for key in load_checkpoint(workdir / "checkpoints/twin/last.pt")["state"]["model"])

@@ -153,7 +153,7 @@ def register_commands(cli):
     p.add_argument("--epochs", type=positive_int, help="total epochs of the run (default 5 when no --steps/--minutes)")
     p.add_argument("--steps", type=positive_int, help="total training steps of the run")
     p.add_argument("--minutes", type=positive_float, help="wall-clock budget; stops cleanly and saves")
-    p.add_argument("--batch-size", type=positive_int, default=argparse.SUPPRESS, help="images per batch (default: the model's, 64 for cdcgan, 128 for the others)")
+    p.add_argument("--batch-size", type=positive_int, default=argparse.SUPPRESS, help="images per batch (default: the model's own, 64 for cdcgan; 128 for the others)")
     p.add_argument("--seed", type=seed_number, default=argparse.SUPPRESS, help="seed of the run's data order and weights (default 0)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu or cuda")
     p.add_argument("--precision", default=argparse.SUPPRESS, choices=PRECISIONS,
