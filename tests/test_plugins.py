@@ -344,6 +344,9 @@ def test_a_model_plugin_sets_its_own_batch_size(cli, workdir):
     code, out, err = cli(*flags, "--steps", "1", "--batch-size", "32", "--name", "given")
     assert code == 0, err
     assert "batch 32, 2 batches/epoch" in out and "the model's default" not in out
+    code, out, err = cli(*flags, "--steps", "2", "--name", "given", "--resume")  # not the model's 16: the run's own 32
+    assert code == 0, err
+    assert "batch 32, 2 batches/epoch, resuming at step 1" in out
 
     with pytest.raises(ValueError, match="batch_size must be a positive int or None, got 0"):
         ModelPlugin("bad", lambda config: None, batch_size=0)

@@ -14,7 +14,7 @@ DCGAN's last layer; the projection adds a class-specific one, so D judges "is th
 just "is this real". It also classifies real images (an auxiliary classifier, AC-GAN, weight ``ac``), and G is
 trained to make images it classifies as the asked class (weight ``ac_g``): higher weights give more class-faithful
 and less varied samples; a twin classifier (TAC-GAN, ``tac``) pulls the other way. The defaults (width 32, ac 1,
-ac_g 3, batch 64) were the best of the rows measured in docs/models.md: FD 0.43x to 0.55x DCGAN's over three seeds
+ac_g 3, batch 64) were the best of the rows measured in docs/models.md: FD 0.43x to 0.55x DCGAN's over four seeds
 at 10 minutes of one core on Fashion-MNIST, with class consistency about the real images' own.
 Needs labelled data with at least 2 classes (fashion, mnist, a folder of class folders, ...); square images whose
 side is 3..8 x 2^k, as for dcgan (28, 32, 64, ...).
