@@ -320,7 +320,7 @@ def test_a_dataset_whose_default_model_is_not_installed_is_one_line(cli, workdir
         check_dataset_plugin(module, "odd")
 
 
-def test_a_model_plugin_sets_its_own_batch_size(cli, workdir):
+def test_a_model_plugin_sets_its_own_batch_size(cli, workdir, capsys):
     """ModelPlugin(batch_size=N) is what train uses without --batch-size; --batch-size wins; a resumed run keeps the
     batch size it was started with."""
     write_plugin(workdir / "elsewhere", "small_batches", '''
@@ -347,6 +347,12 @@ def test_a_model_plugin_sets_its_own_batch_size(cli, workdir):
     code, out, err = cli(*flags, "--steps", "2", "--name", "given", "--resume")  # not the model's 16: the run's own 32
     assert code == 0, err
     assert "batch 32, 2 batches/epoch, resuming at step 1" in out
+
+    from ganstudio.cli import main
+
+    with pytest.raises(SystemExit):  # the help is read from the registry
+        main(["--plugins-dir", str(workdir / "elsewhere"), "train", "--help"])
+    assert "(default: 64 for cdcgan, 16 for small-dcgan, 128 for the others)" in " ".join(capsys.readouterr().out.split())
 
     with pytest.raises(ValueError, match="batch_size must be a positive int or None, got 0"):
         ModelPlugin("bad", lambda config: None, batch_size=0)

@@ -16,6 +16,7 @@ import sys
 
 from ganstudio import hookimpl
 from ganstudio.accel import PRECISIONS
+from ganstudio.api import DatasetPlugin
 from ganstudio.data import DataSpec, add_data_options
 from ganstudio.errors import GanstudioError, OtherRankFailed, PluginError
 from ganstudio.options import add_option_flags, describe_options, key_value, number_type, positive_float, positive_int, seed_number
@@ -140,20 +141,36 @@ def add_plugin_options(p: argparse.ArgumentParser, plugins) -> None:
             raise PluginError(f"callback '{name}' (plugin '{callback.plugin}') declares an option that clashes: {e}") from None
 
 
+def dataset_defaults(plugins) -> str:
+    """"cdcgan for fashion and fashion-mini, dcgan for the others", from the registered datasets' default_model."""
+    by_model = {}
+    for dataset in plugins.datasets.values():
+        by_model.setdefault(dataset.default_model, []).append(dataset.name)
+    fallback = DatasetPlugin.__dataclass_fields__["default_model"].default
+    named = [f"{model} for {' and '.join(names)}" for model, names in by_model.items() if model != fallback]
+    return ", ".join(named + [f"{fallback} for the others" if named else fallback])
+
+
+def model_batch_sizes(plugins) -> str:
+    """"64 for cdcgan, 128 for the others", from the registered models' own batch_size."""
+    own = [f"{model.batch_size} for {name}" for name, model in plugins.models.items() if model.batch_size]
+    return ", ".join(own + [f"{RUN_DEFAULTS['batch_size']} for the others" if own else str(RUN_DEFAULTS["batch_size"])])
+
+
 @hookimpl
 def register_commands(cli):
     p = cli.command("train", help="train a model on a dataset, with a live view, checkpoints and sample grids", run=run_train)
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     add_data_options(p)
-    p.add_argument("--model", default=argparse.SUPPRESS, help="model plugin name (default: the dataset's, cdcgan for fashion and fashion-mini, "
-                                                                 "dcgan for the others; see: ganstudio plugins)")
+    p.add_argument("--model", default=argparse.SUPPRESS, help=f"model plugin name (default: the dataset's, {dataset_defaults(cli.plugins)}; "
+                                                                  "see: ganstudio plugins)")
     p.add_argument("--model-option", type=key_value, action="append", metavar="KEY=VALUE",
                    help="a setting of the model plugin, e.g. --model-option width=32 (repeatable; listed below)")
     p.add_argument("--name", help="run name (default <data>-<model>); outputs go to checkpoints/<name>/ and samples/<name>/")
     p.add_argument("--epochs", type=positive_int, help="total epochs of the run (default 5 when no --steps/--minutes)")
     p.add_argument("--steps", type=positive_int, help="total training steps of the run")
     p.add_argument("--minutes", type=positive_float, help="wall-clock budget; stops cleanly and saves")
-    p.add_argument("--batch-size", type=positive_int, default=argparse.SUPPRESS, help="images per batch (default: the model's own, 64 for cdcgan; 128 for the others)")
+    p.add_argument("--batch-size", type=positive_int, default=argparse.SUPPRESS, help=f"images per batch (default: {model_batch_sizes(cli.plugins)})")
     p.add_argument("--seed", type=seed_number, default=argparse.SUPPRESS, help="seed of the run's data order and weights (default 0)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu or cuda")
     p.add_argument("--precision", default=argparse.SUPPRESS, choices=PRECISIONS,
