@@ -53,6 +53,8 @@ def choose_checkpoint(checkpoint: Optional[str], run: Optional[str], checkpoints
     if checkpoint:
         return Path(checkpoint), "--checkpoint"
     if run:
+        if not NAME.fullmatch(run) and Path(run).is_file():  # a checkpoint file typed where the run name goes
+            raise GanstudioError(f"'{run}' is a file, not a run name: pass it as --checkpoint {run}")
         check_run_name(run)
         path = Path(checkpoints_dir) / run / "last.pt"
         if not path.is_file():

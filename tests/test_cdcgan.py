@@ -13,6 +13,7 @@ from ganstudio.augment import attach
 from ganstudio.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
 from ganstudio.models import cdcgan
+from ganstudio.nets import cdcgan as cdcgan_nets
 from ganstudio.nets.cdcgan import ConditionalDCGAN, generator_class_loss
 from ganstudio.testing import FixedBatches, check_model_plugin, step_context
 
@@ -232,11 +233,58 @@ def test_a_checkpoint_from_before_the_twin_classifier_and_ac_g_resumes_as_it_was
     ckpt = load_checkpoint(path)
     options = ckpt["model"]["config"]["options"]
     del options["tac"], options["ac_g"]  # a cdcgan checkpoint from before tac, and before ac_g (default then: as ac)
+    del options["lr_d"], options["hinge"]  # ... and from before lr_d and hinge
     torch.save(ckpt, path)
     code, out, err = cli("train", "--name", "fashion-cdcgan", "--data-root", tiny_idx, "--resume", "--steps", "3", *FAST)
     assert code == 0, err
     options = load_checkpoint(path)["model"]["config"]["options"]
     assert options["tac"] == 0.0 and options["ac_g"] is None
+    assert options["lr_d"] is None and options["hinge"] is False
     code, out, err = train(cli, tiny_idx, "--steps", "2", "--name", "twin", options={**TINY, "tac": "1"})
     assert code == 0, err
     assert any("twin" in key for key in load_checkpoint(workdir / "checkpoints/twin/last.pt")["state"]["model"])
+
+
+def test_hinge_loss_and_a_learning_rate_of_its_own_for_d(monkeypatch, one_torch_thread):
+    """hinge (the default): D's loss is SNGAN's hinge of its real and fake logits, G's the negated mean fake logit; lr_d: D's
+    Adam learning rate (none: lr, as G's)."""
+    labels = torch.arange(32) % 4
+    images = torch.rand(32, 1, 28, 28) * 2 - 1
+    seen = {}
+
+    def spy(name, real_function):
+        def record(*logits):
+            seen[name] = logits
+            return real_function(*logits)
+        monkeypatch.setattr(cdcgan_nets, name, record)
+
+    spy("hinge_loss_d", cdcgan_nets.hinge_loss_d)
+    spy("hinge_loss_g", cdcgan_nets.hinge_loss_g)
+
+    def one_step(**options):
+        torch.manual_seed(0)
+        model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "ac": "0", **options}, model="cdcgan"))
+        metrics = model.training_step(FixedBatches(images, labels, batch_size=32), model.configure_optimizers(), step_context())
+        return model, metrics
+
+    bce, _ = one_step(hinge="false")
+    assert seen == {}  # DCGAN's BCE
+    hinge, metrics = one_step()  # the default
+    logit_real, logit_fake = seen["hinge_loss_d"]
+    assert logit_real.shape == logit_fake.shape == (32,)
+    expected_d = torch.relu(1 - logit_real).mean() + torch.relu(1 + logit_fake).mean()
+    assert metrics["loss_d"].item() == pytest.approx(expected_d.item())  # ac=0: the hinge is the whole of D's loss
+    (logit_g,) = seen["hinge_loss_g"]
+    assert metrics["loss_g"].item() == pytest.approx(-logit_g.mean().item())
+    assert any(not torch.equal(a, b) for a, b in zip(bce.discriminator.parameters(), hinge.discriminator.parameters()))
+
+    def learning_rates(**options):
+        model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, **options}, model="cdcgan"))
+        optimizers = model.configure_optimizers()
+        return optimizers["generator"].param_groups[0]["lr"], optimizers["discriminator"].param_groups[0]["lr"]
+
+    assert learning_rates() == (2e-4, 2e-4)
+    assert learning_rates(lr="1e-4", lr_d="4e-4") == (1e-4, 4e-4)
+    assert learning_rates(lr="1e-4") == (1e-4, 1e-4)
+    with pytest.raises(GanstudioError, match="lr_d"):
+        ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "lr_d": "0"}, model="cdcgan"))

@@ -127,6 +127,10 @@ def test_sample_takes_a_run_name_and_says_which_run(cli, workdir, tiny_idx):
     assert code == 0 and "the newest gan run, 'second'" in out
     code, out, err = cli("sample", "third", "--n", "4")
     assert code == 2 and "no run 'third' under checkpoints/ (runs there: first, second)" in err
+    # A checkpoint file where the run name goes: one line that says to pass it as --checkpoint.
+    path = str(workdir / "checkpoints/first/last.pt")
+    code, out, err = cli("sample", path, "--n", "4")
+    assert code == 2 and f"'{path}' is a file, not a run name: pass it as --checkpoint {path}" in err and err.count("\n") == 1
 
 
 def test_metrics_are_shown_as_their_model_declares():

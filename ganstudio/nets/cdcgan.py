@@ -12,6 +12,7 @@ from torch import nn
 from ganstudio.api import Metric, ModelConfig, TrainableModel
 from ganstudio.models.cdcgan import CDCGANOptions
 from ganstudio.nets import dcgan
+from ganstudio.nets.sngan import hinge_loss_d, hinge_loss_g
 
 
 class Generator(nn.Module):
@@ -134,7 +135,7 @@ class ConditionalDCGAN(TrainableModel):
         fused = next(self.parameters()).is_cuda  # one kernel per step for all parameters on the GPU
         return {
             "generator": torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=o.lr if o.lr_d is None else o.lr_d, betas=(o.beta1, o.beta2), fused=fused),
         }
 
     def generate(self, z, labels=None):
@@ -155,7 +156,10 @@ class ConditionalDCGAN(TrainableModel):
             logit_real, classes_real, _ = self.discriminator(real, labels)
             logit_fake, _, twin_fake = self.discriminator(fake.detach(), labels)
             logit_real, logit_fake = logit_real.float(), logit_fake.float()
-            loss_d = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()  # BCE: real -> 1, fake -> 0
+            if o.hinge:
+                loss_d = hinge_loss_d(logit_real, logit_fake)
+            else:  # BCE: real -> 1, fake -> 0
+                loss_d = F.softplus(-logit_real).mean() + F.softplus(logit_fake).mean()
             if classes_real is not None:  # ac > 0: D's classifier learns from real images only (trained on fakes
                 # too, it would also reward G for whatever its fakes already look like)
                 loss_d = loss_d + o.ac * F.cross_entropy(classes_real.float(), labels)
@@ -164,13 +168,13 @@ class ConditionalDCGAN(TrainableModel):
                 loss_d = loss_d + o.ac * F.cross_entropy(twin_fake.float(), labels)
         self.backward_step(loss_d, opt_d)
 
-        # Non-saturating G loss through the updated D, whose weights need no gradients here.
+        # G loss (non-saturating, or hinge) through the updated D, whose weights need no gradients here.
         opt_g.zero_grad(set_to_none=True)
         self.discriminator.requires_grad_(False)
         try:
             with self.autocast():
                 logit_g, classes_g, twin_g = self.discriminator(fake, labels)
-                loss_g = F.softplus(-logit_g.float()).mean()
+                loss_g = hinge_loss_g(logit_g.float()) if o.hinge else F.softplus(-logit_g.float()).mean()
                 loss_g = loss_g + generator_class_loss(classes_g, twin_g, labels, o.ac if o.ac_g is None else o.ac_g, o.tac)
             self.backward_step(loss_g, opt_g)
         finally:
