@@ -233,13 +233,13 @@ def test_a_checkpoint_from_before_the_twin_classifier_and_ac_g_resumes_as_it_was
     ckpt = load_checkpoint(path)
     options = ckpt["model"]["config"]["options"]
     del options["tac"], options["ac_g"]  # a cdcgan checkpoint from before tac, and before ac_g (default then: as ac)
-    del options["lr_d"], options["hinge"]  # ... and from before lr_d and hinge
+    del options["lr_d"], options["hinge"], options["d_width"]  # ... and from before lr_d, hinge and d_width
     torch.save(ckpt, path)
     code, out, err = cli("train", "--name", "fashion-cdcgan", "--data-root", tiny_idx, "--resume", "--steps", "3", *FAST)
     assert code == 0, err
     options = load_checkpoint(path)["model"]["config"]["options"]
     assert options["tac"] == 0.0 and options["ac_g"] is None
-    assert options["lr_d"] is None and options["hinge"] is False
+    assert options["lr_d"] is None and options["hinge"] is False and options["d_width"] is None
     code, out, err = train(cli, tiny_idx, "--steps", "2", "--name", "twin", options={**TINY, "tac": "1"})
     assert code == 0, err
     assert any("twin" in key for key in load_checkpoint(workdir / "checkpoints/twin/last.pt")["state"]["model"])
@@ -288,3 +288,16 @@ def test_hinge_loss_and_a_learning_rate_of_its_own_for_d(monkeypatch, one_torch_
     assert learning_rates(lr="1e-4") == (1e-4, 1e-4)
     with pytest.raises(GanstudioError, match="lr_d"):
         ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "lr_d": "0"}, model="cdcgan"))
+
+
+def test_d_width_sets_the_discriminator_apart_from_the_generator():
+    """d_width: D's own width (none: width, as G's); G is the same either way."""
+    def widths(**options):
+        model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, **options}, model="cdcgan"))
+        first_d = next(m for m in model.discriminator.features.modules() if isinstance(m, torch.nn.Conv2d))
+        return first_d.out_channels, sum(p.numel() for p in model.generator.parameters())
+
+    (d_same, g_same), (d_wide, g_wide) = widths(), widths(d_width="12")
+    assert d_same == 8 and d_wide == 12 and g_same == g_wide
+    with pytest.raises(GanstudioError, match="d_width"):
+        widths(d_width="0")

@@ -42,6 +42,8 @@ class CDCGANOptions:
     embed_dim: int = option(32, "size of the class embedding concatenated to z in G (with cbn=false)", min=1)
     # 32, not DCGAN's 64: about twice the steps in the same minutes, which beat the wider networks (docs/models.md)
     width: int = option(32, "channels of the highest-resolution hidden layer of G and D", min=1)
+    d_width: Optional[int] = option(None, "channels of D's highest-resolution hidden layer (none: width), for a D wider "
+                                          "or narrower than G", min=1, before=None)  # checkpoints from before: width
     lr: float = option(2e-4, "Adam learning rate of G (and of D, without lr_d)", above=0)
     lr_d: Optional[float] = option(None, "Adam learning rate of D (none: lr); a faster D with a slower G is the "
                                          "two time-scale update rule (TTUR, Heusel et al. 2017)", above=0,

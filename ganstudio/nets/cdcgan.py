@@ -119,7 +119,7 @@ class ConditionalDCGAN(TrainableModel):
         c, side, _ = config.image_shape
         o = self.options
         self.latent_dim = o.latent_dim
-        self.discriminator = ProjectionDiscriminator(config.num_classes, c, side, o.width, classify=o.ac > 0, twin=o.tac > 0)
+        self.discriminator = ProjectionDiscriminator(config.num_classes, c, side, o.width if o.d_width is None else o.d_width, classify=o.ac > 0, twin=o.tac > 0)
         self.apply(dcgan.init_weights)  # convolutions and batch norms; the embeddings keep their own
         if o.cbn:  # its per-class scales and shifts keep their own initialisation; the convolutions get DCGAN's
             self.generator = CBNGenerator(o.latent_dim, config.num_classes, c, side, o.width)
