@@ -14,7 +14,7 @@ from ganstudio.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
 from ganstudio.models import cdcgan
 from ganstudio.nets import cdcgan as cdcgan_nets
-from ganstudio.nets.cdcgan import ConditionalDCGAN, generator_class_loss
+from ganstudio.nets.cdcgan import ConditionalDCGAN, generator_class_loss, mode_seeking_loss
 from ganstudio.testing import FixedBatches, check_model_plugin, step_context
 
 TINY = {"width": "8", "latent_dim": "16"}
@@ -233,13 +233,13 @@ def test_a_checkpoint_from_before_the_twin_classifier_and_ac_g_resumes_as_it_was
     ckpt = load_checkpoint(path)
     options = ckpt["model"]["config"]["options"]
     del options["tac"], options["ac_g"]  # a cdcgan checkpoint from before tac, and before ac_g (default then: as ac)
-    del options["lr_d"], options["hinge"], options["d_width"]  # ... and from before lr_d, hinge and d_width
+    del options["lr_d"], options["hinge"], options["d_width"], options["ms"]  # ... and from before lr_d, hinge, d_width, ms
     torch.save(ckpt, path)
     code, out, err = cli("train", "--name", "fashion-cdcgan", "--data-root", tiny_idx, "--resume", "--steps", "3", *FAST)
     assert code == 0, err
     options = load_checkpoint(path)["model"]["config"]["options"]
     assert options["tac"] == 0.0 and options["ac_g"] is None
-    assert options["lr_d"] is None and options["hinge"] is False and options["d_width"] is None
+    assert options["lr_d"] is None and options["hinge"] is False and options["d_width"] is None and options["ms"] == 0.0
     code, out, err = train(cli, tiny_idx, "--steps", "2", "--name", "twin", options={**TINY, "tac": "1"})
     assert code == 0, err
     assert any("twin" in key for key in load_checkpoint(workdir / "checkpoints/twin/last.pt")["state"]["model"])
@@ -301,3 +301,54 @@ def test_d_width_sets_the_discriminator_apart_from_the_generator():
     assert d_same == 8 and d_wide == 12 and g_same == g_wide
     with pytest.raises(GanstudioError, match="d_width"):
         widths(d_width="0")
+
+
+def test_mode_seeking_pairs_samples_of_one_class_and_rewards_distance_per_z_distance():
+    """mode_seeking_loss (MSGAN): 1 / (mean image distance / mean z distance) over pairs of one class; pairs of two
+    classes count for nothing, and a batch without two samples of one class gives 0 and no gradient."""
+    z = torch.tensor([[0.0, 0.0], [2.0, 0.0], [5.0, 5.0], [0.0, 4.0]])
+    fake = torch.zeros(4, 1, 2, 2)
+    fake[1] += 0.5  # class 0's pair (samples 0 and 1): image distance 0.5, z distance 1
+    fake[3] += 1.0  # class 1's pair (samples 2 and 3): image distance 1, z distance 3
+    labels = torch.tensor([0, 0, 1, 1])
+    assert mode_seeking_loss(fake, z, labels).item() == pytest.approx(1 / ((0.5 + 1.0) / (1.0 + 3.0) + 1e-5))
+    shuffled = torch.tensor([3, 0, 2, 1])  # the pairs are found by class, wherever they sit in the batch
+    assert mode_seeking_loss(fake[shuffled], z[shuffled], labels[shuffled]).item() == pytest.approx(1 / (1.5 / 4 + 1e-5))
+    lone = fake.clone().requires_grad_(True)  # two samples of class 0, then classes 1 and 2: only the first pair counts
+    mode_seeking_loss(lone, z, torch.tensor([0, 0, 1, 2])).backward()
+    assert lone.grad[:2].abs().sum() > 0 and lone.grad[2:].abs().sum() == 0
+    apart = fake.clone().requires_grad_(True)
+    loss = mode_seeking_loss(apart, z, torch.arange(4))
+    loss.backward()
+    assert loss.item() == 0.0 and apart.grad.abs().sum() == 0
+    # samples that all but ignore z (a hundredth of the distance for the same z) cost about a hundred times more
+    assert mode_seeking_loss(fake / 100, z, labels).item() == pytest.approx(100 * mode_seeking_loss(fake, z, labels).item(), rel=1e-2)
+
+
+def test_ms_adds_the_mode_seeking_term_to_g_alone(monkeypatch, one_torch_thread):
+    """ms > 0 adds ms x the mode-seeking term of the step's own fakes, z and labels to G's loss; D's loss is unchanged."""
+    labels = torch.arange(32) % 4
+    images = torch.rand(32, 1, 28, 28) * 2 - 1
+    seen = []
+
+    def record(fake, z, labels):
+        value = mode_seeking_loss(fake, z, labels)
+        seen.append((fake.shape, z.shape, labels.clone(), value.item()))
+        return value
+
+    monkeypatch.setattr(cdcgan_nets, "mode_seeking_loss", record)
+
+    def one_step(**options):
+        torch.manual_seed(0)
+        model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, **options}, model="cdcgan"))
+        return model.training_step(FixedBatches(images, labels, batch_size=32), model.configure_optimizers(), step_context())
+
+    plain = one_step()
+    assert seen == []  # the default: off
+    seeking = one_step(ms="2")
+    (fake_shape, z_shape, seen_labels, value), = seen
+    assert fake_shape == (32, 1, 28, 28) and z_shape[0] == 32 and torch.equal(seen_labels, labels)
+    assert seeking["loss_d"].item() == pytest.approx(plain["loss_d"].item())
+    assert seeking["loss_g"].item() == pytest.approx(plain["loss_g"].item() + 2 * value, rel=1e-4)
+    with pytest.raises(GanstudioError, match="ms"):
+        one_step(ms="-1")

@@ -70,6 +70,9 @@ class CDCGANOptions:
     hinge: bool = option(True, "hinge loss (SNGAN, BigGAN: D pushes real logits above 1 and fake ones below -1, G "
                                "raises its fakes' logits); false: the non-saturating BCE of DCGAN",
                          before=False)  # cdcgan checkpoints from before 2026-12-01 (third round) trained with BCE
+    ms: float = option(0.0, "weight of the mode-seeking term in G's step (MSGAN, Mao et al. 2019): G is also trained to "
+                            "make two samples of one class as far apart as their z are, against samples that ignore z; "
+                            "0 turns it off", min=0, before=0.0)  # cdcgan checkpoints from before 2026-12-01 (fourth round)
     channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
 
     def __post_init__(self):

@@ -100,6 +100,21 @@ def generator_class_loss(classes, twin, labels, weight: float, twin_weight: floa
     return loss
 
 
+def mode_seeking_loss(fake, z, labels):
+    """MSGAN's term (Mao et al. 2019): 1 / (image distance / z distance) over pairs of samples of one class, which
+    is large when G maps different z to the same image. The batch's own fakes are paired within each class (sorted
+    by label, neighbours paired), so no extra sample is drawn and the fakes keep the real batch's labels; a pair of
+    two classes counts for nothing. 0 when no class has two samples."""
+    order = torch.argsort(labels, stable=True)
+    first, second = order[0:len(order) - 1:2], order[1::2]
+    same = (labels[first] == labels[second]).float()
+    image_distance = (fake[first].float() - fake[second].float()).abs().flatten(1).mean(1)
+    z_distance = (z[first].float() - z[second].float()).abs().flatten(1).mean(1)
+    pairs = same.sum()
+    ratio = (image_distance * same).sum() / (z_distance * same).sum().clamp_min(1e-8)
+    return (pairs > 0).float() / (ratio + 1e-5)  # MSGAN's epsilon; no pair: 0 (and no gradient), without a sync
+
+
 class ConditionalDCGAN(TrainableModel):
     kind = "gan"
     condition = "class"  # generate(z, labels) gets int64 class indices; --class works in sample/interpolate/eval
@@ -176,6 +191,8 @@ class ConditionalDCGAN(TrainableModel):
                 logit_g, classes_g, twin_g = self.discriminator(fake, labels)
                 loss_g = hinge_loss_g(logit_g.float()) if o.hinge else F.softplus(-logit_g.float()).mean()
                 loss_g = loss_g + generator_class_loss(classes_g, twin_g, labels, o.ac if o.ac_g is None else o.ac_g, o.tac)
+                if o.ms > 0:
+                    loss_g = loss_g + o.ms * mode_seeking_loss(fake, z, labels)
             self.backward_step(loss_g, opt_g)
         finally:
             self.discriminator.requires_grad_(True)
