@@ -16,6 +16,7 @@ that all ranks take the same number of steps. docs/distributed.md has the comman
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import time
@@ -84,10 +85,17 @@ class Distributed:
 
         return dist.get_backend() if self.enabled and dist.is_initialized() else "none"
 
-    def close(self) -> None:
+    def close(self, finished: bool = False) -> None:
+        """Leave the process group. After a clean finish every rank waits for the others first, and the DDP wrappers
+        (which hold the group's communication threads) are freed before the group: a rank that tears the group down
+        while another still uses it, or with a wrapper's threads still alive, can abort at exit."""
         import torch.distributed as dist
 
+        self._wrappers = None
         if self.enabled and dist.is_initialized():
+            if finished:
+                dist.barrier()
+            gc.collect()
             dist.destroy_process_group()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 

@@ -88,6 +88,7 @@ def run_train(args) -> int:
     dist = Distributed.from_environment(config.sync_batchnorm)
     if config.sync_batchnorm and not dist.enabled:
         print("note: --sync-batchnorm matters only with several processes (torchrun, --nproc); ignored", file=sys.stderr)
+    finished = False  # a clean finish waits for every rank before leaving the process group
     try:
         device = dist.setup(resolve_device(config.device))
         if config.sync_batchnorm and dist.enabled and device.type != "cuda":
@@ -120,11 +121,12 @@ def run_train(args) -> int:
             print(f"run '{c.run_name}': step {run.step:,}, epoch {run.epoch:.2f}; checkpoint {run.checkpoint_path}; outputs in {shown}")
             if code:
                 print(f"stopped by a signal; continue with: ganstudio train --name {c.run_name} --resume")
+        finished = True
         if code and os.environ.get(LAUNCHED):
             return 0  # `train --nproc` reports the signal itself; a clean exit keeps torchrun quiet
         return code
     finally:
-        dist.close()
+        dist.close(finished)
 
 
 def add_plugin_options(p: argparse.ArgumentParser, plugins) -> None:
