@@ -107,6 +107,9 @@ class DatasetPlugin:
     description: str = ""
     options: Optional[type] = None
     default_model: str = "dcgan"  # what ``ganstudio train --data NAME`` trains when no --model is given
+    # --model-option values this dataset trains default_model with (strings, as the command line gives them); the
+    # user's own --model-option wins for each key, and another --model leaves them out
+    default_model_options: dict[str, str] = field(default_factory=dict)
     plugin: str = ""  # filled in by the registry: which plugin registered it
 
 

@@ -25,6 +25,7 @@ import torch
 from ganstudio import hookimpl
 from ganstudio.api import Batch, Batches, DatasetPlugin, ImageData, ModelConfig, StepContext, TrainableModel
 from ganstudio.data import DataSpec, load_data
+from ganstudio.errors import GanstudioError
 from ganstudio.images import to_float
 from ganstudio.options import parse_options
 
@@ -204,11 +205,17 @@ def _check_generation(model: TrainableModel, data: ImageData) -> None:
 
 def check_dataset_plugin(plugin, name: str, root=None, options: Optional[dict] = None, splits=("train",)) -> dict:
     """Each split loads through the core as valid ImageData, the same twice (the data order depends on it); labels
-    fall inside the class names; returns {split: ImageData}."""
+    fall inside the class names; default_model_options are valid options of default_model; returns {split: ImageData}."""
     plugins = plugins_with(plugin)
     assert name in plugins.datasets, f"dataset '{name}' is not registered (registered: {', '.join(plugins.datasets)})"
     default_model = plugins.datasets[name].default_model
     assert default_model in plugins.models, f"default_model '{default_model}' is not a registered model ({', '.join(plugins.models)})"
+    model_options = plugins.datasets[name].default_model_options
+    assert all(isinstance(v, str) for v in model_options.values()), "default_model_options values are text, as --model-option gives them"
+    try:
+        parse_options(plugins.models[default_model].options, model_options, f"model '{default_model}'")
+    except GanstudioError as e:
+        raise AssertionError(f"default_model_options: {e}") from None
     spec = DataSpec(name, root=str(root) if root is not None else None, options=dict(options or {}))
     loaded = {}
     for split in splits:

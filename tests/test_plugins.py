@@ -12,6 +12,7 @@ import pytest
 from conftest import make_idx_dataset
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, DatasetPlugin, ImageData, ModelPlugin
+from ganstudio.checkpoint import load_checkpoint
 from ganstudio.errors import PluginError
 from ganstudio.plugins import DEFAULT_PLUGINS, load_plugins
 
@@ -318,6 +319,55 @@ def test_a_dataset_whose_default_model_is_not_installed_is_one_line(cli, workdir
     spec.loader.exec_module(module)
     with pytest.raises(AssertionError, match="default_model 'stylegan9' is not a registered model"):
         check_dataset_plugin(module, "odd")
+
+
+def test_a_dataset_trains_its_default_model_with_its_own_options(cli, workdir):
+    """DatasetPlugin(default_model_options=...) reach the default model (named or not) and are printed; the user's
+    --model-option wins per key; another --model does not get them; check_dataset_plugin rejects options the model lacks."""
+    write_plugin(workdir / "elsewhere", "shaded", '''
+        import torch
+        from ganstudio import hookimpl
+        from ganstudio.api import DatasetPlugin, ImageData
+
+        def load(request):
+            return ImageData(torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)), source="random")
+
+        @hookimpl
+        def register_datasets(register):
+            register(DatasetPlugin("shaded", load, "random", default_model="dcgan",
+                                   default_model_options={"width": "8", "latent_dim": "4"}))
+            register(DatasetPlugin("wrong", load, "random", default_model="dcgan", default_model_options={"wings": "2"}))
+    ''')
+    base = ("--plugins-dir", workdir / "elsewhere", "train", "--data", "shaded", "--batch-size", "32", "--steps", "1", "--callbacks", "log")
+
+    def options(name):
+        options = load_checkpoint(workdir / f"checkpoints/{name}/last.pt")["model"]["config"]["options"]
+        return options["width"], options["latent_dim"]
+
+    code, out, err = cli(*base, "--name", "plain")
+    assert code == 0, err
+    assert options("plain") == (8, 4)
+    assert "model options: width=8, latent_dim=4 (the default for 'shaded'; --model-option KEY=VALUE for another)" in out
+    code, out, err = cli(*base, "--name", "mine", "--model", "dcgan", "--model-option", "latent_dim=6")
+    assert code == 0, err
+    assert options("mine") == (8, 6) and "model options: width=8 (the default" in out
+    code, out, err = cli(*base, "--name", "other", "--model", "wgan-gp", "--model-option", "width=8", "--model-option", "n_critic=1")
+    assert code == 0, err
+    assert options("other") == (8, 100) and "model options:" not in out
+    code, out, err = cli(*base, "--name", "plain", "--resume", "--steps", "2")
+    assert code == 0, err
+    assert options("plain") == (8, 4) and "model options:" not in out
+
+    import importlib.util
+
+    from ganstudio.testing import check_dataset_plugin
+
+    spec = importlib.util.spec_from_file_location("shaded_dataset", workdir / "elsewhere" / "shaded.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    check_dataset_plugin(module, "shaded")
+    with pytest.raises(AssertionError, match="default_model_options: model 'dcgan' has no option wings"):
+        check_dataset_plugin(module, "wrong")
 
 
 def test_a_model_plugin_sets_its_own_batch_size(cli, workdir, capsys):

@@ -47,17 +47,28 @@ def config_from_args(args) -> TrainConfig:
             raise GanstudioError(f"dataset '{data.name}' (plugin '{dataset.plugin}') trains model '{dataset.default_model}' by "
                                  f"default, which is not installed: name one with --model (see: ganstudio plugins)")
         run["model"] = dataset.default_model
+    model_options = {**dataset_model_options(args, data.name, run["model"]), **dict(args.model_option or [])}  # the user's win
     model = args.plugins.models.get(run["model"])  # unknown: open_run says so
     if not hasattr(args, "batch_size") and model is not None and model.batch_size:
         run["batch_size"] = model.batch_size  # the model's own (cdcgan: 64, docs/models.md)
     return TrainConfig(
-        data=data, model_options=dict(args.model_option or []), name=args.name, **run,
+        data=data, model_options=model_options, name=args.name, **run,
         epochs=args.epochs, steps=args.steps, minutes=args.minutes,
         device=args.device, compile=args.compile, sync_batchnorm=args.sync_batchnorm, log_every=args.log_every, grid_every=args.grid_every,
         checkpoints_dir=args.checkpoints_dir, samples_dir=args.samples_dir,
         callbacks=chosen_callbacks(args),
         disabled_callbacks=args.no_callback or [], callback_options=getattr(args, "plugin_options", None) or {},
     )
+
+
+def dataset_model_options(args, data_name: str, model: str) -> dict:
+    """The dataset's own --model-option values for its default model (fashion-mini: hinge=false), less the keys the
+    user gave; none for another model."""
+    dataset = args.plugins.datasets.get(data_name)  # unknown: open_run says so
+    if dataset is None or model != dataset.default_model:
+        return {}
+    given = dict(args.model_option or [])
+    return {key: value for key, value in dataset.default_model_options.items() if key not in given}
 
 
 def chosen_callbacks(args):
@@ -109,6 +120,9 @@ def run_train(args) -> int:
                 + (f", resuming at step {run.step:,}" if args.resume else "")
                 + (f" (the default for '{c.data.name}'; --model NAME for another)" if not args.resume and not hasattr(args, "model") else "")
             )
+            if not args.resume and (defaults := dataset_model_options(args, c.data.name, c.model)):
+                listed = ", ".join(f"{key}={value}" for key, value in defaults.items())
+                print(f"model options: {listed} (the default for '{c.data.name}'; --model-option KEY=VALUE for another)")
             if dist.enabled:
                 print(f"distributed: {dist.world_size} process{'es' if dist.world_size > 1 else ''} ({dist.backend}), batch {c.batch_size} per process, "
                       f"{c.batch_size * dist.world_size} per step in all; the learning rate is the model's, not rescaled "
