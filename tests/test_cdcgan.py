@@ -13,8 +13,9 @@ from ganstudio.augment import attach
 from ganstudio.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
 from ganstudio.models import cdcgan
+from ganstudio.options import recorded_options
 from ganstudio.nets import cdcgan as cdcgan_nets
-from ganstudio.nets.cdcgan import ConditionalDCGAN, generator_class_loss, mode_seeking_loss
+from ganstudio.nets.cdcgan import ConditionalDCGAN, MinibatchStd, generator_class_loss, mode_seeking_loss
 from ganstudio.testing import FixedBatches, check_model_plugin, step_context
 
 TINY = {"width": "8", "latent_dim": "16"}
@@ -352,3 +353,49 @@ def test_ms_adds_the_mode_seeking_term_to_g_alone(monkeypatch, one_torch_thread)
     assert seeking["loss_g"].item() == pytest.approx(plain["loss_g"].item() + 2 * value, rel=1e-4)
     with pytest.raises(GanstudioError, match="ms"):
         one_step(ms="-1")
+
+
+def test_minibatch_std_appends_the_spread_of_each_group_as_one_channel():
+    """MinibatchStd (ProGAN): image i joins group i % (B / group); its extra channel is the standard deviation over
+    its group, averaged over features and pixels; identical images give ~0; any batch size works (the largest group
+    size up to ``group`` that divides it); NHWC stays NHWC."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 5, 5)
+    out = MinibatchStd(4)(x)
+    assert out.shape == (8, 4, 5, 5) and torch.equal(out[:, :3], x)
+    for i in range(8):
+        group = x[[j for j in range(8) if j % 2 == i % 2]]  # B / group = 2 groups: the even and the odd images
+        expected = (group.var(0, unbiased=False) + 1e-8).sqrt().mean()
+        assert torch.allclose(out[i, 3], expected.expand(5, 5), atol=1e-6)
+    assert MinibatchStd(4)(torch.ones(8, 3, 5, 5))[:, 3].abs().max() < 1e-3
+    odd = MinibatchStd(4)(torch.randn(6, 2, 3, 3))  # 6 = 3 x 2: groups of 3
+    assert odd.shape == (6, 3, 3, 3) and torch.allclose(odd[0, 2], odd[2, 2]) and not torch.allclose(odd[0, 2], odd[1, 2])
+    assert MinibatchStd(4)(torch.randn(1, 2, 3, 3)).shape == (1, 3, 3, 3)  # a batch of one: its own group
+    nhwc = x.contiguous(memory_format=torch.channels_last)
+    assert MinibatchStd(4)(nhwc).is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(MinibatchStd(4)(nhwc), out)
+
+
+def test_mbstd_lets_d_see_the_rest_of_the_batch_and_trains(tmp_path, one_torch_thread):
+    """mbstd=N puts the channel before D's last downsampling convolution: in eval mode (batch norm on its running
+    statistics) one image's logit then depends on the other images of its group, where without it it does not; the
+    option passes the contract kit, and checkpoints from before it rebuild without the channel."""
+    def logits(images, **options):
+        torch.manual_seed(0)
+        model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, **options}, model="cdcgan")).eval()
+        with torch.no_grad():
+            return model.discriminator(images, torch.zeros(len(images), dtype=torch.long))[0], model
+
+    images = torch.rand(8, 1, 28, 28) * 2 - 1
+    others_changed = images.clone()
+    others_changed[1:] = others_changed[:1]  # image 0 stays, its group now has no spread
+    plain, model = logits(images)
+    assert not any(isinstance(m, MinibatchStd) for m in model.discriminator.modules())
+    assert torch.allclose(plain[0], logits(others_changed)[0][0])
+    seeing, model = logits(images, mbstd="4")
+    assert sum(isinstance(m, MinibatchStd) for m in model.discriminator.modules()) == 1
+    assert not torch.allclose(seeing[0], logits(others_changed, mbstd="4")[0][0])
+    assert recorded_options(cdcgan.CDCGANOptions, {"width": 8})["mbstd"] == 0  # a checkpoint without the option
+    check_model_plugin(cdcgan, "cdcgan", tmp_path, options={**TINY, "mbstd": "4"})
+    with pytest.raises(GanstudioError, match="mbstd"):
+        logits(images, mbstd="-1")

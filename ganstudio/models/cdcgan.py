@@ -73,6 +73,9 @@ class CDCGANOptions:
     ms: float = option(0.0, "weight of the mode-seeking term in G's step (MSGAN, Mao et al. 2019): G is also trained to "
                             "make two samples of one class as far apart as their z are, against samples that ignore z; "
                             "0 turns it off", min=0, before=0.0)  # cdcgan checkpoints from before 2026-12-01 (fourth round)
+    mbstd: int = option(0, "group size of a minibatch standard deviation channel in D (ProGAN, Karras et al. 2018): D sees "
+                           "how much the images of each group differ, which pushes G to vary them; 0 turns it off",
+                        min=0, before=0)  # cdcgan checkpoints from before 2026-12-02 have no such channel
     channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
 
     def __post_init__(self):

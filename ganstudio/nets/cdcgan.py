@@ -59,13 +59,42 @@ class CBNGenerator(nn.Module):
         return h
 
 
+class MinibatchStd(nn.Module):
+    """ProGAN's minibatch standard deviation (Karras et al. 2018): one channel more, holding how much the images of
+    each group of ``group`` in the batch differ (the standard deviation over the group, averaged over features and
+    pixels), so D can tell a batch of near-identical fakes from a varied real one and G is pushed to vary."""
+
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        group = max(g for g in range(1, min(self.group, b) + 1) if b % g == 0)  # a batch of any size works
+        spread = x.float().reshape(group, b // group, c, h, w).var(0, unbiased=False).add(1e-8).sqrt()
+        spread = spread.mean((1, 2, 3)).to(x.dtype)  # one number per group position: (B / group,)
+        channel = spread.repeat(group)[:, None, None, None].expand(b, 1, h, w)  # image i belongs to group i % (B / group)
+        if x.is_contiguous(memory_format=torch.channels_last):  # keep NHWC (the faster convolutions): join along C last
+            return torch.cat([x.permute(0, 2, 3, 1), channel.permute(0, 2, 3, 1)], 3).permute(0, 3, 1, 2)
+        return torch.cat([x, channel], 1)
+
+
 class ProjectionDiscriminator(nn.Module):
     """DCGAN's discriminator, whose last convolution (a base x base kernel over the last feature map phi(x): a
-    linear function of it) gets a class-specific term: logit = linear(phi(x)) + <embed(y), phi(x)>."""
+    linear function of it) gets a class-specific term: logit = linear(phi(x)) + <embed(y), phi(x)>. With mbstd > 0
+    a minibatch standard deviation channel enters its last downsampling convolution."""
 
-    def __init__(self, num_classes: int, channels: int, side: int, width: int, classify: bool = False, twin: bool = False):
+    def __init__(self, num_classes: int, channels: int, side: int, width: int, classify: bool = False, twin: bool = False,
+                 mbstd: int = 0):
         super().__init__()
         net = dcgan.Discriminator(channels, side, width).net
+        if mbstd:  # before the last strided convolution, as in ProGAN, so D's last layers can weigh it with the rest
+            last = max(i for i, m in enumerate(net) if isinstance(m, nn.Conv2d) and m.stride == (2, 2))
+            conv = net[last]
+            layers = list(net)
+            layers[last:last + 1] = [MinibatchStd(mbstd), nn.Conv2d(conv.in_channels + 1, conv.out_channels, conv.kernel_size,
+                                                                     conv.stride, conv.padding, bias=False)]
+            net = nn.Sequential(*layers)
         self.features = net[:-1]  # phi(x): (B, ch, base, base)
         self.linear = net[-1]  # Conv2d(ch, 1, base): linear(phi(x))
         features = self.linear.in_channels * self.linear.kernel_size[0] * self.linear.kernel_size[1]
@@ -134,7 +163,8 @@ class ConditionalDCGAN(TrainableModel):
         c, side, _ = config.image_shape
         o = self.options
         self.latent_dim = o.latent_dim
-        self.discriminator = ProjectionDiscriminator(config.num_classes, c, side, o.width if o.d_width is None else o.d_width, classify=o.ac > 0, twin=o.tac > 0)
+        self.discriminator = ProjectionDiscriminator(config.num_classes, c, side, o.width if o.d_width is None else o.d_width,
+                                                     classify=o.ac > 0, twin=o.tac > 0, mbstd=o.mbstd)
         self.apply(dcgan.init_weights)  # convolutions and batch norms; the embeddings keep their own
         if o.cbn:  # its per-class scales and shifts keep their own initialisation; the convolutions get DCGAN's
             self.generator = CBNGenerator(o.latent_dim, config.num_classes, c, side, o.width)
