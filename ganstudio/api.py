@@ -157,11 +157,15 @@ class ModelPlugin:
     options: Optional[type] = None
     plugin: str = ""
     batch_size: Optional[int] = None  # what ``ganstudio train --model NAME`` uses when no --batch-size is given (None: 128)
+    ema_decay: Optional[float] = None  # the generator EMA's decay ``train --model NAME`` uses when no --ema-decay is given (None: 0, off)
 
     def __post_init__(self):
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool)
                                             or self.batch_size < 1):
             raise ValueError(f"ModelPlugin {self.name!r}: batch_size must be a positive int or None, got {self.batch_size!r}")
+        if self.ema_decay is not None and (isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float))
+                                           or not 0 <= self.ema_decay < 1):
+            raise ValueError(f"ModelPlugin {self.name!r}: ema_decay must be a number in [0, 1) or None, got {self.ema_decay!r}")
         if isinstance(self.build, str):
             self.build = LazyBuild(self.build)
         elif self.options is None:

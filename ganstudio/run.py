@@ -40,7 +40,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata=RUN)
     precision: str = field(default="auto", metadata=RUN)  # auto: bf16 where the hardware runs it natively, else fp32 (accel.py)
     grid_samples: int = field(default=64, metadata=RUN)  # size of the fixed-noise grid (conditional: about this many, a row per class)
-    ema_decay: float = field(default=0.0, metadata=RUN)  # generator EMA (ema.py) for all outputs; off: it did not help at 10 CPU-minutes (docs/models.md)
+    ema_decay: float = field(default=0.0, metadata=RUN)  # generator EMA (ema.py) for all outputs; train sets the model's own (ModelPlugin.ema_decay) when none is given
     augment: str = field(default="off", metadata=RUN)  # DiffAugment policy before D (augment.py): off, on, or a list of ops
     epochs: Optional[int] = field(default=None, metadata=INVOCATION)  # total epochs of the run (resumed runs count those done)
     steps: Optional[int] = field(default=None, metadata=INVOCATION)  # total training steps of the run

@@ -406,3 +406,43 @@ def test_a_model_plugin_sets_its_own_batch_size(cli, workdir, capsys):
 
     with pytest.raises(ValueError, match="batch_size must be a positive int or None, got 0"):
         ModelPlugin("bad", lambda config: None, batch_size=0)
+
+
+def test_a_model_plugin_sets_its_own_ema_decay(cli, workdir, capsys):
+    """ModelPlugin(ema_decay=D) is the generator EMA train uses without --ema-decay, said on its own line and kept in
+    the checkpoint; --ema-decay 0 turns it off; a resumed run keeps its own; --help lists the models' own."""
+    write_plugin(workdir / "elsewhere", "averaged", '''
+        from ganstudio import hookimpl
+        from ganstudio.api import ModelPlugin
+        from ganstudio.models.dcgan import DCGANOptions
+
+        @hookimpl
+        def register_models(register):
+            register(ModelPlugin("avgdcgan", "ganstudio.nets.dcgan:DCGAN", options=DCGANOptions, ema_decay=0.99))
+    ''')
+    data = make_idx_dataset(workdir / "tiny", n_train=64, n_test=16)
+    flags = ("--plugins-dir", workdir / "elsewhere", "train", "--data", "fashion", "--data-root", data, "--model", "avgdcgan",
+             "--model-option", "width=8", "--callbacks", "log", "--batch-size", "16")
+    code, out, err = cli(*flags, "--steps", "1")
+    assert code == 0, err
+    assert "generator EMA: decay 0.99 (the model's default; --ema-decay 0 turns it off)" in out
+    ckpt = load_checkpoint(workdir / "checkpoints/fashion-avgdcgan/last.pt")
+    assert ckpt["config"]["ema_decay"] == 0.99 and ckpt["ema"] is not None
+    code, out, err = cli(*flags, "--steps", "2", "--resume")
+    assert code == 0, err
+    assert "generator EMA" not in out and load_checkpoint(workdir / "checkpoints/fashion-avgdcgan/last.pt")["config"]["ema_decay"] == 0.99
+    code, out, err = cli(*flags, "--steps", "1", "--ema-decay", "0", "--name", "raw")
+    assert code == 0, err
+    assert "generator EMA" not in out and load_checkpoint(workdir / "checkpoints/raw/last.pt")["config"]["ema_decay"] == 0.0
+    code, out, err = cli(*flags, "--model", "dcgan", "--steps", "1", "--name", "plain")  # another model: its own (off)
+    assert code == 0, err
+    assert load_checkpoint(workdir / "checkpoints/plain/last.pt")["config"]["ema_decay"] == 0.0
+
+    from ganstudio.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--plugins-dir", str(workdir / "elsewhere"), "train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "0.99 for avgdcgan, 0 (off) for the others" in help_text, help_text[help_text.find("moving average"):][:300]
+    with pytest.raises(ValueError, match="ema_decay must be a number in \\[0, 1\\) or None, got 1"):
+        ModelPlugin("bad", lambda config: None, ema_decay=1)

@@ -51,6 +51,8 @@ def config_from_args(args) -> TrainConfig:
     model = args.plugins.models.get(run["model"])  # unknown: open_run says so
     if not hasattr(args, "batch_size") and model is not None and model.batch_size:
         run["batch_size"] = model.batch_size  # the model's own (cdcgan: 64, docs/models.md)
+    if not hasattr(args, "ema_decay") and model is not None and model.ema_decay is not None:
+        run["ema_decay"] = model.ema_decay  # the model's own (cdcgan: 0.999, docs/models.md)
     return TrainConfig(
         data=data, model_options=model_options, name=args.name, **run,
         epochs=args.epochs, steps=args.steps, minutes=args.minutes,
@@ -120,6 +122,8 @@ def run_train(args) -> int:
                 + (f", resuming at step {run.step:,}" if args.resume else "")
                 + (f" (the default for '{c.data.name}'; --model NAME for another)" if not args.resume and not hasattr(args, "model") else "")
             )
+            if not args.resume and not hasattr(args, "ema_decay") and run.model_plugin.ema_decay:
+                print(f"generator EMA: decay {c.ema_decay:g} (the model's default; --ema-decay 0 turns it off)")
             if not args.resume and (defaults := dataset_model_options(args, c.data.name, c.model)):
                 listed = ", ".join(f"{key}={value}" for key, value in defaults.items())
                 print(f"model options: {listed} (the default for '{c.data.name}'; --model-option KEY=VALUE for another)")
@@ -167,6 +171,12 @@ def dataset_defaults(plugins) -> str:
     return ", ".join(named + [f"{fallback} for the others" if named else fallback])
 
 
+def model_ema_decays(plugins) -> str:
+    """"0.999 for cdcgan, 0 (off) for the others", from the registered models' own ema_decay."""
+    own = [f"{model.ema_decay:g} for {name}" for name, model in plugins.models.items() if model.ema_decay]
+    return ", ".join(own + ["0 (off) for the others" if own else "0 (off)"])
+
+
 def model_batch_sizes(plugins) -> str:
     """"64 for cdcgan, 128 for the others", from the registered models' own batch_size."""
     own = [f"{model.batch_size} for {name}" for name, model in plugins.models.items() if model.batch_size]
@@ -193,8 +203,8 @@ def register_commands(cli):
                    help="auto (default): bf16 autocast where the hardware runs it natively (CUDA GPUs with bf16, AVX512-BF16 "
                         "or AMX CPUs), fp16 with loss scaling on older CUDA GPUs, else fp32")
     p.add_argument("--ema-decay", type=ema_decay, default=argparse.SUPPRESS, metavar="D",
-                   help="a moving average of the generator (e.g. 0.999) makes every sample, grid and score (default 0: off; "
-                        "measured in docs/models.md: no gain in 10-minute CPU runs)")
+                   help="a moving average of the generator (e.g. 0.999; 0 turns it off) makes every sample, grid and score "
+                        f"(default: the model's own, {model_ema_decays(cli.plugins)}; measured in docs/models.md)")
     p.add_argument("--augment", default=argparse.SUPPRESS, metavar="POLICY",
                    help="DiffAugment before the discriminator, on real and fake images: off (default), on (translation, cutout; "
                         "+ color for RGB), or a list of translation, cutout, color")

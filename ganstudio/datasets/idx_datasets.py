@@ -149,6 +149,8 @@ def register_datasets(register):
     register(DatasetPlugin("fashion", FASHION.load, "Fashion-MNIST, 1x28x28, 10 classes (full data; embedded subset as fallback)",
                            default_model="cdcgan"))
     register(DatasetPlugin("mnist", MNIST.load, "MNIST digits, 1x28x28, 10 classes (full data; embedded subset as fallback)"))
+    # The 4,000 images train cdcgan with BCE, not the hinge: FD 63.57 against 70.75 in one pair at 10 CPU-minutes
+    # (EMA weights; 0.55x against 0.61x DCGAN's in the rounds before), docs/models.md, fourth round
     register(DatasetPlugin("fashion-mini", FASHION.load_mini, "embedded Fashion-MNIST subset: 4,000 train / 1,000 test",
-                           default_model="cdcgan"))
+                           default_model="cdcgan", default_model_options={"hinge": "false"}))
     register(DatasetPlugin("mnist-mini", MNIST.load_mini, "embedded MNIST subset: 4,000 train / 1,000 test"))
