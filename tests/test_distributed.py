@@ -102,7 +102,7 @@ def test_a_failing_rank_stops_both_names_itself_and_leaves_last_pt_intact(cli, w
                                      env={"PROBE_FAIL_RANK": "1", "PROBE_FAIL_STEP": "7"}))
     assert code != 0
     assert "rank 1: error: plugin" in err and "probe failure on rank 1 at step 7" in err  # the failing rank, by name
-    assert "rank 0: error: stopped because rank 1: " in err  # and the other one says why it stopped
+    assert "rank 0: error: stopped because rank 1: " in err, err  # and the other one says why it stopped
     assert "distributed: 2 processes" in out and "resuming at step 4" in out
     records = [json.loads(line) for line in (workdir / "checkpoints/fashion-dcgan/metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "event" not in r][-1] == 6  # steps 5-6 logged on two ranks before step 7 failed

@@ -143,6 +143,15 @@ def run_train(args) -> int:
         if code and os.environ.get(LAUNCHED):
             return 0  # `train --nproc` reports the signal itself; a clean exit keeps torchrun quiet
         return code
+    except GanstudioError as error:
+        if dist.enabled and not error.quiet:
+            # Said before leaving the group: torchrun stops this process (SIGTERM) soon after the failed rank exits,
+            # and leaving the group takes long enough that the CLI's own print, after it, often came too late.
+            from ganstudio.distributed import rank_prefix
+
+            print(f"{rank_prefix()}error: {error}", file=sys.stderr, flush=True)
+            error.quiet = True
+        raise
     finally:
         dist.close(finished)
 
