@@ -370,21 +370,27 @@ def test_a_dataset_trains_its_default_model_with_its_own_options(cli, workdir):
         check_dataset_plugin(module, "wrong")
 
 
-def test_a_model_plugin_sets_its_own_batch_size(cli, workdir, capsys):
-    """ModelPlugin(batch_size=N) is what train uses without --batch-size; --batch-size wins; a resumed run keeps the
-    batch size it was started with."""
-    write_plugin(workdir / "elsewhere", "small_batches", '''
+def train_dcgan_variant(workdir, name: str, plugin_arguments: str) -> tuple:
+    """Writes a plugin registering DCGAN as model ``name`` with ModelPlugin(..., plugin_arguments) and returns the
+    train flags for it on tiny Fashion-MNIST files."""
+    write_plugin(workdir / "elsewhere", name.replace("-", "_"), f'''
         from ganstudio import hookimpl
         from ganstudio.api import ModelPlugin
         from ganstudio.models.dcgan import DCGANOptions
 
         @hookimpl
         def register_models(register):
-            register(ModelPlugin("small-dcgan", "ganstudio.nets.dcgan:DCGAN", options=DCGANOptions, batch_size=16))
+            register(ModelPlugin("{name}", "ganstudio.nets.dcgan:DCGAN", options=DCGANOptions, {plugin_arguments}))
     ''')
     data = make_idx_dataset(workdir / "tiny", n_train=64, n_test=16)
-    flags = ("--plugins-dir", workdir / "elsewhere", "train", "--data", "fashion", "--data-root", data, "--model", "small-dcgan",
-             "--model-option", "width=8", "--callbacks", "log")
+    return ("--plugins-dir", workdir / "elsewhere", "train", "--data", "fashion", "--data-root", data, "--model", name,
+            "--model-option", "width=8", "--callbacks", "log")
+
+
+def test_a_model_plugin_sets_its_own_batch_size(cli, workdir, capsys):
+    """ModelPlugin(batch_size=N) is what train uses without --batch-size; --batch-size wins; a resumed run keeps the
+    batch size it was started with."""
+    flags = train_dcgan_variant(workdir, "small-dcgan", "batch_size=16")
     code, out, err = cli(*flags, "--steps", "1")
     assert code == 0, err
     assert "batch 16 (the model's default; --batch-size N for another), 4 batches/epoch" in out
@@ -411,18 +417,7 @@ def test_a_model_plugin_sets_its_own_batch_size(cli, workdir, capsys):
 def test_a_model_plugin_sets_its_own_ema_decay(cli, workdir, capsys):
     """ModelPlugin(ema_decay=D) is the generator EMA train uses without --ema-decay, said on its own line and kept in
     the checkpoint; --ema-decay 0 turns it off; a resumed run keeps its own; --help lists the models' own."""
-    write_plugin(workdir / "elsewhere", "averaged", '''
-        from ganstudio import hookimpl
-        from ganstudio.api import ModelPlugin
-        from ganstudio.models.dcgan import DCGANOptions
-
-        @hookimpl
-        def register_models(register):
-            register(ModelPlugin("avgdcgan", "ganstudio.nets.dcgan:DCGAN", options=DCGANOptions, ema_decay=0.99))
-    ''')
-    data = make_idx_dataset(workdir / "tiny", n_train=64, n_test=16)
-    flags = ("--plugins-dir", workdir / "elsewhere", "train", "--data", "fashion", "--data-root", data, "--model", "avgdcgan",
-             "--model-option", "width=8", "--callbacks", "log", "--batch-size", "16")
+    flags = (*train_dcgan_variant(workdir, "avgdcgan", "ema_decay=0.99"), "--batch-size", "16")
     code, out, err = cli(*flags, "--steps", "1")
     assert code == 0, err
     assert "generator EMA: decay 0.99 (the model's default; --ema-decay 0 turns it off)" in out
