@@ -87,7 +87,7 @@ def run_train(args) -> int:
     import contextlib
 
     from ganstudio.accel import resolve_device
-    from ganstudio.distributed import Distributed, under_torchrun
+    from ganstudio.distributed import Distributed, rank_prefix, under_torchrun
     from ganstudio.launch import LAUNCHED, launch_torchrun
     from ganstudio.live import LiveView
     from ganstudio.loop import fit
@@ -147,8 +147,6 @@ def run_train(args) -> int:
         if dist.enabled and not error.quiet:
             # Said before leaving the group: torchrun stops this process (SIGTERM) soon after the failed rank exits,
             # and leaving the group takes long enough that the CLI's own print, after it, often came too late.
-            from ganstudio.distributed import rank_prefix
-
             print(f"{rank_prefix()}error: {error}", file=sys.stderr, flush=True)
             error.quiet = True
         raise
