@@ -7,7 +7,7 @@ samples in under 60 s on a 2-core CPU). Prints a table; asserts nothing.
 
 Without --checkpoint / --classifier it times freshly initialised DCGAN and classifier networks of the default
 sizes: the cost of scoring does not depend on the weights. Real images: Fashion-MNIST as ``train`` finds it.
-The stages are the ones ``ganstudio eval`` runs (ganstudio/commands/eval.py), through the same functions.
+The stages are the ones ``ganstudio eval`` runs (ganstudio/builtin/commands/eval.py), through the same functions.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import time
 import torch
 
 from ganstudio.api import DataRequest, ModelConfig
-from ganstudio.evaluation import Reference, extract, random_subset, score_features
-from ganstudio.metrics import feature_stats, frechet_distance, inception_score, kid, precision_recall
+from ganstudio.scoring.evaluation import Reference, extract, random_subset, score_features
+from ganstudio.scoring.metrics import feature_stats, frechet_distance, inception_score, kid, precision_recall
 from ganstudio.plugins import load_plugins
 
 
@@ -51,7 +51,7 @@ def main() -> None:
     total_start = time.perf_counter()
 
     def load_models():
-        from ganstudio.generation import load_model
+        from ganstudio.output.generation import load_model
 
         train = plugins.dataset(args.data).load(DataRequest(split="train"))
         test = plugins.dataset(args.data).load(DataRequest(split="test", quiet=True))
@@ -67,7 +67,7 @@ def main() -> None:
     n = args.n
 
     def generate():
-        from ganstudio.generation import generate_images
+        from ganstudio.output.generation import generate_images
 
         return generate_images(gan, gan.sample_latent(n, generator=torch.Generator().manual_seed(0)), device=device)
 

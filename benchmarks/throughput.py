@@ -6,14 +6,14 @@
     .venv/bin/python benchmarks/throughput.py --shapes 28 --no-ablation --compare-with /tmp/before   # vs another checkout
 
 Every row runs in a fresh subprocess (its own threads, its own peak memory) and trains the same DCGAN
-(ganstudio/nets/dcgan.py, default width 64, batch 128) on the same images for ``--seconds`` after a warm-up:
+(ganstudio/builtin/models/dcgan/nets.py, default width 64, batch 128) on the same images for ``--seconds`` after a warm-up:
 
 * ``baseline``: the way pytorch/examples dcgan/main.py feeds and trains it: a torchvision Dataset that
   builds a PIL image per sample and applies ``transforms`` (28x28: ToTensor + Normalize over the uint8
   Fashion-MNIST array, as torchvision's FashionMNIST does; 64x64: ImageFolder over 178x218 JPEGs with
   Resize(64) + CenterCrop(64) + ToTensor + Normalize), ``DataLoader(shuffle=True, num_workers=2)``,
   ``.item()`` on D(x), D(G(z)) and the losses every step, fp32, NCHW, torch's default threads.
-* ``ours``: ganstudio's training loop (ganstudio/loop.py ``fit``, no callbacks): the dataset as one uint8 tensor (on the
+* ``ours``: ganstudio's training loop (ganstudio/train/loop.py ``fit``, no callbacks): the dataset as one uint8 tensor (on the
   GPU when training there), batches by index, normalisation on the device, a host sync every 10 steps,
   one thread per core; the variants switch precision and memory format to show what each one buys.
 
@@ -114,19 +114,19 @@ def step_flops(model, images) -> float:
 def run_ours(args, precision: str, channels_last: bool) -> dict:
     """ganstudio's training loop on the shape's data for args.seconds after warm-up; images/s from its own hooks."""
     from ganstudio import hookimpl
-    from ganstudio.accel import resolve_device
+    from ganstudio.train.accel import resolve_device
     from ganstudio.api import DataRequest, DatasetPlugin
-    from ganstudio.data import DataSpec
-    from ganstudio.loop import fit
+    from ganstudio.api.data import DataSpec
+    from ganstudio.train.loop import fit
     from ganstudio.plugins import load_plugins
-    from ganstudio.run import Run, TrainConfig
+    from ganstudio.train.run import Run, TrainConfig
 
     data_name = "fashion" if args.shape == 28 else "bench-celeba"
 
     class BenchData:  # a throwaway dataset plugin: the benchmark's JPEGs through the celeba plugin and its cache
         @hookimpl
         def register_datasets(self, register):
-            from ganstudio.datasets.celeba import load_celeba
+            from ganstudio.builtin.datasets.celeba import load_celeba
 
             register(DatasetPlugin("bench-celeba", lambda request: load_celeba(
                 DataRequest(split="train", root=Path(args.jpeg_folder), image_size=64, quiet=True)), "benchmark JPEGs"))
@@ -175,8 +175,8 @@ def run_baseline(args) -> dict:
     import torchvision.transforms as transforms
     from PIL import Image
 
-    from ganstudio.accel import resolve_device
-    from ganstudio.nets.dcgan import Discriminator, Generator, init_weights
+    from ganstudio.train.accel import resolve_device
+    from ganstudio.builtin.models.dcgan.nets import Discriminator, Generator, init_weights
 
     device = resolve_device(args.device)
     if args.shape == 28:
@@ -252,10 +252,10 @@ def run_baseline(args) -> dict:
 
 def run_sampling(args) -> dict:
     """``ganstudio sample``'s generate: 10,000 images from a default-size DCGAN at 28x28."""
-    from ganstudio.accel import resolve_device
+    from ganstudio.train.accel import resolve_device
     from ganstudio.api import ModelConfig
-    from ganstudio.generation import generate_images
-    from ganstudio.nets.dcgan import DCGAN
+    from ganstudio.output.generation import generate_images
+    from ganstudio.builtin.models.dcgan.nets import DCGAN
 
     device = resolve_device(args.device)
     model = DCGAN(ModelConfig((1, 28, 28), 10, {})).to(device)
@@ -269,9 +269,9 @@ def run_sampling(args) -> dict:
 
 def run_features(args) -> dict:
     """``ganstudio eval``'s feature extraction: the classifier's penultimate layer for 10,000 28x28 images."""
-    from ganstudio.accel import resolve_device
+    from ganstudio.train.accel import resolve_device
     from ganstudio.api import ModelConfig
-    from ganstudio.nets.classifier import CNNClassifier, predict
+    from ganstudio.builtin.models.classifier.nets import CNNClassifier, predict
 
     device = resolve_device(args.device)
     model = CNNClassifier(ModelConfig((1, 28, 28), 10, {})).to(device)
@@ -312,7 +312,7 @@ def machine_description(device: str) -> str:
                 break
     except OSError:
         pass
-    from ganstudio.accel import cpu_cores, cpu_has_native_bf16
+    from ganstudio.train.accel import cpu_cores, cpu_has_native_bf16
 
     text = f"{cpu}, {cpu_cores()} cores (native bf16: {'yes' if cpu_has_native_bf16() else 'no'}), torch {torch.__version__}"
     if device != "cpu" and torch.cuda.is_available():

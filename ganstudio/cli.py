@@ -11,7 +11,7 @@ import sys
 import traceback
 
 from ganstudio import __version__
-from ganstudio.distributed import rank_prefix
+from ganstudio.train.distributed import rank_prefix
 from ganstudio.errors import GanstudioError, PluginError
 
 # torch and the plugins are imported inside main(), so that Ctrl-C during those (slow) imports is one line too.

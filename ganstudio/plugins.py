@@ -20,35 +20,35 @@ from pathlib import Path
 
 import pluggy
 
-from ganstudio import hookspecs
+from ganstudio.api import hookspecs
 from ganstudio.api import CallbackPlugin, DatasetPlugin, ModelPlugin
 from ganstudio.errors import Interrupted, PluginError, unknown_name
 
 DEFAULT_PLUGINS = (
-    "ganstudio.datasets.idx_datasets",
-    "ganstudio.datasets.celeba",
-    "ganstudio.datasets.folder",
-    "ganstudio.models.dcgan",
-    "ganstudio.models.cdcgan",
-    "ganstudio.models.wgan_gp",
-    "ganstudio.models.sngan",
-    "ganstudio.models.classifier",
-    "ganstudio.callbacks.grid",
-    "ganstudio.callbacks.gif",
-    "ganstudio.callbacks.curves",
-    "ganstudio.callbacks.log",
-    "ganstudio.callbacks.tensorboard",
-    "ganstudio.callbacks.eval",
-    "ganstudio.commands.train",
-    "ganstudio.commands.sample",
-    "ganstudio.commands.eval",
-    "ganstudio.commands.plugins",
-    "ganstudio.commands.gif",
-    "ganstudio.commands.interpolate",
-    "ganstudio.commands.show",
-    "ganstudio.commands.export",
-    "ganstudio.commands.runs",
-    "ganstudio.commands.report",
+    "ganstudio.builtin.datasets.idx_datasets",
+    "ganstudio.builtin.datasets.celeba",
+    "ganstudio.builtin.datasets.folder",
+    "ganstudio.builtin.models.dcgan",
+    "ganstudio.builtin.models.cdcgan",
+    "ganstudio.builtin.models.wgan_gp",
+    "ganstudio.builtin.models.sngan",
+    "ganstudio.builtin.models.classifier",
+    "ganstudio.builtin.callbacks.grid",
+    "ganstudio.builtin.callbacks.gif",
+    "ganstudio.builtin.callbacks.curves",
+    "ganstudio.builtin.callbacks.log",
+    "ganstudio.builtin.callbacks.tensorboard",
+    "ganstudio.builtin.callbacks.eval",
+    "ganstudio.builtin.commands.train",
+    "ganstudio.builtin.commands.sample",
+    "ganstudio.builtin.commands.eval",
+    "ganstudio.builtin.commands.plugins",
+    "ganstudio.builtin.commands.gif",
+    "ganstudio.builtin.commands.interpolate",
+    "ganstudio.builtin.commands.show",
+    "ganstudio.builtin.commands.export",
+    "ganstudio.builtin.commands.runs",
+    "ganstudio.builtin.commands.report",
 )
 ENTRY_POINT_GROUP = "ganstudio"
 
@@ -160,7 +160,7 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: boo
     """Load built-ins, entry points (unless ``entry_points`` is False or GANSTUDIO_NO_ENTRY_POINTS is set) and a
     plugins folder: ``plugins_dir`` when given, else ``./plugins`` if the user trusts it (``local=False``: none).
     An untrusted ./plugins is not imported; a note on stderr says how to load it (unless ``quiet``)."""
-    from ganstudio.trust import is_trusted
+    from ganstudio.store.trust import is_trusted
 
     pm = pluggy.PluginManager("ganstudio")
     pm.add_hookspecs(hookspecs)

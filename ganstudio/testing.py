@@ -24,10 +24,10 @@ import torch
 
 from ganstudio import hookimpl
 from ganstudio.api import Batch, Batches, DatasetPlugin, ImageData, ModelConfig, StepContext, TrainableModel
-from ganstudio.data import DataSpec, load_data
+from ganstudio.api.data import DataSpec, load_data
 from ganstudio.errors import GanstudioError
-from ganstudio.images import to_float
-from ganstudio.options import parse_options
+from ganstudio.output.images import to_float
+from ganstudio.api.options import parse_options
 
 __all__ = ["FixedBatches", "step_context", "synthetic_data", "plugins_with", "train_run",
            "check_model_plugin", "check_dataset_plugin", "check_callback_plugin"]
@@ -104,8 +104,8 @@ def train_run(plugins, folder, model: str, steps: int, resume: bool = False, cal
               callback_options=None, batch_size: int = 16, name: str = "contract", stop_at: Optional[int] = None):
     """Train ``model`` on ``contract-data`` for ``steps`` (total) under ``folder``; returns the finished Run.
     ``stop_at``: interrupt the run there (a run planned for ``steps``, stopped early, as Ctrl-C would)."""
-    from ganstudio.loop import fit
-    from ganstudio.run import TrainConfig, open_run
+    from ganstudio.train.loop import fit
+    from ganstudio.train.run import TrainConfig, open_run
 
     # ema_decay: the kit checks that the core's generator EMA resumes exactly with every model.
     config = TrainConfig(data=DataSpec("contract-data"), model=model, model_options=dict(options or {}), name=name, steps=steps, ema_decay=0.999,
@@ -135,7 +135,7 @@ def check_model_plugin(plugin, name: str, folder, options: Optional[dict] = None
     """Builds; one step changes the weights and returns finite scalar metrics; generate has the data's shape and
     range; a conditional model honours its labels; the state round-trips; two steps + resume + two steps equals
     four steps exactly on the CPU; ``ganstudio sample`` works from the checkpoint alone."""
-    from ganstudio.generation import generate_images, load_model
+    from ganstudio.output.generation import generate_images, load_model
 
     data = data if data is not None else synthetic_data()
     plugins = plugins_with(plugin, data=data)
@@ -183,7 +183,7 @@ def check_model_plugin(plugin, name: str, folder, options: Optional[dict] = None
 
 
 def _check_generation(model: TrainableModel, data: ImageData) -> None:
-    from ganstudio.generation import generate_images
+    from ganstudio.output.generation import generate_images
 
     assert model.latent_dim > 0, "a GAN sets latent_dim"
     z = model.sample_latent(6, generator=torch.Generator().manual_seed(0))
@@ -243,7 +243,7 @@ def check_callback_plugin(plugin, name: str, folder, options: Optional[dict] = N
     kwargs = dict(callbacks=[name], callback_options={name: dict(options or {})}, options=model_options)
     with contextlib.redirect_stderr(io.StringIO()):
         first = train_run(plugins, folder, model, 3, **kwargs)
-        from ganstudio.checkpoint import load_checkpoint
+        from ganstudio.store.checkpoint import load_checkpoint
 
         saved = load_checkpoint(first.checkpoint_path).get("callbacks", {})
         resumed = train_run(plugins, folder, model, 5, resume=True, **kwargs)

@@ -1,4 +1,4 @@
-"""Rebuild ganstudio/data/fashion-mini from the full Fashion-MNIST (Debian's dataset-fashion-mnist).
+"""Rebuild ganstudio/builtin/datasets/files/fashion-mini from the full Fashion-MNIST (Debian's dataset-fashion-mnist).
 
     python scripts/make_fashion_mini.py /usr/share/datasets/fashion-mnist
 
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import torch
 
-from ganstudio.idx import read_idx, write_idx
+from ganstudio.builtin.datasets.idx_files import read_idx, write_idx
 
 PER_CLASS = {"train": 400, "t10k": 100}
 
 
-def main(source: str, dest: str = "ganstudio/data/fashion-mini") -> None:
+def main(source: str, dest: str = "ganstudio/builtin/datasets/files/fashion-mini") -> None:
     src, out = Path(source), Path(dest)
     out.mkdir(parents=True, exist_ok=True)
     for split, per_class in PER_CLASS.items():

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganstudio.idx import write_idx
+from ganstudio.builtin.datasets.idx_files import write_idx
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from conftest import FAST
-from ganstudio import accel
-from ganstudio.accel import Precision, choose_precision, configure_backends, resolve_device
+from ganstudio.train import accel
+from ganstudio.train.accel import Precision, choose_precision, configure_backends, resolve_device
 from ganstudio.api import ModelConfig
-from ganstudio.checkpoint import load_checkpoint
+from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
-from ganstudio.nets.dcgan import DCGAN
+from ganstudio.builtin.models.dcgan.nets import DCGAN
 from ganstudio.testing import FixedBatches, step_context
 
 CUDA = torch.device("cuda")

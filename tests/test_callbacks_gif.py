@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from conftest import FAST
-from ganstudio.callbacks.gif import Timeline, add_caption, thin_evenly
-from ganstudio.callbacks.grid import read_index
+from ganstudio.builtin.callbacks.gif import Timeline, add_caption, thin_evenly
+from ganstudio.builtin.callbacks.grid import read_index
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)  # 256 images / batch 32 = 8 steps per epoch; log every 2 steps
 GRID = 8 * 30 + 2  # 64 fixed-noise samples of 28 px: an 8x8 grid with 2 px padding

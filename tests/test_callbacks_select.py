@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import FAST
-from ganstudio.checkpoint import load_checkpoint
+from ganstudio.store.checkpoint import load_checkpoint
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
 

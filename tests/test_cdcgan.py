@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from ganstudio.api import ModelConfig
-from ganstudio.augment import attach
-from ganstudio.checkpoint import load_checkpoint
+from ganstudio.train.augment import attach
+from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
-from ganstudio.models import cdcgan
-from ganstudio.options import recorded_options
-from ganstudio.nets import cdcgan as cdcgan_nets
-from ganstudio.nets.cdcgan import ConditionalDCGAN, MinibatchStd, generator_class_loss, mode_seeking_loss
+from ganstudio.builtin.models import cdcgan
+from ganstudio.api.options import recorded_options
+from ganstudio.builtin.models.cdcgan import nets as cdcgan_nets
+from ganstudio.builtin.models.cdcgan.nets import ConditionalDCGAN, MinibatchStd, generator_class_loss, mode_seeking_loss
 from ganstudio.testing import FixedBatches, check_model_plugin, step_context
 
 TINY = {"width": "8", "latent_dim": "16"}

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ganstudio.checkpoint import load_checkpoint
+from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.testing import check_callback_plugin, check_dataset_plugin, check_model_plugin, plugins_with, train_run
 from image_trees import make_celeba_torchvision, make_image_folder
 

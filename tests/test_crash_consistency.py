@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from ganstudio.callbacks.gif import Timeline
-from ganstudio.callbacks.grid import read_index
+from ganstudio.builtin.callbacks.gif import Timeline
+from ganstudio.builtin.callbacks.grid import read_index
 
 from conftest import FAST
 

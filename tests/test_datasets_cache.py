@@ -9,8 +9,8 @@ import PIL.ImageOps
 import pytest
 import torch
 
-from ganstudio.datasets import imagecache
-from ganstudio.datasets.imagecache import decode, list_images, prepare_images
+from ganstudio.builtin.datasets import imagecache
+from ganstudio.builtin.datasets.imagecache import decode, list_images, prepare_images
 from ganstudio.errors import GanstudioError
 from image_trees import make_image_folder, write_faces
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from ganstudio.api import DataRequest
-from ganstudio.checkpoint import load_checkpoint
-from ganstudio.datasets import celeba
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.builtin.datasets import celeba
 from ganstudio.errors import GanstudioError
 from image_trees import ATTRIBUTES, make_celeba_bare, make_celeba_torchvision
 

@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 
 from ganstudio.api import DataRequest
-from ganstudio.checkpoint import load_checkpoint
-from ganstudio.datasets import idx_datasets
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.builtin.datasets import idx_datasets
 from ganstudio.errors import GanstudioError
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "64", "--log-every", "2")
-PACKAGE_DATA = Path(idx_datasets.__file__).resolve().parent.parent / "data"
+PACKAGE_DATA = Path(idx_datasets.__file__).resolve().parent / "files"
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from ganstudio.api import DataRequest
-from ganstudio.checkpoint import load_checkpoint
-from ganstudio.datasets.folder import load_folder
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.builtin.datasets.folder import load_folder
 from ganstudio.errors import GanstudioError
 from image_trees import make_image_folder
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ganstudio.api import ModelConfig
-from ganstudio.nets.dcgan import DCGAN
+from ganstudio.builtin.models.dcgan.nets import DCGAN
 from ganstudio.testing import FixedBatches, step_context
 
 

@@ -1,4 +1,4 @@
-"""Training under torchrun (ganstudio/distributed.py): 2 CPU processes on gloo train together with identical weights,
+"""Training under torchrun (ganstudio/train/distributed.py): 2 CPU processes on gloo train together with identical weights,
 only rank 0 writes, resume continues, one process samples the result; two "nodes" meet through c10d rendezvous;
 a rank that fails stops both with its rank named and last.pt intact; Ctrl-C to `train --nproc` saves and exits 130.
 The data shards and the metric reduction are checked in-process."""
@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from ganstudio.api import ImageData
-from ganstudio.batches import DeviceBatches
-from ganstudio.checkpoint import load_checkpoint
-from ganstudio.metric_window import MetricWindow
+from ganstudio.train.batches import DeviceBatches
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.train.metric_window import MetricWindow
 
 PROBE = Path(__file__).parent / "distributed_plugins"
 TINY = ("--model", "dcgan", "--model-option", "width=8", "--model-option", "latent_dim=8", "--batch-size", "16", "--log-every", "2")

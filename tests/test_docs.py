@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganstudio import hookspecs
+from ganstudio.api import hookspecs
 from ganstudio.plugins import load_plugins
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ def import_code(path: Path, name: str, monkeypatch):
 
 
 def test_docs_example_plugin_loads_and_registers(workdir):
-    from ganstudio.data import DataSpec, load_data
+    from ganstudio.api.data import DataSpec, load_data
 
     (workdir / "plugins").mkdir()
     (workdir / "plugins" / "ganstudio_noise.py").write_text(code_after("`ganstudio_noise.py`:"))
@@ -67,7 +67,7 @@ def test_docs_example_plugin_loads_and_registers(workdir):
 def test_docs_example_plugin_passes_the_contract_kit(workdir, monkeypatch, one_torch_thread):
     """The blobs dataset with its options, and the epoch-printer callback in a short run (the kit's data: 64
     images in batches of 16, so epoch 1 ends at step 4, in the resumed part of the kit's 3 + 2 steps)."""
-    from ganstudio.hooks import RunHandle
+    from ganstudio.train.callbacks import RunHandle
     from ganstudio.testing import check_callback_plugin, check_dataset_plugin
 
     (workdir / "ganstudio_noise.py").write_text(code_after("`ganstudio_noise.py`:"))
@@ -90,7 +90,7 @@ def test_docs_ema_example_is_the_tested_code():
     assert code.strip() in (Path(__file__).resolve().parent / "test_contract.py").read_text()
 
 
-@pytest.mark.parametrize("path", ["ganstudio/models/wgan_gp.py", "ganstudio/nets/wgan_gp.py", "ganstudio/nets/cdcgan.py"])
+@pytest.mark.parametrize("path", ["ganstudio/builtin/models/wgan_gp/__init__.py", "ganstudio/builtin/models/wgan_gp/nets.py", "ganstudio/builtin/models/cdcgan/nets.py"])
 def test_docs_excerpts_of_the_built_in_models_are_current(path):
     """Every line of the docs' excerpts (but the '...' elisions) is a line of the quoted file."""
     source = {line.strip() for line in (REPO / path).read_text().splitlines()}

@@ -1,4 +1,4 @@
-"""Generator EMA (ganstudio/ema.py) and DiffAugment (ganstudio/augment.py), both applied by the core to any GAN."""
+"""Generator EMA (ganstudio/train/ema.py) and DiffAugment (ganstudio/train/augment.py), both applied by the core to any GAN."""
 
 import numpy as np
 import pytest
@@ -6,11 +6,11 @@ import torch
 from torch import nn
 
 from conftest import FAST
-from ganstudio.augment import attach, cutout, diff_augment, parse_policy, translation
-from ganstudio.checkpoint import load_checkpoint
-from ganstudio.ema import GeneratorEMA
+from ganstudio.train.augment import attach, cutout, diff_augment, parse_policy, translation
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.train.ema import GeneratorEMA
 from ganstudio.errors import GanstudioError
-from ganstudio.generation import generate_images, load_model, seeded_inputs
+from ganstudio.output.generation import generate_images, load_model, seeded_inputs
 from ganstudio.plugins import load_plugins
 from ganstudio.testing import plugins_with, train_run
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import make_idx_dataset
-from ganstudio.checkpoint import load_checkpoint
+from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.cli import main
 
 GAN = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "32", "--log-every", "2", "--ema-decay", "0.999")
@@ -81,7 +81,7 @@ def test_eval_table_output(cli, checkpoints):
 
 
 def test_samples_from_a_file_real_images_beat_noise(cli, checkpoints, trained, workdir):
-    from ganstudio.idx import read_idx
+    from ganstudio.builtin.datasets.idx_files import read_idx
 
     real = read_idx(trained / "tiny/t10k-images-idx3-ubyte.gz").numpy()  # (N, 28, 28) uint8
     np.savez(workdir / "real.npz", images=real[..., None])  # (N, H, W, C), as ganstudio sample writes
@@ -99,7 +99,7 @@ def test_samples_from_a_file_real_images_beat_noise(cli, checkpoints, trained, w
 
 
 def test_classifier_is_trained_when_missing(cli, trained, workdir, monkeypatch):
-    import ganstudio.evaluation as evaluation
+    import ganstudio.scoring.evaluation as evaluation
 
     monkeypatch.setattr(evaluation, "AUTO_TRAIN_EPOCHS", 2)
     shutil.copytree(trained / "checkpoints/fashion-dcgan", workdir / "checkpoints/fashion-dcgan")
@@ -147,9 +147,9 @@ def test_eval_every_logs_scores_and_keeps_best(cli, trained, checkpoints, workdi
 
 def test_every_in_training_eval_lands_in_the_log_and_curves_at_its_step(cli, trained, checkpoints, workdir):
     """The last eval (at the final step) is not lost, and each score is logged at the step it was measured."""
-    from ganstudio.callbacks.curves import panels
-    from ganstudio.callbacks.eval import SCORES
-    from ganstudio.callbacks.log import read_metrics
+    from ganstudio.builtin.callbacks.curves import panels
+    from ganstudio.builtin.callbacks.eval import SCORES
+    from ganstudio.builtin.callbacks.log import read_metrics
 
     code, out, err = cli("train", "--data", "fashion", "--data-root", trained / "tiny", "--model-option", "width=8",
                          "--batch-size", "32", "--log-every", "3", "--name", "scored", "--steps", "8", "--eval-every", "4",

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from ganstudio.checkpoint import load_checkpoint, save_checkpoint
+from ganstudio.store.checkpoint import load_checkpoint, save_checkpoint
 from ganstudio.cli import main
-from ganstudio.generation import generate_images, load_model, seeded_inputs
-from ganstudio.images import to_uint8
+from ganstudio.output.generation import generate_images, load_model, seeded_inputs
+from ganstudio.output.images import to_uint8
 from ganstudio.plugins import load_plugins
 
 from conftest import make_idx_dataset
@@ -200,7 +200,7 @@ def test_the_new_exporter_gives_the_same_file_behaviour(runs, workdir, one_torch
     """The torch.export-based exporter (the fallback where torch no longer has the TorchScript-based one)."""
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from ganstudio.commands.export import example_inputs, exportable, save_onnx
+    from ganstudio.builtin.commands.export import example_inputs, exportable, save_onnx
 
     model = loaded(runs, "fashion-cdcgan")
     module = exportable(model)
@@ -254,7 +254,7 @@ def test_one_line_errors(export, workdir, monkeypatch):
 
 
 def test_a_file_that_fails_its_check_is_not_written(export, workdir, monkeypatch):
-    from ganstudio.commands import export as command
+    from ganstudio.builtin.commands import export as command
 
     assert export("fashion-dcgan", "--out", "keep.pt")[0] == 0
     before = (workdir / "keep.pt").read_bytes(), (workdir / "keep.pt.json").read_text()

@@ -10,9 +10,9 @@ import torch
 
 from conftest import make_idx_dataset
 from ganstudio.api import DataRequest
-from ganstudio.datasets import idx_datasets
+from ganstudio.builtin.datasets import idx_datasets
 from ganstudio.errors import GanstudioError
-from ganstudio.idx import read_idx, write_idx
+from ganstudio.builtin.datasets.idx_files import read_idx, write_idx
 
 
 def test_roundtrip_gz_and_raw(tmp_path):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganstudio.datasets import imagecache
-from ganstudio.datasets.imagecache import list_images
+from ganstudio.builtin.datasets import imagecache
+from ganstudio.builtin.datasets.imagecache import list_images
 
 
 def picture(path, side=64):

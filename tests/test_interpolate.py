@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from conftest import FAST
-from ganstudio.commands.interpolate import loop_latents, slerp
+from ganstudio.builtin.commands.interpolate import loop_latents, slerp
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -5,8 +5,8 @@ import io
 
 from rich.console import Console
 
-from ganstudio.live import LiveView, format_duration
-from ganstudio.nets.dcgan import DCGAN
+from ganstudio.output.live import LiveView, format_duration
+from ganstudio.builtin.models.dcgan.nets import DCGAN
 
 METRICS = {"loss_d": 1.02, "loss_g": 1.31, "d_real": 0.64, "d_fake": 0.36, "fid": 61.5, "kid": 1.84,
            "precision": 0.59, "recall": 0.61, "images_per_s": 2900.0}

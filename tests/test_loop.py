@@ -9,8 +9,8 @@ import torch
 import tiny_models
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, Metric, RunView, option
-from ganstudio.checkpoint import load_checkpoint
-from ganstudio.metric_window import DivergenceError, MetricWindow
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.train.metric_window import DivergenceError, MetricWindow
 from ganstudio.testing import plugins_with, synthetic_data, train_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -24,8 +24,8 @@ def test_a_step_draws_what_it_needs_and_epochs_count_images(tmp_path):
     ckpt = load_checkpoint(run.checkpoint_path)
     assert ckpt["progress"]["images_seen"] == 288
     # An epoch target counts images: 3 epochs of 4 batches at 3 batches a step is 4 steps.
-    from ganstudio.loop import fit
-    from ganstudio.run import open_run
+    from ganstudio.train.loop import fit
+    from ganstudio.train.run import open_run
 
     config = run.config
     config.steps, config.epochs, config.name = None, 3, "by-epochs"
@@ -138,7 +138,7 @@ def test_hook_wrappers_run_because_hooks_go_through_pluggy(tmp_path):
 
 def test_an_fp16_overflow_skips_the_step_instead_of_stopping_the_run(tmp_path, monkeypatch):
     """The CPU GradScaler stands in for CUDA's: the step whose loss is infinite is skipped and logged."""
-    from ganstudio.accel import Precision
+    from ganstudio.train.accel import Precision
 
     monkeypatch.setattr(Precision, "grad_scaler", lambda self, device: torch.amp.GradScaler("cpu", init_scale=2.0 ** 10))
     run = train_run(plugins_with(tiny_models), tmp_path, "tiny", 5, options={"overflow_at": 2})

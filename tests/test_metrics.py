@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ganstudio.metrics import (
+from ganstudio.scoring.metrics import (
     class_histogram, feature_stats, frechet_distance, inception_score, kid, mmd2_unbiased, polynomial_kernel,
     precision_recall, sqrt_psd,
 )
@@ -126,7 +126,7 @@ def test_class_histogram_reports_rarest_and_commonest():
 
 
 def test_density_and_coverage_follow_naeem_et_al():
-    from ganstudio.metrics import density_coverage, knn_radii
+    from ganstudio.scoring.metrics import density_coverage, knn_radii
 
     g = torch.Generator().manual_seed(0)
     real = torch.randn(600, 8, generator=g)
@@ -147,8 +147,8 @@ def test_density_and_coverage_follow_naeem_et_al():
 
 
 def test_kid_reads_the_same_everywhere():
-    from ganstudio.callbacks.eval import SCORES, describe_scores
-    from ganstudio.live import format_metrics
+    from ganstudio.builtin.callbacks.eval import SCORES, describe_scores
+    from ganstudio.output.live import format_metrics
 
     scores = {"fid": 12.3456, "kid": 0.0281234, "precision": 0.5, "recall": 0.25, "density": 0.75, "coverage": 0.5}
     line = describe_scores(scores)

@@ -4,8 +4,8 @@ alone, obey the GAN's signals, and never be kept unfinished as eval's feature sp
 import pytest
 import torch
 
-from ganstudio import evaluation
-from ganstudio.checkpoint import load_checkpoint
+from ganstudio.scoring import evaluation
+from ganstudio.store.checkpoint import load_checkpoint
 
 from conftest import FAST
 

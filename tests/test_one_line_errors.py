@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganstudio.checkpoint import load_checkpoint
+from ganstudio.store.checkpoint import load_checkpoint
 
 from conftest import FAST
 

@@ -2,7 +2,7 @@
 
 import os
 
-from ganstudio.runs import RunLock
+from ganstudio.store.runs import RunLock
 
 from conftest import FAST
 

@@ -6,9 +6,9 @@ import textwrap
 import pytest
 import torch
 
-from ganstudio.checkpoint import load_checkpoint
-from ganstudio.live import format_metrics
-from ganstudio.nets.dcgan import DCGAN
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.output.live import format_metrics
+from ganstudio.builtin.models.dcgan.nets import DCGAN
 
 from conftest import FAST
 
@@ -43,8 +43,8 @@ def test_help_lists_each_plugins_options_under_its_name(capsys):
         main(["train", "--help"])
     text = capsys.readouterr().out
     assert "model 'dcgan' (--model-option KEY=VALUE):" in text and "width (integer, default 64)" in text
-    assert "callback 'gif' (ganstudio.callbacks.gif):" in text and "--gif-max-frames" in text
-    assert "callback 'eval' (ganstudio.callbacks.eval):" in text and "--eval-every" in text
+    assert "callback 'gif' (ganstudio.builtin.callbacks.gif):" in text and "--gif-max-frames" in text
+    assert "callback 'eval' (ganstudio.builtin.callbacks.eval):" in text and "--eval-every" in text
 
 
 THIRD_PARTY = '''
@@ -142,7 +142,7 @@ def test_metrics_are_shown_as_their_model_declares():
 
 
 def test_curves_draw_a_panel_per_declared_group(tmp_path):
-    from ganstudio.callbacks.curves import panels
+    from ganstudio.builtin.callbacks.curves import panels
 
     records = [{"step": s, "loss_d": 1.0, "loss_g": 2.0, "d_real": 0.6, "d_fake": 0.4, "lr": 1e-4, "critic": -3.0 * s}
                for s in range(1, 5)]
@@ -200,7 +200,7 @@ def test_an_option_added_later_rebuilds_old_checkpoints_with_its_before_value():
     from dataclasses import dataclass
 
     from ganstudio.api import option, parse_options
-    from ganstudio.options import recorded_options
+    from ganstudio.api.options import recorded_options
 
     @dataclass
     class Options:

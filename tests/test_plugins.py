@@ -12,7 +12,7 @@ import pytest
 from conftest import make_idx_dataset
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, DatasetPlugin, ImageData, ModelPlugin
-from ganstudio.checkpoint import load_checkpoint
+from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.errors import PluginError
 from ganstudio.plugins import DEFAULT_PLUGINS, load_plugins
 
@@ -25,7 +25,7 @@ def test_builtins_are_ordinary_plugins(workdir):
         assert plugins.info[module].source == "built-in"
     assert {"fashion", "mnist", "fashion-mini", "mnist-mini"} <= set(plugins.datasets)
     assert "dcgan" in plugins.models and "grid" in plugins.callbacks
-    assert plugins.datasets["fashion"].plugin == "ganstudio.datasets.idx_datasets"
+    assert plugins.datasets["fashion"].plugin == "ganstudio.builtin.datasets.idx_datasets"
 
 
 def test_throwaway_plugin_registers_and_unregisters(workdir):
@@ -57,7 +57,7 @@ def test_duplicate_names_fail_naming_both_plugins(workdir):
     plugins.pm.register(Impostor(), name="impostor")
     with pytest.raises(PluginError) as e:
         plugins.datasets
-    assert "'ganstudio.datasets.idx_datasets'" in str(e.value) and "'impostor'" in str(e.value)
+    assert "'ganstudio.builtin.datasets.idx_datasets'" in str(e.value) and "'impostor'" in str(e.value)
 
 
 def test_registering_the_wrong_type_is_named(workdir):
@@ -108,7 +108,7 @@ def test_plugins_folder_is_loaded_from_the_working_directory(cli, workdir):
     rows = {row["name"]: row for row in json.loads(out)}
     assert rows["plugins/checker.py"]["source"] == "plugins folder"
     assert rows["plugins/checker.py"]["datasets"] == ["checker"]
-    assert rows["ganstudio.commands.train"]["commands"] == ["train"]
+    assert rows["ganstudio.builtin.commands.train"]["commands"] == ["train"]
 
 
 def test_plugins_dir_option(cli, workdir):
@@ -163,7 +163,7 @@ def test_a_callback_that_raises_is_reported_by_name(cli, workdir, tiny_idx):
     assert code == 2
     assert "plugin 'callback:explodes' failed in hook after_metrics_logged: RuntimeError: boom" in err
     assert "saved checkpoints/fashion-dcgan/last.pt at step 4 before stopping on the error" in out
-    from ganstudio.checkpoint import load_checkpoint
+    from ganstudio.store.checkpoint import load_checkpoint
 
     assert load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")["progress"]["step"] == 4
 
@@ -376,11 +376,11 @@ def train_dcgan_variant(workdir, name: str, plugin_arguments: str) -> tuple:
     write_plugin(workdir / "elsewhere", name.replace("-", "_"), f'''
         from ganstudio import hookimpl
         from ganstudio.api import ModelPlugin
-        from ganstudio.models.dcgan import DCGANOptions
+        from ganstudio.builtin.models.dcgan import DCGANOptions
 
         @hookimpl
         def register_models(register):
-            register(ModelPlugin("{name}", "ganstudio.nets.dcgan:DCGAN", options=DCGANOptions, {plugin_arguments}))
+            register(ModelPlugin("{name}", "ganstudio.builtin.models.dcgan.nets:DCGAN", options=DCGANOptions, {plugin_arguments}))
     ''')
     data = make_idx_dataset(workdir / "tiny", n_train=64, n_test=16)
     return ("--plugins-dir", workdir / "elsewhere", "train", "--data", "fashion", "--data-root", data, "--model", name,

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganstudio import atomic as atomic_module
-from ganstudio import checkpoint as checkpoint_module
-from ganstudio.checkpoint import load_checkpoint, save_checkpoint
+from ganstudio.store import atomic as atomic_module
+from ganstudio.store import checkpoint as checkpoint_module
+from ganstudio.store.checkpoint import load_checkpoint, save_checkpoint
 from ganstudio.errors import GanstudioError
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "32", "--log-every", "2")
@@ -76,7 +76,7 @@ def test_kill_9_at_random_moments_never_loses_the_run(workdir, tiny_idx):
 SLOW_WRITE = """
     import io, os, time
     import torch
-    from ganstudio import checkpoint
+    from ganstudio.store import checkpoint
 
     saves = []
     real_save = torch.save
@@ -165,11 +165,11 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(cli, workdir, tiny
 
 
 def test_non_finite_weights_are_never_saved(cli, workdir, tiny_idx):
-    from ganstudio.data import DataSpec
-    from ganstudio.loop import Saver
-    from ganstudio.metric_window import DivergenceError
+    from ganstudio.api.data import DataSpec
+    from ganstudio.train.loop import Saver
+    from ganstudio.train.metric_window import DivergenceError
     from ganstudio.plugins import load_plugins
-    from ganstudio.run import Run, TrainConfig
+    from ganstudio.train.run import Run, TrainConfig
 
     plugins = load_plugins()
     run = Run(TrainConfig(data=DataSpec(root=str(tiny_idx)), batch_size=32, model_options={"width": 8}), plugins)
@@ -241,7 +241,7 @@ def test_checkpoint_carrying_pickled_code_is_refused(cli, workdir, good_checkpoi
 MODEL_PLUGIN = """
     from ganstudio import hookimpl
     from ganstudio.api import ModelPlugin
-    from ganstudio.nets.dcgan import DCGAN
+    from ganstudio.builtin.models.dcgan.nets import DCGAN
 
     @hookimpl
     def register_models(register):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ganstudio.checkpoint import load_checkpoint
+from ganstudio.store.checkpoint import load_checkpoint
 
 from conftest import FAST, make_idx_dataset
 

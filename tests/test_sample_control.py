@@ -117,7 +117,7 @@ def test_png_folders_are_named_by_seed(cli, runs, one_torch_thread):
 
 
 def test_seed_file_names_and_default_outputs(cli, runs, one_torch_thread):
-    from ganstudio.commands.sample import file_part, seed_file_name
+    from ganstudio.builtin.commands.sample import file_part, seed_file_name
 
     assert seed_file_name(123) == "seed000123" and seed_file_name(1234567) == "seed1234567"
     assert seed_file_name(5, "T-shirt/top") == "seed000005-t-shirt-top" and file_part("Ankle boot") == "ankle-boot"
@@ -128,7 +128,7 @@ def test_seed_file_names_and_default_outputs(cli, runs, one_torch_thread):
 
 
 def test_parse_seeds():
-    from ganstudio.commands.sample import describe_seeds, parse_seeds
+    from ganstudio.builtin.commands.sample import describe_seeds, parse_seeds
 
     assert parse_seeds("123,456,100-103") == [123, 456, 100, 101, 102, 103]
     assert parse_seeds(" 5 , 7 - 8") == [5, 7, 8] and parse_seeds("0") == [0]
@@ -153,7 +153,7 @@ def test_seed_option_errors_are_one_line(cli, runs):
 
 
 def test_truncation_bounds_every_latent_entry_and_keeps_those_inside():
-    from ganstudio.generation import latents_for_seeds, seeded_inputs
+    from ganstudio.output.generation import latents_for_seeds, seeded_inputs
 
     model = TinyGAN(ModelConfig((1, 8, 8), options={"latent_dim": "64"}))
     seeds = range(300, 340)
@@ -177,7 +177,7 @@ def test_truncation_bounds_every_latent_entry_and_keeps_those_inside():
 
 
 def test_truncation_must_be_above_zero(cli, runs, monkeypatch):
-    from ganstudio import generation
+    from ganstudio.output import generation
 
     model = TinyGAN(ModelConfig((1, 8, 8), options={"latent_dim": "4"}))
     for bad in (0, -0.5, math.nan, math.inf):
@@ -226,7 +226,7 @@ def test_per_class_errors(cli, runs):
 
 
 def test_class_consistency_arithmetic():
-    from ganstudio.evaluation import class_consistency
+    from ganstudio.scoring.evaluation import class_consistency
 
     asked = torch.tensor([0, 0, 0, 0, 1, 1, 2, 2, 2])
     predicted = torch.tensor([0, 0, 1, 0, 1, 0, 0, 0, 1])
@@ -255,7 +255,7 @@ def bar_reader(real_extract, misread=None):
 
 
 def test_eval_reports_class_consistency_of_a_conditional_model(cli, runs, monkeypatch, one_torch_thread):
-    import ganstudio.evaluation as evaluation
+    import ganstudio.scoring.evaluation as evaluation
 
     monkeypatch.setattr(evaluation, "extract", bar_reader(evaluation.extract))
     code, out, err = cli("eval", "bars", "--n", "40", "--json")
@@ -280,7 +280,7 @@ def test_eval_reports_class_consistency_of_a_conditional_model(cli, runs, monkey
 def test_eval_shows_the_real_floor_of_class_consistency(cli, runs, monkeypatch, one_torch_thread):
     """The floor is how often the classifier sees held-out real images as their own class: a classifier that reads
     every Dress as Coat gives real images 90% (Dress 0%), so a generator's 90% is as good as real images get."""
-    import ganstudio.evaluation as evaluation
+    import ganstudio.scoring.evaluation as evaluation
 
     monkeypatch.setattr(evaluation, "extract", bar_reader(evaluation.extract, misread={3: 4}))
     code, out, err = cli("eval", "bars", "--n", "64", "--json")  # all 64 test images: every class has some

@@ -10,8 +10,8 @@ import subprocess
 import pytest
 import torch
 
-from ganstudio.checkpoint import load_checkpoint
-from ganstudio.report import matching_steps
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.output.report import matching_steps
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", "--model-option", "latent_dim=8", "--batch-size", "32", "--log-every", "2")
 
@@ -68,7 +68,7 @@ def test_runs_shows_a_diverged_run_and_a_running_one(cli, tiny_idx, workdir, one
     train(cli, tiny_idx, "--steps", "2", "--name", "boom", "--callbacks", "log")
     with open("checkpoints/boom/metrics.jsonl", "a") as f:  # what the log callback writes when training diverges
         f.write(json.dumps({"step": 3, "event": "error", "diverged": True, "error": "training diverged: loss_d=nan"}) + "\n")
-    from ganstudio.runs import RunLock
+    from ganstudio.store.runs import RunLock
 
     train(cli, tiny_idx, "--steps", "2", "--name", "busy", "--callbacks", "log")
     lock = RunLock(workdir / "checkpoints/busy", "busy").acquire()
@@ -170,7 +170,7 @@ def test_comparison_page_renders_in_headless_chromium(cli, three_runs, tmp_path)
 
 
 def test_a_tampered_grid_index_cannot_pull_other_files_into_a_page(tmp_path):
-    from ganstudio.report import grid_files
+    from ganstudio.output.report import grid_files
 
     (tmp_path / "secret.png").write_bytes(b"not yours")
     run = tmp_path / "run"

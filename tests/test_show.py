@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import make_idx_dataset
-from ganstudio.datasets import idx_datasets
+from ganstudio.builtin.datasets import idx_datasets
 from image_trees import make_celeba_torchvision
 
 NOISE_PLUGIN = '''

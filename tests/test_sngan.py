@@ -8,12 +8,12 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-import ganstudio.models.sngan
+import ganstudio.builtin.models.sngan
 from conftest import FAST
 from ganstudio.api import ModelConfig
-from ganstudio.checkpoint import load_checkpoint
-from ganstudio.models.sngan import supports
-from ganstudio.nets.sngan import SNGAN, hinge_loss_d, hinge_loss_g
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.builtin.models.sngan import supports
+from ganstudio.builtin.models.sngan.nets import SNGAN, hinge_loss_d, hinge_loss_g
 from ganstudio.testing import FixedBatches, check_model_plugin, step_context
 
 TINY = {"width": 4, "latent_dim": 8}
@@ -25,7 +25,7 @@ def tiny(shape=(1, 28, 28), **options) -> SNGAN:
 
 
 def test_passes_the_contract(tmp_path, one_torch_thread):
-    check_model_plugin(ganstudio.models.sngan, "sngan", tmp_path, options=TINY)
+    check_model_plugin(ganstudio.builtin.models.sngan, "sngan", tmp_path, options=TINY)
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (3, 64, 64)])
@@ -130,10 +130,10 @@ def test_train_then_sample_from_the_command_line(cli, tiny_idx, workdir, one_tor
                          "--model-option", "width=8", "--model-option", "latent_dim=16", "--model-option", "n_dis=2",
                          *FAST, "--steps", "3", "--callbacks", "log", "--augment", "on")
     assert code == 0, err
-    assert "model: sngan (ganstudio.models.sngan)" in out
+    assert "model: sngan (ganstudio.builtin.models.sngan)" in out
     ckpt = load_checkpoint(workdir / "checkpoints/fashion-sngan/last.pt")
     assert ckpt["progress"]["step"] == 3
-    assert ckpt["model"]["plugin"] == "ganstudio.models.sngan"
+    assert ckpt["model"]["plugin"] == "ganstudio.builtin.models.sngan"
     assert ckpt["model"]["config"]["options"] == {"latent_dim": 16, "width": 8, "lr": 2e-4, "beta1": 0.0, "beta2": 0.9,
                                                   "n_dis": 2, "channels_last": True}
 

@@ -45,7 +45,7 @@ def test_builtin_plugin_modules_import_no_torch():
 def test_lazy_model_build_imports_on_first_build():
     from ganstudio.api import ModelConfig, ModelPlugin, TrainableModel
 
-    plugin = ModelPlugin("dcgan-lazy", "ganstudio.nets.dcgan:DCGAN", options=None)
+    plugin = ModelPlugin("dcgan-lazy", "ganstudio.builtin.models.dcgan.nets:DCGAN", options=None)
     model = plugin.build(ModelConfig((1, 28, 28), options={"width": 4, "latent_dim": 3}))
     assert isinstance(model, TrainableModel) and model.latent_dim == 3
     with pytest.raises(ValueError, match="package.module:Class"):

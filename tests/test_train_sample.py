@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from conftest import FAST
-from ganstudio.checkpoint import load_checkpoint
+from ganstudio.store.checkpoint import load_checkpoint
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
 
@@ -21,7 +21,7 @@ def test_train_then_sample_png_npz_and_folder(cli, tiny_idx, workdir):
     ckpt = load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")
     assert ckpt["progress"]["step"] == 10
     assert ckpt["model"]["config"]["image_shape"] == (1, 28, 28)
-    assert ckpt["model"]["plugin"] == "ganstudio.models.dcgan" and ckpt["data"]["plugin"] == "ganstudio.datasets.idx_datasets"
+    assert ckpt["model"]["plugin"] == "ganstudio.builtin.models.dcgan" and ckpt["data"]["plugin"] == "ganstudio.builtin.datasets.idx_datasets"
     assert ckpt["fixed_latents"].shape == (64, 100) and ckpt["fixed_labels"] is None
 
     code, out, err = cli("sample", "--n", "144")

@@ -4,7 +4,7 @@ must describe exactly the tensors it holds before anything is built."""
 import pytest
 import torch
 
-from ganstudio.checkpoint import load_checkpoint
+from ganstudio.store.checkpoint import load_checkpoint
 
 from conftest import FAST
 
@@ -40,7 +40,7 @@ def test_a_crafted_run_name_cannot_choose_where_sample_writes(cli, workdir, chec
 ])
 def test_a_config_that_does_not_match_the_weights_is_refused_before_building(cli, checkpoint, monkeypatch, edit, message):
     path = crafted(checkpoint, edit)
-    from ganstudio.nets import dcgan
+    from ganstudio.builtin.models.dcgan import nets as dcgan
 
     built = []
     real_init = dcgan.DCGAN.__init__

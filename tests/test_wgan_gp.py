@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from ganstudio.api import ModelConfig
-from ganstudio.augment import attach
-from ganstudio.checkpoint import load_checkpoint
-from ganstudio.models import wgan_gp
-from ganstudio.nets.wgan_gp import WGANGP
+from ganstudio.train.augment import attach
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.builtin.models import wgan_gp
+from ganstudio.builtin.models.wgan_gp.nets import WGANGP
 from ganstudio.testing import FixedBatches, check_model_plugin, step_context
 
 TINY = {"width": "8", "latent_dim": "16"}

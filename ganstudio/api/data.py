@@ -1,0 +1,70 @@
+"""Which data a command uses: one ``DataSpec``, built once from the command line, loaded through ``load_data``.
+
+    spec = DataSpec.from_args(args)                       # --data, --data-root, --download, --image-size, ...
+    train = load_data(plugins, spec, "train")             # ImageData, checked
+    test = load_data(plugins, spec, "test", quiet=True)
+
+train, eval, show and the on-demand classifier all go through here; checkpoints store ``asdict(spec)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Optional
+
+from ganstudio.api import DataRequest, ImageData
+from ganstudio.errors import GanstudioError
+from ganstudio.api.options import key_value, parse_options, positive_int
+
+# Field roles (metadata "role"): "run" defines the run and is kept on --resume; "located" says where to find the
+# data and is kept on --resume unless given again; "invocation" only says how to run this command.
+RUN, LOCATED, INVOCATION = {"role": "run"}, {"role": "located"}, {"role": "invocation"}
+
+
+@dataclass
+class DataSpec:
+    name: str = field(default="fashion", metadata=RUN)  # the dataset plugin
+    root: Optional[str] = field(default=None, metadata=LOCATED)  # --data-root
+    download: bool = field(default=False, metadata=LOCATED)  # --download: the only way anything is downloaded
+    image_size: Optional[int] = field(default=None, metadata=RUN)
+    channels: Optional[int] = field(default=None, metadata=RUN)
+    options: dict = field(default_factory=dict, metadata=RUN)  # --data-option KEY=VALUE, as given
+
+    @classmethod
+    def from_args(cls, args, default: Optional[str] = None) -> "DataSpec":
+        return cls(name=getattr(args, "data", None) or default or "fashion", root=getattr(args, "data_root", None),
+                   download=bool(getattr(args, "download", False)), image_size=getattr(args, "image_size", None),
+                   channels=getattr(args, "channels", None), options=dict(getattr(args, "data_option", None) or []))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataSpec":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def add_data_options(parser: argparse.ArgumentParser, default_data: Optional[str] = "fashion") -> None:
+    """The options that say which data to use; every command that reads real data has the same ones."""
+    parser.add_argument("--data", default=default_data, help="dataset plugin name (see: ganstudio plugins)")
+    parser.add_argument("--data-root", metavar="DIR", help="folder holding the dataset files")
+    parser.add_argument("--download", action="store_true", default=None,
+                        help="download the dataset if it is not found (never done otherwise)")
+    parser.add_argument("--image-size", type=positive_int, help="resize to this side, for datasets that can")
+    parser.add_argument("--channels", type=int, choices=(1, 3), help="1 (grayscale) or 3 (RGB), for datasets that can")
+    parser.add_argument("--data-option", type=key_value, action="append", metavar="KEY=VALUE",
+                        help="a setting of the dataset plugin (see: ganstudio plugins), repeatable")
+
+
+def load_data(plugins, spec: DataSpec, split: str = "train", quiet: bool = False) -> ImageData:
+    """The split of ``spec``'s dataset through its plugin, checked: an ImageData with at least one image."""
+    plugin = plugins.dataset(spec.name)
+    options = parse_options(plugin.options, spec.options, f"dataset '{spec.name}'")
+    request = DataRequest(split=split, root=Path(spec.root) if spec.root else None, download=spec.download,
+                          image_size=spec.image_size, channels=spec.channels, quiet=quiet, options=options)
+    data = plugin.load(request)
+    if not isinstance(data, ImageData):
+        raise GanstudioError(f"dataset plugin '{plugin.plugin}' returned {type(data).__name__}, not ImageData")
+    if len(data) == 0:
+        raise GanstudioError(f"dataset '{spec.name}' ({split}) is empty ({data.source})")
+    return data

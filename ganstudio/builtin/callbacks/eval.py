@@ -1,0 +1,110 @@
+"""The ``eval`` callback: ``ganstudio train --eval-every N`` scores the GAN every N steps and keeps the best.
+
+    ganstudio train --data fashion --model dcgan --minutes 10 --eval-every 500
+
+Every N steps: 2,000 samples (``--eval-samples``) from fixed latents (so scores are comparable across steps)
+against 2,000 fixed training images, in the feature space of the dataset's classifier (found under checkpoints/
+or trained once). The scores are reported into the record of that very step (``fid``, ``kid``, ``precision``,
+``recall``): the log, the curves and the view all show them at their real step. The state with the lowest FID
+so far is kept as checkpoints/<name>/best.pt beside last.pt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ganstudio import hookimpl
+from ganstudio.api import CallbackPlugin, Metric, option
+from ganstudio.errors import GanstudioError
+
+EVAL_SAMPLES = 2000
+SCORES = {  # one label and format for each score, everywhere (log line, view, curves, ganstudio eval's table)
+    "fid": Metric("FID", "Fréchet distance", format="{:.2f}", points=True),
+    "kid": Metric("KID×10³", "KID×10³", format="{:.2f}", points=True, scale=1000.0),
+    "precision": Metric("precision", "precision / recall", range=(0.0, 1.0), points=True),
+    "recall": Metric("recall", "precision / recall", range=(0.0, 1.0), points=True),
+    "density": Metric("density", "density / coverage", points=True),
+    "coverage": Metric("coverage", "density / coverage", points=True),
+}
+
+
+def describe_scores(scores: dict) -> str:
+    """``FID 12.34  KID×10³ 5.67  precision 0.812 ...`` in the declared formats."""
+    return "  ".join(f"{spec.label} {spec.format.format(scores[key] * spec.scale)}" for key, spec in SCORES.items())
+
+
+@dataclass
+class EvalOptions:
+    every: Optional[int] = option(None, "score samples every N steps (FID, KID, precision, recall) and keep best.pt", min=1)
+    samples: int = option(EVAL_SAMPLES, "samples (and real images) per evaluation", min=10)
+
+
+class EvalCallback:
+    def __init__(self, options: EvalOptions):
+        self.every = options.every  # None: the callback does nothing
+        self.n = options.samples
+        self.active = False
+
+    @hookimpl
+    def before_training_run(self, run):
+        import torch
+
+        from ganstudio.scoring.evaluation import Reference, ensure_classifier, extract, random_subset
+
+        self.active = bool(self.every) and run.model.kind == "gan"
+        if not self.active:
+            return
+        c = run.config
+        # plain progress lines: the training run's own live display is already on screen
+        self.classifier, _, self.classifier_path = ensure_classifier(run.plugins, c.data, c.checkpoints_dir, device=c.device, plain=True)
+        if tuple(self.classifier.config.image_shape) != tuple(run.data.image_shape):
+            raise GanstudioError(f"--eval-every: classifier {self.classifier_path} expects {tuple(self.classifier.config.image_shape)} "
+                                 f"images, this run makes {tuple(run.data.image_shape)}")
+        self.classifier.to(run.device)
+        self.reference = Reference(*extract(self.classifier, random_subset(run.data.images, self.n, c.seed), run.device))
+        noise = torch.Generator().manual_seed(c.seed + 2)
+        self.latents = run.model.sample_latent(self.n, generator=noise)
+        self.labels = run.model.sample_labels(self.n, generator=noise)
+        self.classes = list(run.data.classes or []) or None
+        self.best_path = run.run_dir / "best.pt"
+        self.best_fid = self._stored_best()
+        run.log(f"eval every {self.every:,} steps: {self.n:,} samples in the feature space of {self.classifier_path}")
+
+    def _stored_best(self) -> float:
+        """A resumed run keeps improving on the best.pt it already has."""
+        from ganstudio.store.checkpoint import load_checkpoint
+
+        if not self.best_path.exists():
+            return float("inf")
+        try:
+            return float(load_checkpoint(self.best_path)["results"]["eval"]["fid"])
+        except (GanstudioError, KeyError, TypeError):
+            return float("inf")
+
+    @hookimpl
+    def after_training_step(self, run, step):
+        if self.active and step % self.every == 0:
+            self.evaluate(run, step)
+
+    def evaluate(self, run, step: int) -> dict:
+        from ganstudio.scoring.evaluation import extract, score_features
+
+        images = run.generate(self.latents, self.labels)
+        scores = score_features(self.reference, *extract(self.classifier, images, run.device), self.classes, kid_subsets=50)
+        for key in SCORES:
+            run.report(key, scores[key])
+        improved = scores["fid"] < self.best_fid
+        run.log(f"eval at step {step:,}: {describe_scores(scores)}  IS {scores['inception_score']:.2f}  "
+                f"rarest class {scores['rarest_share'] * 100:.1f}%"
+                + ("  (best so far: saved best.pt)" if improved else f"  (best FID {self.best_fid:.2f})"))
+        if improved:
+            self.best_fid = scores["fid"]
+            run.save_copy(self.best_path, {"eval": {**scores, "step": step, "classifier": str(self.classifier_path)}})
+        return scores
+
+
+@hookimpl
+def register_callbacks(register):
+    register(CallbackPlugin("eval", EvalCallback, "with --eval-every N: FID/KID/precision/recall every N steps, keeps best.pt",
+                            options=EvalOptions, metrics=SCORES))

@@ -1,0 +1,64 @@
+"""The ``grid`` callback: the fixed-latent sample grid at the start of a run, after every epoch, every
+``--grid-every`` steps and at the end (the loop renders it once when due; see ``after_grid_rendered``).
+
+    ganstudio train --data fashion --steps 600 --grid-every 100
+
+Files in samples/<name>/: step_000000.png (the untrained generator), step_000100.png, ..., epoch_0001.png,
+latest.png, and grids.jsonl (one line per grid: file, step, epoch) from which ``ganstudio gif`` rebuilds a timeline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ganstudio import hookimpl
+from ganstudio.api import CallbackPlugin
+from ganstudio.store.atomic import atomic_write_text, read_jsonl
+from ganstudio.errors import GanstudioError
+
+INDEX = "grids.jsonl"
+
+
+def caption(step: int, epoch: float) -> str:
+    return f"step {step:,}  epoch {epoch:.2f}"
+
+def read_index(folder: Path) -> list[dict]:
+    """Entries of samples/<name>/grids.jsonl, last entry per file (a resumed run rewrites the same files). A torn
+    last line (the process was killed mid-write) is skipped; damage elsewhere is one line naming the file."""
+    path = Path(folder) / INDEX
+    entries = {}
+    for entry in read_jsonl(path):
+        if not isinstance(entry.get("file"), str) or not isinstance(entry.get("step"), int):
+            raise GanstudioError(f"{path}: an entry without a file name and step ({entry}); delete the file to rebuild it from the grids")
+        entries[entry["file"]] = entry
+    return sorted(entries.values(), key=lambda e: e["step"])
+
+
+class GridCallback:
+    def __init__(self, options):
+        pass
+
+    @hookimpl
+    def before_training_run(self, run):
+        index = run.samples_dir / INDEX
+        if run.step == 0:
+            index.unlink(missing_ok=True)  # a fresh (or --overwrite) run starts a new index
+        elif index.exists():  # resumed: grids after the checkpoint's step will be made again
+            kept = [e for e in read_index(run.samples_dir) if e["step"] <= run.step]
+            atomic_write_text(index, "".join(json.dumps(e) + "\n" for e in kept))
+
+    @hookimpl
+    def after_grid_rendered(self, run, grid, step, epoch_done):
+        from ganstudio.output.images import save_png
+
+        filename = f"epoch_{epoch_done:04d}.png" if epoch_done is not None else f"step_{step:06d}.png"
+        save_png(grid, run.samples_dir / filename)
+        save_png(grid, run.samples_dir / "latest.png")
+        with open(run.samples_dir / INDEX, "a") as index:
+            index.write(json.dumps({"file": filename, "step": step, "epoch": round(run.epoch, 4)}) + "\n")
+
+
+@hookimpl
+def register_callbacks(register):
+    register(CallbackPlugin("grid", GridCallback, "fixed-latent sample grid at the start, after each epoch and every --grid-every steps"))

@@ -1,0 +1,296 @@
+"""``ganstudio export``: a trained generator as one file that runs without ganstudio (TorchScript or ONNX).
+
+    ganstudio export fashion-dcgan                     # samples/fashion-dcgan/generator.pt: torch.jit.load(path)(z)
+    ganstudio export fashion-cdcgan --format onnx      # samples/fashion-cdcgan/generator.onnx: onnxruntime, inputs z, labels
+    ganstudio export --checkpoint run.pt --out g.pt    # any checkpoint, any path
+    ganstudio export fashion-dcgan --no-ema            # the raw generator weights, not the averaged (EMA) ones
+
+The file maps latents z (N, latent_dim) float32 (and, for class-conditional models, labels (N,) int64 class indices)
+to images (N, C, H, W) float32 in [-1, 1], in eval mode (batch norm uses its running statistics), for any N. Beside
+it, ``<file>.json`` says what a program needs to use it: latent_dim, image_shape, condition, class_names, the input
+names, the output range, the run, the step and whether the EMA weights were used. Before the file replaces an
+older one it is checked against the model at another batch size than the one it was made with (ONNX: in
+onnxruntime). docs/export.md has standalone scripts that read these files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ganstudio import hookimpl
+from ganstudio.builtin.commands.sample import add_checkpoint_options
+from ganstudio.errors import GanstudioError
+
+FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
+ONNX_PACKAGES = ("onnx", "onnxruntime")  # the exporter needs onnx, the check after it onnxruntime
+INSTALL_HINT = "pip install 'ganstudio[export]'"
+ONNX_OPSET = 17  # onnxruntime 1.14 and later run it
+TRACE_BATCH, CHECK_BATCH = 2, 3  # made at one batch size, checked at another: the batch dimension must be free
+TOLERANCE = 1e-3  # largest |exported - model| accepted on [-1, 1] images (measured: about 1e-6, docs/export.md)
+
+
+def exportable(model):
+    """A module whose forward is ``forward(z)`` or ``forward(z, labels)`` and calls ``model.generate``.
+
+    Only the generator is registered as a submodule, so the discriminator stays out of the file; the model's weights
+    are frozen first, so anything else ``generate`` uses (a plugin's mapping network, say) is recorded as a constant
+    rather than failing the trace."""
+    import torch
+
+    model.requires_grad_(False)
+    generate = model.generate
+    generator = getattr(model, "generator", None)
+
+    class Generate(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            if isinstance(generator, torch.nn.Module):
+                self.generator = generator
+
+        def forward(self, z):
+            return generate(z).float().clamp(-1, 1).contiguous()
+
+    class GenerateWithLabels(Generate):
+        def forward(self, z, labels):
+            return generate(z, labels).float().clamp(-1, 1).contiguous()
+
+    return (GenerateWithLabels if model.condition == "class" else Generate)().eval()
+
+
+def example_inputs(model, n: int) -> tuple:
+    """(z,) or (z, labels) for n images: latents from a fixed seed, labels cycling through the classes."""
+    import torch
+
+    z = model.sample_latent(n, generator=torch.Generator().manual_seed(n))
+    if model.condition != "class":
+        return (z,)
+    return z, torch.arange(n, dtype=torch.long) % model.config.num_classes
+
+
+def max_difference(got, expected) -> float:
+    import torch
+
+    got = torch.as_tensor(got)
+    if tuple(got.shape) != tuple(expected.shape):
+        return float("inf")
+    return float((got.float() - expected.float()).abs().max()) if got.numel() else 0.0
+
+
+def failure(e: Exception) -> str:
+    """An exception as part of one line: its type and the first line of its message."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:200]}" if lines else type(e).__name__
+
+
+def check_export(what: str, max_diff: float) -> None:
+    if not max_diff <= TOLERANCE:
+        raise GanstudioError(f"the {what} does not reproduce the model at batch size {CHECK_BATCH} (max difference "
+                             f"{max_diff:.3g}, more than {TOLERANCE:g}): its generate() may depend on Python control "
+                             f"flow or the batch in a way tracing cannot record")
+
+
+def save_torchscript(module, model, tmp: Path, expected) -> float:
+    """Trace ``module`` at batch size TRACE_BATCH, save it, load the file back and compare at CHECK_BATCH."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit's deprecation notices; the check below is what counts
+        try:
+            with torch.no_grad():
+                traced = torch.jit.trace(module, example_inputs(model, TRACE_BATCH), check_trace=False)
+        except Exception as e:  # noqa: BLE001 - a plugin's generate() that tracing cannot follow
+            raise GanstudioError(f"TorchScript export failed: {failure(e)}") from None
+        torch.jit.save(traced, str(tmp))
+        loaded = torch.jit.load(str(tmp))
+        with torch.no_grad():
+            got = loaded(*example_inputs(model, CHECK_BATCH))
+    max_diff = max_difference(got, expected)
+    check_export("traced TorchScript generator", max_diff)
+    return max_diff
+
+
+def onnx_export(module, args, tmp: Path, names: list[str], dynamo: bool) -> None:
+    import inspect
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
+        if not dynamo:
+            # torch before 2.5 has only this exporter, and no `dynamo` argument; 2.9 and later default to the other
+            legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+            torch.onnx.export(module, args, str(tmp), input_names=names, output_names=["images"],
+                              dynamic_axes={name: {0: "batch"} for name in [*names, "images"]},
+                              opset_version=ONNX_OPSET, **legacy)
+            return
+        from torch.export import Dim
+
+        batch = Dim("batch")
+        program = torch.onnx.export(module, args, input_names=names, output_names=["images"],
+                                    dynamic_shapes=tuple({0: batch} for _ in names), dynamo=True, verbose=False)
+        program.save(str(tmp))
+
+
+def save_onnx(module, model, tmp: Path, expected, exporter: str = "auto") -> float:
+    """Export with torch's TorchScript-based exporter (fast, and in every torch this package supports), or its
+    torch.export-based one where that is gone (``exporter``: auto, torchscript, dynamo); then run the file in
+    onnxruntime at CHECK_BATCH and compare."""
+    import contextlib
+    import io
+
+    import onnxruntime
+
+    names = ["z", "labels"] if model.condition == "class" else ["z"]
+    args = example_inputs(model, TRACE_BATCH)
+    quiet = io.StringIO()  # the torch.export-based exporter prints its progress
+    with contextlib.redirect_stdout(quiet):
+        if exporter in ("auto", "torchscript"):
+            try:
+                onnx_export(module, args, tmp, names, dynamo=False)
+            except Exception as e:  # noqa: BLE001 - a torch without the old exporter: use the new one
+                if exporter == "torchscript":
+                    raise GanstudioError(f"ONNX export failed: {failure(e)}") from None
+                exporter = "dynamo"
+        if exporter == "dynamo":
+            try:
+                import onnxscript  # noqa: F401 - what the torch.export-based exporter needs
+            except ImportError:
+                raise GanstudioError(f"ONNX export with this torch needs onnxscript: {INSTALL_HINT}") from None
+            try:
+                onnx_export(module, args, tmp, names, dynamo=True)
+            except Exception as e:  # noqa: BLE001
+                raise GanstudioError(f"ONNX export failed: {failure(e)}") from None
+    session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    inputs = example_inputs(model, CHECK_BATCH)
+    got = session.run(["images"], {name: value.numpy() for name, value in zip(names, inputs)})[0]
+    max_diff = max_difference(got, expected)
+    check_export("ONNX generator (in onnxruntime)", max_diff)
+    return max_diff
+
+
+def sidecar(model, ckpt, path: Path, fmt: str, ema_used: bool, max_diff: float) -> dict:
+    from ganstudio.output.generation import class_names_of
+    from ganstudio.api.model import TrainableModel
+    from ganstudio.store.runs import run_name_of
+
+    conditional = model.condition == "class"
+    default_latent = type(model).sample_latent is TrainableModel.sample_latent
+    return {
+        "format": fmt,
+        "file": path.name,
+        "inputs": ["z", "labels"] if conditional else ["z"],
+        "input_dtypes": {"z": "float32", **({"labels": "int64"} if conditional else {})},
+        "output": "images",
+        "output_range": [-1, 1],
+        "output_layout": "NCHW",
+        "latent_dim": int(model.latent_dim),
+        "latent_shape": list(model.sample_latent(1).shape[1:]),
+        "latent_distribution": "standard normal" if default_latent else f"model-defined (see model '{model.config.model}')",
+        "image_shape": list(model.config.image_shape),
+        "condition": model.condition,
+        "num_classes": int(model.config.num_classes) if conditional else 0,
+        "class_names": class_names_of(model) if conditional else [],
+        "model": model.config.model,
+        "run": run_name_of(ckpt),
+        "step": ckpt.get("progress", {}).get("step"),
+        "ema": ema_used,
+        "max_abs_difference": max_diff,  # against the model, at batch size CHECK_BATCH, when it was written
+    }
+
+
+def size_text(n: int) -> str:
+    for unit in ("bytes", "kB", "MB"):
+        if n < 1000 or unit == "MB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def how_to_load(fmt: str, out: Path, conditional: bool) -> str:
+    if fmt == "torchscript":
+        return f"torch.jit.load('{out}')(z" + (", labels)" if conditional else ")")
+    return (f"onnxruntime.InferenceSession('{out}').run(None, {{'z': z" + (", 'labels': labels" if conditional else "")
+            + "})[0]")
+
+
+def output_path(args, fmt: str, run: str) -> Path:
+    name = "generator" + FORMATS[fmt]
+    if args.out is None:
+        return Path(args.samples_dir) / run / name
+    out = Path(args.out)
+    if args.out.endswith(("/", "\\")) or out.is_dir():
+        return out / name
+    return out
+
+
+def run_export(args) -> int:
+    import json
+
+    import torch  # here, not at the top: `ganstudio --help` imports every command module and needs no torch
+
+    from ganstudio.store.atomic import atomic_write, atomic_write_text, writing
+    from ganstudio.output.generation import load_model
+    from ganstudio.store.runs import choose_checkpoint, run_name_of
+
+    fmt = args.format or ("onnx" if args.out and args.out.lower().endswith(".onnx") else "torchscript")
+    if fmt == "onnx":  # before loading anything: a missing package is one line, at once
+        missing = [name for name in ONNX_PACKAGES if not importable(name)]
+        if missing:
+            raise GanstudioError(f"--format onnx needs {' and '.join(missing)}, not installed here: {INSTALL_HINT}")
+    path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
+    model, ckpt = load_model(path, args.plugins, kind="gan", ema=not args.no_ema)
+    if model.condition not in (None, "class"):
+        raise GanstudioError(f"export: model '{model.config.model}' is conditioned on {model.condition}; only "
+                             f"unconditional and class-conditional generators can be exported")
+    ema_used = not args.no_ema and (ckpt.get("ema") or {}).get("weights") is not None
+    out = output_path(args, fmt, run_name_of(ckpt))
+    conditional = model.condition == "class"
+    module = exportable(model)
+    with torch.no_grad():
+        expected = module(*example_inputs(model, CHECK_BATCH))
+    result = {}
+
+    def write(tmp: Path) -> None:
+        save = save_torchscript if fmt == "torchscript" else save_onnx
+        result["max_diff"] = save(module, model, tmp, expected)
+
+    with writing(out):
+        atomic_write(out, write)
+        info = sidecar(model, ckpt, out, fmt, ema_used, result["max_diff"])
+        atomic_write_text(Path(f"{out}.json"), json.dumps(info, indent=2) + "\n")
+    weights = "EMA weights" if ema_used else ("raw weights, --no-ema" if args.no_ema else "raw weights: no EMA in the checkpoint")
+    kind = "TorchScript" if fmt == "torchscript" else f"ONNX opset {onnx_opset(out)}"
+    print(f"wrote {out} ({kind}, {size_text(out.stat().st_size)}, {weights}, step {info['step']}; {out}.json beside it) "
+          f"from {path} ({chosen}); load: {how_to_load(fmt, out, conditional)}")
+    return 0
+
+
+def importable(name: str) -> bool:
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
+
+
+def onnx_opset(path: Path):
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "?")
+
+
+@hookimpl
+def register_commands(cli):
+    p = cli.command("export", help="write a run's generator to a file that runs without ganstudio: TorchScript or ONNX",
+                    run=run_export)
+    add_checkpoint_options(p)
+    p.add_argument("--format", choices=sorted(FORMATS), default=None,
+                   help="torchscript (default; torch.jit.load) or onnx (onnxruntime; needs "
+                        f"{INSTALL_HINT}); default onnx when --out ends in .onnx")
+    p.add_argument("--out", metavar="FILE|DIR/",
+                   help="output file (default samples/<run>/generator.pt or generator.onnx); FILE.json is written beside it")
+    p.add_argument("--samples-dir", default="samples", metavar="DIR")

@@ -1,0 +1,104 @@
+"""``ganstudio interpolate``: a looping walk through latent space, as a GIF.
+
+    ganstudio interpolate                                   # newest GAN checkpoint, 8 walks, 60 frames
+    ganstudio interpolate --checkpoint checkpoints/fashion-dcgan/last.pt --n 6 --frames 90 --out walk.gif
+
+Each of the n columns walks through ``--keys`` random latents and back to the first, along great circles
+(spherical interpolation, which keeps Gaussian latents at a typical norm where linear mixing would shrink
+them towards the blurry centre). Frames are spaced evenly over the closed loop, so the GIF repeats without a
+jump. Every frame is one row of n images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ganstudio import hookimpl
+from ganstudio.builtin.commands.sample import add_checkpoint_options, add_class_option
+from ganstudio.errors import GanstudioError
+from ganstudio.api.options import frames_per_second, positive_int
+from ganstudio.store.runs import choose_checkpoint, run_name_of
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between rows of ``a`` and ``b`` (N, D) at fraction t in [0, 1].
+
+    The angle is that between the directions; magnitudes are carried along, so slerp(a, b, 0) == a and
+    slerp(a, b, 1) == b. Nearly parallel rows fall back to linear interpolation (sin(angle) ~ 0)."""
+    import torch
+
+    a_flat, b_flat = a.reshape(len(a), -1).double(), b.reshape(len(b), -1).double()
+    cos = (a_flat * b_flat).sum(1) / (a_flat.norm(dim=1) * b_flat.norm(dim=1)).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1, 1))
+    sin = torch.sin(omega)
+    linear = sin.abs() < 1e-6
+    safe_sin = torch.where(linear, torch.ones_like(sin), sin)
+    wa = torch.where(linear, torch.full_like(sin, 1 - t), torch.sin((1 - t) * omega) / safe_sin)
+    wb = torch.where(linear, torch.full_like(sin, t), torch.sin(t * omega) / safe_sin)
+    out = wa[:, None] * a_flat + wb[:, None] * b_flat
+    return out.to(a.dtype).reshape(a.shape)
+
+
+def loop_latents(keys: torch.Tensor, frames: int) -> torch.Tensor:
+    """``keys`` (K, N, D): K key latents for each of N walks -> (frames, N, D) on the closed loop
+    key 0 -> 1 -> ... -> K-1 -> 0, evenly spaced, the first frame at key 0 and no frame repeating it."""
+    import torch
+
+    k = len(keys)
+    out = []
+    for f in range(frames):
+        position = f * k / frames  # in [0, k)
+        segment, t = int(position), position - int(position)
+        out.append(slerp(keys[segment], keys[(segment + 1) % k], t))
+    return torch.stack(out)
+
+
+def run_interpolate(args) -> int:
+    import torch  # here, not at the top: `ganstudio --help` imports every command module and needs no torch
+    from rich.progress import track
+
+    from ganstudio.store.atomic import writing
+    from ganstudio.builtin.callbacks.gif import write_gif
+    from ganstudio.output.generation import class_labels, generate_images, load_model
+    from ganstudio.output.images import enlarge, make_grid
+
+    if args.frames < 2:
+        raise GanstudioError(f"--frames must be at least 2, got {args.frames}")
+    if args.keys < 2:
+        raise GanstudioError(f"--keys must be at least 2 (a walk needs somewhere to go), got {args.keys}")
+    path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
+    model, ckpt = load_model(path, args.plugins, kind="gan", ema=not args.no_ema)
+    suffix = f"-{args.class_name}" if args.class_name else ""
+    out = Path(args.out) if args.out else Path(args.samples_dir) / run_name_of(ckpt) / f"interpolate-seed{args.seed}{suffix}.gif"
+    if out.suffix.lower() != ".gif":
+        raise GanstudioError(f"--out {out}: expected a .gif file name")
+
+    g = torch.Generator().manual_seed(args.seed)
+    keys = torch.stack([model.sample_latent(args.n, generator=g) for _ in range(args.keys)])
+    latents = loop_latents(keys, args.frames)
+    labels = class_labels(model, args.class_name, args.n, generator=g)  # each walk keeps its class
+    frames = []
+    with torch.no_grad():
+        for z in track(latents, description=f"rendering {args.frames} frames", transient=True):
+            row = make_grid(generate_images(model, z, labels), cols=args.n)
+            frames.append(enlarge(row, args.scale))  # nearest-neighbour: 28 px images are too small to see
+    with writing(out):
+        write_gif(frames, out, args.fps, hold_last_s=0.0)  # no pause: the loop must be seamless
+    h, w = frames[0].shape[:2]
+    print(f"{out}: {args.frames} frames of {args.n} images ({w}x{h}), {args.keys} key latents per walk, from {path} ({chosen}, step {ckpt.get('progress', {}).get('step', '?')})")
+    return 0
+
+
+@hookimpl
+def register_commands(cli):
+    p = cli.command("interpolate", help="a looping latent-space walk (spherical interpolation) as a GIF", run=run_interpolate)
+    add_checkpoint_options(p)
+    add_class_option(p)
+    p.add_argument("--n", type=positive_int, default=8, help="images per frame: independent walks side by side (default 8)")
+    p.add_argument("--frames", type=positive_int, default=60, help="frames in the loop (default 60)")
+    p.add_argument("--keys", type=positive_int, default=4, help="random latents each walk passes through (default 4)")
+    p.add_argument("--fps", type=frames_per_second, default=15.0, help="frames per second (default 15)")
+    p.add_argument("--scale", type=positive_int, default=2, help="enlarge each pixel this many times (default 2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", metavar="FILE.gif", help="output (default samples/<run>/interpolate-seed<seed>.gif)")
+    p.add_argument("--samples-dir", default="samples", metavar="DIR")

@@ -1,0 +1,64 @@
+"""``ganstudio report``: a self-contained HTML page for a run, or one comparing several.
+
+    ganstudio report fashion-dcgan                    # samples/fashion-dcgan/report.html
+    ganstudio report fashion-dcgan fashion-cdcgan     # samples/compare-fashion-dcgan-fashion-cdcgan.html
+
+Every image is embedded, so the file opens offline, by mail, anywhere. Details: ganstudio/output/report.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ganstudio import hookimpl
+from ganstudio.errors import GanstudioError
+
+
+def default_output(names: list[str], samples_dir: str) -> Path:
+    if len(names) == 1:
+        return Path(samples_dir) / names[0] / "report.html"
+    joined = "-".join(names)
+    if len(joined) > 120:
+        joined = f"{names[0]}-and-{len(names) - 1}-more"
+    return Path(samples_dir) / f"compare-{joined}.html"
+
+
+def run_report(args) -> int:
+    from ganstudio.store.atomic import atomic_write_text
+    from ganstudio.output.report import comparison_page, run_page
+    from ganstudio.store.runs import check_run_name
+    from ganstudio.output.summaries import summarize
+
+    names = list(dict.fromkeys(args.runs))
+    summaries = []
+    for name in names:
+        check_run_name(name)
+        run_dir = Path(args.checkpoints_dir) / name
+        if not (run_dir / "last.pt").is_file():
+            known = sorted(p.parent.name for p in Path(args.checkpoints_dir).glob("*/last.pt"))
+            raise GanstudioError(f"no run '{name}' under {args.checkpoints_dir}/ (runs there: {', '.join(known) or 'none'})")
+        summary = summarize(run_dir)
+        if summary.status == "unreadable":
+            raise GanstudioError(summary.problem)
+        summaries.append(summary)
+    out = Path(args.out) if args.out else default_output(names, args.samples_dir)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise GanstudioError(f"--out {out}: a report is an .html file")
+    html = run_page(summaries[0], args.plugins, Path(args.samples_dir)) if len(summaries) == 1 else \
+        comparison_page(summaries, args.plugins, Path(args.samples_dir))
+    try:
+        atomic_write_text(out, html)
+    except OSError as e:
+        raise GanstudioError(f"could not write {out}: {e.strerror or e}") from None
+    print(f"{out} ({len(html.encode()) / 1e6:.1f} MB, self-contained: open it in any browser)")
+    return 0
+
+
+@hookimpl
+def register_commands(cli):
+    p = cli.command("report", help="an HTML page for a run (samples, timeline, curves, scores, config), or comparing several",
+                    run=run_report)
+    p.add_argument("runs", nargs="+", metavar="RUN", help="one run name for its report, several to compare them")
+    p.add_argument("--out", metavar="FILE.html", help="default samples/<run>/report.html, or samples/compare-<runs>.html")
+    p.add_argument("--checkpoints-dir", default="checkpoints", metavar="DIR")
+    p.add_argument("--samples-dir", default="samples", metavar="DIR")

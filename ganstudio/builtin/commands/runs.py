@@ -1,0 +1,83 @@
+"""``ganstudio runs``: every run under checkpoints/ in one table, read without loading weights.
+
+    ganstudio runs                      # newest first
+    ganstudio runs --sort fid           # best Fréchet distance first (runs without a score last)
+    ganstudio runs --json               # the same, as JSON
+
+Scores are the latest and the best evaluation a run has (``--eval-every`` during training, or ``ganstudio eval``),
+with the real floor when ``ganstudio eval`` measured one. Status: finished (its target or --minutes reached),
+interrupted (Ctrl-C / SIGTERM: resume it), diverged / failed (the log's last line says why), running (a process
+holds its lock), no checkpoint, unreadable (the problem in one line).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+from ganstudio import hookimpl
+
+SORTS = {
+    "saved": (lambda s: s.saved_at or "", True),
+    "name": (lambda s: s.name, False),
+    "fid": (lambda s: (s.best_eval or {}).get("fid", float("inf")), False),
+    "steps": (lambda s: s.steps, True),
+    "time": (lambda s: s.elapsed_s, True),
+    "speed": (lambda s: s.images_per_s or 0.0, True),
+}
+
+
+def run_runs(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ganstudio.output.summaries import age, duration, list_runs
+
+    summaries = list_runs(args.checkpoints_dir)
+    key, newest_first = SORTS[args.sort]
+    summaries.sort(key=key, reverse=newest_first)
+    if args.json:
+        print(json.dumps([s.to_json() for s in summaries], indent=2))
+        return 0
+    # Piped or logged output gets a wide table rather than one squeezed into 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=max(160, shutil.get_terminal_size().columns))
+    if not summaries:
+        console.print(f"no runs under {args.checkpoints_dir}/ (train one: ganstudio train --data fashion)")
+        return 0
+    table = Table(title=f"{len(summaries)} run{'s' if len(summaries) != 1 else ''} under {args.checkpoints_dir}/", title_justify="left")
+    for column, justify in (("run", "left"), ("data · model, options", "left"), ("steps · epochs", "right"),
+                            ("time · img/s", "right"), ("device", "left"), ("FD latest (best)", "right"),
+                            ("prec. / recall", "right"), ("floor", "right"), ("saved", "right"), ("status", "left")):
+        table.add_column(column, justify=justify, overflow="fold", no_wrap=column == "run",
+                         min_width=26 if column.startswith("data") else None)
+    for s in summaries:
+        if s.status in ("unreadable", "no checkpoint") or (s.status == "running" and not s.steps):
+            table.add_row(s.name, f"[red]{s.problem}[/red]" if s.status == "unreadable" else (s.problem or ""), *[""] * 7, status_text(s))
+            continue
+        latest, best = s.latest_eval or {}, s.best_eval or {}
+        fd = f"{latest['fid']:.2f} ({best['fid']:.2f})" if latest else "-"
+        quality = f"{latest['precision']:.3f} / {latest['recall']:.3f}" if "precision" in latest and "recall" in latest else "-"
+        device = " ".join(x for x in (s.device, s.precision) if x and x != "auto") or "-"
+        device += f" x{s.world_size}" if s.world_size > 1 else ""
+        speed = f" · {s.images_per_s:,.0f}" if s.images_per_s else ""
+        table.add_row(s.name, f"{s.data} · {s.model}" + (f" {s.options_text}" if s.options else ""),
+                      f"{s.steps:,} · {s.epochs:.2f}", duration(s.elapsed_s) + speed, device, fd, quality,
+                      f"{s.floor_fid:.2f}" if s.floor_fid is not None else "-", age(s.saved_at), status_text(s))
+    console.print(table)
+    return 0
+
+
+def status_text(s) -> str:
+    colour = {"finished": "green", "interrupted": "yellow", "running": "cyan", "diverged": "red", "failed": "red",
+              "unreadable": "red"}.get(s.status, "white")
+    text = f"[{colour}]{s.status}[/{colour}]"
+    return text + (f": {s.error}" if s.error else "")
+
+
+@hookimpl
+def register_commands(cli):
+    p = cli.command("runs", help="every run under checkpoints/ in one table: progress, speed, scores, status", run=run_runs)
+    p.add_argument("--checkpoints-dir", default="checkpoints", metavar="DIR")
+    p.add_argument("--sort", choices=sorted(SORTS), default="saved", help="order (default saved: newest first; fid: best first)")
+    p.add_argument("--json", action="store_true", help="print the summaries as JSON")

@@ -1,0 +1,258 @@
+"""Decode a folder of image files once into a memory-mapped uint8 ``.npy``; later runs only map it.
+
+    from ganstudio.builtin.datasets.imagecache import list_images, prepare_images
+    root = Path("~/faces").expanduser()
+    images, kept = prepare_images("folder", root, list_images(root), image_size=64, channels=3)
+    # images: uint8 torch tensor (N, 3, 64, 64) backed by ~/.cache/ganstudio/prepared/folder-.../images.npy
+
+Decoding JPEGs is the bottleneck of training on photos (CelebA: 200k files), so it happens once, with a
+progress bar. The cache is keyed by the source folder, the image size, the channels and the crop (its
+*settings*), and by every file's name, size and modification time (its *content*): adding, removing or
+touching a file prepares a new cache and deletes the stale one with the same settings. Files that cannot
+be decoded are skipped, counted, and named in the cache's index so later runs report them too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ganstudio.api import option
+from ganstudio.builtin.datasets import cache_root
+from ganstudio.errors import GanstudioError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+MAX_PIXELS = 40_000_000  # per image file (a 40 MP photo decodes to ~120 MB); --data-option max_pixels=N raises it
+
+
+@dataclass
+class ImageFileOptions:
+    """--data-option settings shared by the datasets that decode image files (folder, celeba)."""
+
+    max_pixels: int = option(MAX_PIXELS, "refuse image files with more pixels than this (decompression bombs)", min=1)
+
+
+class RefusedImage(Exception):
+    """A file that must stop the preparation, not be skipped: too many pixels, or out of memory."""
+CACHE_VERSION = 1  # bump when the decoding below changes, so old caches are not reused
+
+
+def list_images(folder: Path, recursive: bool = True) -> list[Path]:
+    """Image files under ``folder`` (by extension, hidden files skipped), as sorted paths relative to it."""
+    found = []
+    pending = [folder]
+    seen = set()  # real paths of visited folders: a symlink loop is walked once
+    while pending:
+        current = pending.pop()
+        if os.path.realpath(current) in seen:
+            continue
+        seen.add(os.path.realpath(current))
+        try:
+            entries = list(os.scandir(current))
+        except OSError as e:
+            raise GanstudioError(f"cannot read folder {current}: {e.strerror or e}") from None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=True):
+                if recursive:
+                    pending.append(Path(entry.path))
+            elif entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file(follow_symlinks=True):
+                # regular files only: a FIFO or device named x.png would block the reader forever
+                found.append(Path(entry.path).relative_to(folder))
+    return sorted(found)
+
+
+def decode(path: Path, image_size: int, channels: int, crop: Optional[int], max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """One file -> uint8 (C, S, S): centre-crop a square (``crop`` pixels, or the short side), resize to S.
+    A file of more than ``max_pixels`` pixels is refused before it is decoded (its header says its size)."""
+    import numpy as np
+
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        width, height = image.size
+        if width * height > max_pixels:
+            raise RefusedImage(f"{path}: {width}x{height} is {width * height:,} pixels, over the limit of {max_pixels:,} "
+                               f"(a decompression bomb, or a huge photo: raise the limit with --data-option max_pixels=N)")
+        side = min(width, height) if crop is None else min(crop, width, height)
+        # JPEG can decode at 1/2, 1/4, 1/8 scale for a fraction of the cost; ask for the smallest scale
+        # that still leaves the crop at least image_size pixels wide.
+        factor = image_size / side
+        scale = 1.0
+        if factor < 1:
+            drafted = image.draft("L" if channels == 1 else None, (math.ceil(width * factor), math.ceil(height * factor)))
+            if drafted is not None:  # only JPEG drafts; the box is the original image in drafted pixels
+                scale = drafted[1][2] / width
+        image = ImageOps.exif_transpose(image)  # phone photos are stored sideways with an orientation tag
+        if image.mode.startswith("I") or image.mode == "F":  # 16-bit/float: Pillow's convert would clip at 255
+            values = np.asarray(image, dtype=np.float64)
+            image = Image.fromarray((values / 257 if values.max() > 255 else values).clip(0, 255).astype(np.uint8))
+        image = image.convert("RGB" if channels == 3 else "L")
+        width_now, height_now = image.size
+        side_now = min(side * scale, width_now, height_now)
+        left, top = (width_now - side_now) / 2, (height_now - side_now) / 2
+        image = image.resize((image_size, image_size), Image.BICUBIC, box=(left, top, left + side_now, top + side_now))
+        array = np.asarray(image, dtype=np.uint8)
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
+def _try_decode(args):
+    path, image_size, channels, crop, max_pixels = args
+    try:
+        return decode(path, image_size, channels, crop, max_pixels)
+    except RefusedImage as e:
+        return e
+    except MemoryError:  # not the file's fault: never cached as "unreadable"
+        return RefusedImage(f"{path}: out of memory while decoding it (close other programs, or lower --data-option max_pixels)")
+    except Exception:  # truncated, not an image, unsupported mode: all mean "skip this file"
+        return None
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cache_dir_for(name: str, root: Path, files: list[Path], image_size: int, channels: int, crop: Optional[int]) -> Path:
+    """``<cache>/prepared/<name>-<settings hash>-<content hash>``; stat() of every file goes into the content hash."""
+    root = root.resolve()
+    settings = _digest([CACHE_VERSION, str(root), image_size, channels, crop])
+    content = hashlib.sha256()
+    for rel in files:
+        try:
+            st = (root / rel).stat()
+        except OSError as e:
+            raise GanstudioError(f"cannot read {root / rel}: {e.strerror or e}") from None
+        content.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return cache_root() / "prepared" / f"{name}-{settings}-{content.hexdigest()[:16]}"
+
+
+def prepare_images(name: str, root: Path, files: list[Path], image_size: int, channels: int,
+                   crop: Optional[int] = None, quiet: bool = False, max_pixels: int = MAX_PIXELS) -> tuple[torch.Tensor, list[Path]]:
+    """(uint8 tensor (N, C, S, S) memory-mapped from the cache, the files it holds in order).
+
+    Prepares the cache when missing; otherwise reads no image file at all."""
+    import numpy as np
+    import torch
+
+    if not files:
+        raise GanstudioError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {root}")
+    target = cache_dir_for(name, root, files, image_size, channels, crop)
+    index_path = target / "index.json"
+    if index_path.is_file():
+        index = json.loads(index_path.read_text())
+        say = f"using prepared images {target}" + _skipped_note(index["unreadable"])
+    else:
+        index = _build(target, root, files, image_size, channels, crop, quiet, max_pixels)
+        say = f"prepared {len(index['files']):,} images {channels}x{image_size}x{image_size} into {target}" + _skipped_note(index["unreadable"])
+        _remove_stale(target)
+    if not quiet:
+        print(say, file=sys.stderr)
+    # "c" (copy-on-write) maps the file without loading it and gives a writable array, which torch wants.
+    array = np.load(target / "images.npy", mmap_mode="c")[: len(index["files"])]
+    return torch.from_numpy(array), [Path(f) for f in index["files"]]
+
+
+def _skipped_note(unreadable: list[str]) -> str:
+    if not unreadable:
+        return ""
+    shown = ", ".join(unreadable[:3]) + (", ..." if len(unreadable) > 3 else "")
+    return f"; skipped {len(unreadable):,} unreadable file{'s' if len(unreadable) != 1 else ''} ({shown})"
+
+
+def _build(target: Path, root: Path, files: list[Path], image_size: int, channels: int, crop, quiet: bool, max_pixels: int) -> dict:
+    import numpy as np
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    shape = (len(files), channels, image_size, image_size)
+    needed = math.prod(shape)
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(target.parent).free
+    except OSError as e:
+        raise GanstudioError(f"cannot write the image cache under {target.parent}: {e.strerror or e} (set $GANSTUDIO_CACHE to a writable folder)") from None
+    if free < needed + 2**20:
+        raise GanstudioError(f"preparing {len(files):,} images needs {needed / 1e9:.2f} GB in {target.parent}, "
+                             f"which has {free / 1e9:.2f} GB free (set $GANSTUDIO_CACHE to a bigger disk)")
+    _remove_abandoned(target.parent)
+    try:
+        partial.mkdir(exist_ok=True)
+        # Written with plain file writes, not a writable memory map: a full disk is then an OSError, not a SIGBUS.
+        stream = open(partial / "images.npy", "wb")
+        np.lib.format.write_array_header_1_0(stream, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    except OSError as e:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise GanstudioError(f"cannot write the image cache under {target.parent}: {e.strerror or e} (set $GANSTUDIO_CACHE to a writable folder)") from None
+    if not quiet:
+        print(f"preparing {len(files):,} images from {root} (once; later runs reuse the cache)", file=sys.stderr)
+    kept, unreadable = [], []
+    console = Console(stderr=True)
+    progress = Progress(TextColumn(f"preparing {name_of(target)}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=console, transient=True, disable=quiet or not console.is_terminal)  # no bar in logs
+    # Pillow releases the GIL while decoding and resizing, so threads use every core without pickling.
+    pool = ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1))
+    try:
+        with stream, progress, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's per-file warnings (palette transparency, EXIF) would flood the bar
+            task = progress.add_task("prepare", total=len(files))
+            jobs = ((root / rel, image_size, channels, crop, max_pixels) for rel in files)
+            for rel, array in zip(files, pool.map(_try_decode, jobs)):
+                if isinstance(array, RefusedImage):
+                    raise GanstudioError(str(array))
+                if array is None:
+                    unreadable.append(str(rel))
+                else:
+                    stream.write(array.tobytes())
+                    kept.append(str(rel))
+                progress.advance(task)
+            if not kept:
+                raise GanstudioError(f"none of the {len(files):,} image files under {root} could be read (e.g. {files[0]})")
+            # The header promised len(files) rows; unreadable files leave zero rows at the end, never read.
+            stream.write(bytes(len(unreadable) * channels * image_size * image_size))
+        index = {"version": CACHE_VERSION, "root": str(root.resolve()), "image_size": image_size, "channels": channels,
+                 "crop": crop, "files": kept, "unreadable": unreadable}
+        (partial / "index.json").write_text(json.dumps(index))
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)  # atomic: a half-written cache is never picked up
+        return index
+    except OSError as e:
+        raise GanstudioError(f"cannot write the image cache {target}: {e.strerror or e}") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: stop decoding now, not after the last file
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def name_of(target: Path) -> str:
+    return target.name.rsplit("-", 2)[0]
+
+
+def _remove_stale(target: Path) -> None:
+    """Delete caches with the same settings but older content: the folder changed, they will never match again."""
+    settings_prefix = target.name.rsplit("-", 1)[0] + "-"
+    for other in target.parent.glob(settings_prefix + "*"):
+        if other != target and ".partial-" not in other.name:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Delete half-written caches (``*.partial-<pid>``) whose process is gone: killed with -9 or lost power."""
+    for partial in folder.glob("*.partial-*"):
+        pid = partial.name.rsplit("-", 1)[1]
+        try:
+            os.kill(int(pid), 0)
+        except (ProcessLookupError, ValueError):
+            shutil.rmtree(partial, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            pass

@@ -1,0 +1,176 @@
+"""SNGAN (Miyato et al. 2018): the ResNet networks and the hinge-loss training step. Registered by
+ganstudio/builtin/models/sngan/__init__.py."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ganstudio.api import Metric, ModelConfig, TrainableModel
+from ganstudio.builtin.models.dcgan import upsampling_plan
+from ganstudio.builtin.models.sngan import SNGANOptions
+
+
+def hinge_loss_d(logit_real: torch.Tensor, logit_fake: torch.Tensor) -> torch.Tensor:
+    """D's hinge loss: real logits are pushed above +1, fake ones below -1; beyond that margin they cost nothing."""
+    return F.relu(1.0 - logit_real).mean() + F.relu(1.0 + logit_fake).mean()
+
+
+def hinge_loss_g(logit_fake: torch.Tensor) -> torch.Tensor:
+    """G's loss: raise D's raw logits on its samples."""
+    return -logit_fake.mean()
+
+
+def _init(layer: nn.Module, gain: float = 1.0) -> nn.Module:
+    """Glorot-uniform weights and zero biases, as the paper's code (gain sqrt(2) inside the residual branches)."""
+    nn.init.xavier_uniform_(layer.weight, gain)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _sn(layer: nn.Module, gain: float = 1.0) -> nn.Module:
+    return spectral_norm(_init(layer, gain))
+
+
+class GBlock(nn.Module):
+    """BN-ReLU-upsample-conv3x3-BN-ReLU-conv3x3, plus upsample-conv1x1 shortcut."""
+
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__()
+        self.bn1, self.bn2 = nn.BatchNorm2d(in_ch), nn.BatchNorm2d(out_ch)
+        self.conv1 = _init(nn.Conv2d(in_ch, out_ch, 3, 1, 1), math.sqrt(2))
+        self.conv2 = _init(nn.Conv2d(out_ch, out_ch, 3, 1, 1), math.sqrt(2))
+        self.shortcut = _init(nn.Conv2d(in_ch, out_ch, 1, 1, 0))
+
+    def forward(self, x):
+        h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(self.bn2(self.conv1(h))))
+        return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class DBlock(nn.Module):
+    """ReLU-conv3x3-ReLU-conv3x3 (-avgpool), plus a conv1x1 (-avgpool) shortcut when the shape changes.
+    ``optimized``: the first block, on the image itself: no leading ReLU, and the shortcut pools before its conv."""
+
+    def __init__(self, in_ch: int, out_ch: int, downsample: bool, optimized: bool = False):
+        super().__init__()
+        self.downsample, self.optimized = downsample, optimized
+        self.conv1 = _sn(nn.Conv2d(in_ch, out_ch, 3, 1, 1), math.sqrt(2))
+        self.conv2 = _sn(nn.Conv2d(out_ch, out_ch, 3, 1, 1), math.sqrt(2))
+        self.shortcut = _sn(nn.Conv2d(in_ch, out_ch, 1, 1, 0)) if downsample or in_ch != out_ch or optimized else None
+
+    def forward(self, x):
+        h = self.conv2(F.relu(self.conv1(x if self.optimized else F.relu(x))))
+        if self.downsample:
+            h = F.avg_pool2d(h, 2)
+        if self.shortcut is None:
+            return h + x
+        if self.optimized:
+            return h + self.shortcut(F.avg_pool2d(x, 2))
+        s = self.shortcut(x)
+        return h + (F.avg_pool2d(s, 2) if self.downsample else s)
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim: int, channels: int, side: int, width: int):
+        super().__init__()
+        base, k = upsampling_plan(side)
+        widths = [width * 2 ** (k - 1 - i) for i in range(k)] + [width]  # e.g. 28 px: 2w at 7x7, w at 14, w at 28
+        self.base, self.ch = base, widths[0]
+        self.linear = _init(nn.Linear(latent_dim, widths[0] * base * base))
+        self.blocks = nn.Sequential(*(GBlock(widths[i], widths[i + 1]) for i in range(k)))
+        self.bn = nn.BatchNorm2d(width)
+        self.conv = _init(nn.Conv2d(width, channels, 3, 1, 1))
+
+    def forward(self, z):
+        h = self.linear(z).view(z.shape[0], self.ch, self.base, self.base)
+        h = self.blocks(h)  # the convolutions follow their weights' memory format
+        return torch.tanh(self.conv(F.relu(self.bn(h))))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, channels: int, side: int, width: int):
+        super().__init__()
+        base, k = upsampling_plan(side)
+        widths = [width * 2 ** i for i in range(k)]  # e.g. 28 px: w at 14x14, 2w at 7x7
+        blocks = [DBlock(channels, widths[0], downsample=True, optimized=True)]
+        blocks += [DBlock(widths[i - 1], widths[i], downsample=True) for i in range(1, k)]
+        blocks += [DBlock(widths[-1], widths[-1], downsample=False)]  # one more block at base x base, as the paper's
+        self.blocks = nn.Sequential(*blocks)
+        self.linear = _sn(nn.Linear(widths[-1], 1))
+
+    def forward(self, x):
+        h = F.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling
+        return self.linear(h).flatten()  # a raw logit; the hinge loss uses it as is
+
+
+class SNGAN(TrainableModel):
+    kind = "gan"
+    Options = SNGANOptions
+    metrics = {
+        "loss_d": Metric("D hinge loss", "losses"),
+        "loss_g": Metric("G loss", "losses"),
+        "d_real": Metric("D(x)", "discriminator outputs (raw)"),
+        "d_fake": Metric("D(G(z))", "discriminator outputs (raw)"),
+    }
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        c, side, _ = config.image_shape
+        self.latent_dim = self.options.latent_dim
+        self.generator = Generator(self.latent_dim, c, side, self.options.width)
+        self.discriminator = Discriminator(c, side, self.options.width)
+        self.memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
+
+    def configure_optimizers(self):
+        o = self.options
+        fused = next(self.parameters()).is_cuda
+        return {
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
+        }
+
+    def generate(self, z, labels=None):
+        return self.generator(z)
+
+    def training_step(self, batches, optimizers, context):
+        opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
+        n_dis = self.options.n_dis
+        for i in range(n_dis):
+            images = batches.next().images.contiguous(memory_format=self.memory_format)
+            z = self.sample_latent(images.shape[0], device=images.device)
+            last = i == n_dis - 1
+            opt_d.zero_grad(set_to_none=True)
+            with self.autocast():
+                # The last D step's fakes keep their graph: the G step reuses them (through the updated D).
+                with contextlib.nullcontext() if last else torch.no_grad():
+                    fake = self.generator(z)
+                # One D call on real and fake together: D has no batch norm, so they do not mix, and one call is faster.
+                logits = self.discriminator(torch.cat([images, fake.detach()])).float()
+                logit_real, logit_fake = logits[: len(images)], logits[len(images):]
+                loss_d = hinge_loss_d(logit_real, logit_fake)
+            self.backward_step(loss_d, opt_d)
+
+        # Generator: maximise D(G(z)). D's weights need no gradients here.
+        opt_g.zero_grad(set_to_none=True)
+        self.discriminator.requires_grad_(False)
+        try:
+            with self.autocast():
+                loss_g = hinge_loss_g(self.discriminator(fake).float())
+            self.backward_step(loss_g, opt_g)
+        finally:
+            self.discriminator.requires_grad_(True)
+
+        return {
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            "d_real": logit_real.detach().mean(),
+            "d_fake": logit_fake.detach().mean(),
+        }

@@ -1,0 +1,230 @@
+"""Models from checkpoints, and images from models: the one place latents (and labels) become uint8 images.
+
+    model, ckpt = load_model("checkpoints/fashion-dcgan/last.pt", plugins, kind="gan")
+    labels = class_labels(model, "trouser", 64)                       # conditional models: a class by name or index
+    images = generate_images(model, model.sample_latent(64), labels, device="cpu")   # uint8 (N, C, H, W)
+
+    latents, labels = seeded_inputs(model, range(100, 132), truncation=0.7)   # image i from seed 100 + i alone
+    images = generate_images(model, latents, labels)                  # `ganstudio sample --seeds 100-131 --truncation 0.7`
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, Optional
+
+import torch
+
+from ganstudio.api import ModelConfig
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.errors import GanstudioError
+from ganstudio.output.images import to_uint8
+from ganstudio.api.options import recorded_options
+
+
+def recorded_config(entry, stored: dict) -> ModelConfig:
+    """The ModelConfig a checkpoint stored, with the values its model's later-added options had then."""
+    return ModelConfig(**{**stored, "options": recorded_options(entry.options, stored.get("options") or {})})
+
+
+def check_weights_fit(entry, config: ModelConfig, state: dict, path) -> None:
+    """Compare the tensors a checkpoint holds with the model its config describes, building that model on the meta
+    device (no memory): a damaged or crafted config (width 4096, 4096x4096 images) fails here, in one line, before
+    anything is allocated. A model whose construction cannot run on the meta device is checked after it is built."""
+    try:
+        with torch.device("meta"):
+            expected = entry.build(ModelConfig(**{**vars(config), "options": dict(config.options)})).state_dict()
+    except GanstudioError:
+        raise
+    except Exception:
+        return
+    what = f"{path}: the weights do not fit model '{entry.name}' as its stored config describes"
+    for key, tensor in expected.items():
+        if key not in state:
+            raise GanstudioError(f"{what}: '{key}' is missing (the file is damaged or was not written by this model)")
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise GanstudioError(f"{what}: '{key}' is {tuple(state[key].shape)} in the file, {tuple(tensor.shape)} in the model")
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise GanstudioError(f"{what}: it holds '{extra[0]}'" + (f" and {len(extra) - 1} more" if len(extra) > 1 else "")
+                             + ", which the model does not have")
+
+
+def load_model(path, plugins, kind: Optional[str] = None, ema: bool = True):
+    """(model, checkpoint) rebuilt from a checkpoint through its model plugin, on the CPU, in eval mode. With ``ema``
+    (the default) a GAN's generator holds the averaged weights when the checkpoint has them (``ckpt["ema"]``)."""
+    ckpt = load_checkpoint(path)
+    name = "?"
+    try:
+        info = ckpt["model"]
+        name, plugin = info["name"], info.get("plugin", "")
+        if name not in plugins.models:
+            raise GanstudioError(f"{path}: model '{name}' comes from plugin '{plugin}', which is not installed here")
+        config, state = recorded_config(plugins.models[name], info["config"]), ckpt["state"]["model"]
+        # Building initialises weights from the global random stream; these are overwritten at once, and a model loaded
+        # inside a training run (eval's classifier) must not move that run's stream.
+        with torch.random.fork_rng(devices=[]):
+            check_weights_fit(plugins.models[name], config, state, path)
+            model = plugins.models[name].build(config)
+        model.load_state_dict(state)
+        averaged = (ckpt.get("ema") or {}).get("weights") if ema else None
+        if averaged is not None:
+            load_averaged_generator(model, averaged, path)
+    except (KeyError, TypeError) as e:
+        raise GanstudioError(f"{path}: checkpoint is missing or has malformed entry {e}") from None
+    except RuntimeError as e:
+        raise GanstudioError(f"{path}: weights do not fit model '{name}': {str(e).splitlines()[0]}") from None
+    if kind is not None and model.kind != kind:
+        raise GanstudioError(f"{path}: holds a {model.kind} ('{name}'), not a {kind}")
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    bad = bad or next((f"EMA {k}" for k, v in (averaged or {}).items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise GanstudioError(f"{path}: the weights hold NaN or Inf ('{bad}'); this checkpoint cannot make images")
+    return model.eval(), ckpt
+
+
+def load_averaged_generator(model, averaged: dict, path) -> None:
+    """Put the checkpoint's averaged generator weights into ``model.generator``, checking every tensor's shape first."""
+    generator = getattr(model, "generator", None)
+    if not isinstance(generator, torch.nn.Module):
+        raise GanstudioError(f"{path}: holds generator EMA weights, but model '{model.config.model}' has no 'generator' network")
+    expected = generator.state_dict()
+    for key, tensor in expected.items():
+        if key not in averaged or tuple(averaged[key].shape) != tuple(tensor.shape):
+            found = tuple(averaged[key].shape) if key in averaged else "missing"
+            raise GanstudioError(f"{path}: the generator EMA weights do not fit: 'generator.{key}' is {found} in the file, "
+                                 f"{tuple(tensor.shape)} in the model")
+    generator.load_state_dict(averaged)
+
+
+def class_index(model, text: str) -> int:
+    """A class of a conditional model by name (case-insensitive, a unique prefix is enough) or index."""
+    names = class_names_of(model)
+    if model.condition != "class":
+        raise GanstudioError(f"--class: model '{model.config.model}' is not class-conditional (it generates without a class)")
+    if text.isdigit() and int(text) < len(names):
+        return int(text)
+    lowered = [n.lower() for n in names]
+    hits = [i for i, n in enumerate(lowered) if n == text.lower()] or [i for i, n in enumerate(lowered) if n.startswith(text.lower())]
+    if len(hits) != 1:
+        raise GanstudioError(f"--class {text}: expected one of {', '.join(names)} (or an index 0-{len(names) - 1})")
+    return hits[0]
+
+
+def class_labels(model, text: Optional[str], n: int, generator: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
+    """Labels for n samples: all of class ``text`` when given, else what the model draws by default (None when
+    unconditional)."""
+    if text is not None:
+        return torch.full((n,), class_index(model, text), dtype=torch.long)
+    return model.sample_labels(n, generator=generator)
+
+
+@torch.no_grad()
+def generate_images(model, latents: torch.Tensor, labels: Optional[torch.Tensor] = None, device="cpu", batch_size: int = 500,
+                    progress: Optional[Callable[[int], None]] = None) -> torch.Tensor:
+    """uint8 images (N, C, H, W) on the CPU, in eval mode (batch-norm running statistics), in batches; the
+    model's train/eval mode is restored afterwards. The same latents give the same images whatever the batch size."""
+    device = torch.device(device)
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for i in range(0, len(latents), batch_size):
+            z = latents[i : i + batch_size].to(device)
+            y = labels[i : i + batch_size].to(device) if labels is not None else None
+            out.append(to_uint8(model.generate(z, y) if y is not None else model.generate(z)))
+            if progress is not None:
+                progress(len(z))
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.uint8)
+
+
+# --- one seed per image: `ganstudio sample` ---------------------------------------------------------------------
+
+TRUNCATION_DRAW_LIMIT = 2**27  # candidate values drawn for one latent before a threshold is called too small
+
+
+def check_truncation(truncation: Optional[float]) -> None:
+    if truncation is not None and not (isinstance(truncation, (int, float)) and math.isfinite(truncation) and truncation > 0):
+        raise GanstudioError(f"--truncation {truncation}: expected a threshold greater than 0 (e.g. 0.7; smaller: "
+                             f"closer to the average image, less variety)")
+
+
+def truncate_latent(model, z: torch.Tensor, truncation: float, generator: torch.Generator) -> torch.Tensor:
+    """The truncation trick (BigGAN's truncated normal): every entry of ``z`` with |z| > T is redrawn from the model's
+    latent distribution, with ``generator``, until |z| <= T; entries already within T stay as they are.
+
+    Candidates are drawn a block at a time (1, 2, 4, ... latents), each entry left taking the first candidate at its
+    position that fits: the same distribution as redrawing entries one at a time, in a few draws even for a small T."""
+    check_truncation(truncation)
+    z = z.clone()
+    outside = z.abs() > truncation
+    block, drawn = 1, 0
+    while outside.any():
+        if drawn > TRUNCATION_DRAW_LIMIT:
+            raise GanstudioError(f"--truncation {truncation:g}: after {drawn:,} draws some latent values still lie outside "
+                                 f"±{truncation:g}; this threshold is too small (0.5 to 1 is usual)")
+        candidates = model.sample_latent(block, generator=generator)  # (block, *latent shape)
+        drawn += candidates.numel()
+        fits = candidates.abs() <= truncation
+        first = fits.float().argmax(0, keepdim=True)  # the first candidate that fits, at each position
+        take = outside & fits.any(0, keepdim=True)
+        z[take] = candidates.gather(0, first)[take]
+        outside &= ~take
+        block = min(block * 2, max(1, (1 << 20) // max(1, z.numel())))
+    return z
+
+
+def seeded_inputs(model, seeds: Iterable[int], truncation: Optional[float] = None,
+                  class_name: Optional[str] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """(latents, labels) for one image per seed: image i comes from ``torch.Generator().manual_seed(seeds[i])``
+    alone, so any image of a batch can be made again on its own, with the same pixels. From each seed's stream, in
+    this order: the latent, the label (conditional models; drawn even when ``class_name`` then replaces it, so a
+    seed's latent is the same with or without --class), and with ``truncation`` the redraws of the latent's entries
+    with |z| > T. (seed, truncation[, class]) names an image. Labels are None for an unconditional model."""
+    check_truncation(truncation)
+    seeds = [int(seed) for seed in seeds]
+    chosen = class_index(model, class_name) if class_name is not None else None
+    latents, labels = [], []
+    for seed in seeds:
+        g = torch.Generator().manual_seed(seed)
+        z = model.sample_latent(1, generator=g)
+        y = model.sample_labels(1, generator=g)
+        latents.append(truncate_latent(model, z, truncation, g) if truncation is not None else z)
+        labels.append(y)
+    if not seeds:
+        return model.sample_latent(0), None
+    if model.condition is None or labels[0] is None:
+        return torch.cat(latents), None
+    labels = torch.cat(labels)
+    if chosen is not None:
+        labels = torch.full_like(labels, chosen)
+    return torch.cat(latents), labels
+
+
+def latents_for_seeds(model, seeds: Iterable[int], truncation: Optional[float] = None) -> torch.Tensor:
+    """The latents of ``seeded_inputs``: row i made from seed ``seeds[i]`` alone, truncated to ±``truncation``."""
+    return seeded_inputs(model, seeds, truncation)[0]
+
+
+def per_class_inputs(model, seeds: list[int], truncation: Optional[float] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(latents, labels) for a grid of one row per class: column c is seed ``seeds[c]`` in every row, so the row
+    changes only the class (``sample --per-class``, report pages)."""
+    latents, _ = seeded_inputs(model, seeds, truncation)
+    classes = model.config.num_classes
+    return latents.repeat(classes, *([1] * (latents.dim() - 1))), torch.arange(classes).repeat_interleave(len(seeds))
+
+
+def spread_labels(model, n: int) -> Optional[torch.Tensor]:
+    """Labels for n samples of a class-conditional model spread evenly over its classes (0, 1, ..., C-1, 0, 1, ...):
+    every class asked for n // C or n // C + 1 times. None for other models."""
+    if model.condition != "class" or not model.config.num_classes:
+        return None
+    return torch.arange(n) % model.config.num_classes
+
+
+def class_names_of(model) -> list[str]:
+    """The class names of a conditional model (its data's, else "0", "1", ...)."""
+    return list(model.config.class_names) or [str(i) for i in range(model.config.num_classes)]

@@ -1,0 +1,268 @@
+"""Report pages: one self-contained HTML file per run, or one comparing several (every image embedded, no network).
+
+    html = run_page(summary, plugins, samples_dir)            # the final grid, timeline, curves, scores, config
+    html = comparison_page(summaries, plugins, samples_dir)   # grids side by side at matching steps, overlaid curves
+
+Grids are made fresh from each checkpoint (the averaged generator; a labelled row per class for class-conditional
+models); the timeline GIF and curves are the run's own files from samples/<run>/.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Optional
+
+from ganstudio.output.summaries import SCORE_KEYS, RunSummary, age, duration, reproduce_command
+
+SCORE_LABELS = {"fid": ("FD", "{:.2f}", "lower"), "kid": ("KID×10³", "{:.2f}", "lower"), "inception_score": ("IS", "{:.2f}", "higher"),
+                "precision": ("precision", "{:.3f}", "higher"), "recall": ("recall", "{:.3f}", "higher"),
+                "density": ("density", "{:.3f}", "closer to 1"), "coverage": ("coverage", "{:.3f}", "higher")}
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px; padding: 0 1rem;
+       color: #1d1d1f; background: #fafafa; }
+h1 { margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: .3rem; }
+.meta { color: #555; margin: .2rem 0; }
+.badge { display: inline-block; padding: .1rem .5rem; border-radius: .7rem; font-size: .85rem; color: white; }
+.finished { background: #2e7d32; } .interrupted { background: #ef6c00; } .running { background: #0277bd; }
+.diverged, .failed, .unreadable { background: #c62828; } .no { background: #757575; }
+img.pixels { image-rendering: pixelated; max-width: 100%; border: 1px solid #ccc; background: black; }
+img.plot { max-width: 100%; border: 1px solid #ddd; background: white; }
+table { border-collapse: collapse; margin: .5rem 0; background: white; font-size: .85rem; }
+th, td { border: 1px solid #ddd; padding: .25rem .45rem; text-align: right; } th { background: #f0f0f0; }
+td.l, th.l { text-align: left; }
+pre { background: #272822; color: #f8f8f2; padding: .8rem; overflow-x: auto; border-radius: .3rem; }
+.row { display: flex; flex-wrap: wrap; gap: .8rem; align-items: flex-start; }
+figure { margin: 0; } figcaption { color: #555; font-size: .9rem; margin-top: .2rem; }
+.row figure { max-width: 366px; }  /* side by side: the caption wraps under its own grid */
+"""
+
+# Counts the images that did not load (a test reads these attributes from the rendered page).
+CHECK_SCRIPT = """<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  document.body.dataset.images = images.length;
+  document.body.dataset.broken = images.filter(i => !i.complete || i.naturalWidth === 0).length;
+});
+</script>"""
+
+
+def esc(text) -> str:
+    return html.escape(str(text))
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def png_bytes(array) -> bytes:
+    import imageio.v3 as iio
+
+    return iio.imwrite("<bytes>", array, extension=".png")
+
+
+def img(data: bytes, mime: str = "image/png", cls: str = "pixels", alt: str = "", width: Optional[int] = None) -> str:
+    size = f' width="{width}"' if width else ""
+    return f'<img class="{cls}" alt="{esc(alt)}" src="{data_uri(data, mime)}"{size}>'
+
+
+def final_grid(summary: RunSummary, plugins, scale: int = 2) -> tuple[Optional[bytes], str]:
+    """(PNG bytes, caption) of a fresh grid from the checkpoint's averaged generator; (None, why) for non-GANs."""
+    from ganstudio.output.generation import class_names_of, generate_images, load_model, per_class_inputs, seeded_inputs
+    from ganstudio.output.images import enlarge, labelled_rows, make_grid
+
+    if summary.kind != "gan":
+        return None, f"a {summary.kind or 'non-GAN'} run makes no images"
+    model, ckpt = load_model(Path(summary.run_dir) / "last.pt", plugins, kind="gan")
+    weights = "averaged (EMA) generator" if (ckpt.get("ema") or {}).get("weights") else "generator"
+    if model.condition == "class":
+        names = class_names_of(model)
+        cols = 10
+        latents, labels = per_class_inputs(model, list(range(cols)))
+        images = generate_images(model, latents, labels, "cpu")
+        grid = labelled_rows(images, cols, names, scale=scale)
+        return png_bytes(grid), f"{len(names)} classes x {cols}, seeds 0-{cols - 1} per row, {weights}, step {summary.steps:,}"
+    latents, labels = seeded_inputs(model, range(144))
+    images = generate_images(model, latents, labels, "cpu")
+    return png_bytes(enlarge(make_grid(images, cols=12), scale)), f"seeds 0-143, {weights}, step {summary.steps:,}"
+
+
+def header(s: RunSummary) -> str:
+    badge = f'<span class="badge {esc(s.status.split()[0])}">{esc(s.status)}</span>'
+    parts = [f"<h1>{esc(s.name)} {badge}</h1>"]
+    model = s.model + (f" ({esc(s.options_text)})" if s.options else "")
+    parts.append(f'<p class="meta">{esc(s.data)} · {esc(model)} · {s.steps:,} steps · {s.epochs:.2f} epochs · '
+                 f'{duration(s.elapsed_s)} of training' + (f" · {s.images_per_s:,.0f} images/s" if s.images_per_s else "") + "</p>")
+    recorded = s.device and s.device != "auto"  # checkpoints before ganstudio 0.1's runs/report hold only the config
+    where = (f"{s.device} ({s.precision})" if recorded else "device not recorded") + (f" x {s.world_size} processes" if s.world_size > 1 else "")
+    parts.append(f'<p class="meta">{esc(where)}' + (f" · {esc(s.machine)}" if s.machine else "")
+                 + f" · saved {esc(s.saved_at or '-')} ({esc(age(s.saved_at))})"
+                 + (f" · ganstudio {esc(s.ganstudio_version)}" if s.ganstudio_version else "") + "</p>")
+    if s.error:
+        parts.append(f'<p class="meta"><b>ended with:</b> {esc(s.error)}</p>')
+    if s.problem:
+        parts.append(f'<p class="meta"><b>problem:</b> {esc(s.problem)}</p>')
+    return "\n".join(parts)
+
+
+def scores_table(s: RunSummary) -> str:
+    if not s.latest_eval:
+        return f"<p>No evaluation yet: <code>ganstudio eval {esc(s.name)}</code> scores it (or train with <code>--eval-every N</code>).</p>"
+    latest, best = s.latest_eval, s.best_eval or {}
+    rows = ["<tr><th class=l>score</th><th>latest (step {:,})</th><th>best FD (step {:,})</th><th class=l>better</th></tr>".format(
+        latest.get("step") or 0, best.get("step") or 0)]
+    for key in SCORE_KEYS:
+        if key not in latest:
+            continue
+        label, fmt, better = SCORE_LABELS[key]
+        scale = 1000.0 if key == "kid" else 1.0
+        cells = [fmt.format(r[key] * scale) if key in r else "-" for r in (latest, best)]
+        rows.append(f"<tr><td class=l>{label}</td><td>{cells[0]}</td><td>{cells[1]}</td><td class=l>{better}</td></tr>")
+    table = "<table>" + "".join(rows) + "</table>"
+    if s.floor_fid is not None:
+        table += f"<p class=meta>Real held-out images score FD {s.floor_fid:.2f} against the same training images: the floor.</p>"
+    return table
+
+
+def run_page(s: RunSummary, plugins, samples_dir: Path) -> str:
+    samples = Path(samples_dir) / s.name
+    body = [header(s), "<h2>Samples</h2>"]
+    grid, caption = final_grid(s, plugins)
+    body.append(f"<figure>{img(grid, alt='final samples')}<figcaption>{esc(caption)}</figcaption></figure>" if grid
+                else f"<p>{esc(caption)}.</p>")
+    timeline, curves = samples / "timeline.gif", samples / "curves.png"
+    if timeline.is_file():
+        body += ["<h2>Timeline</h2>", f"<figure>{img(timeline.read_bytes(), 'image/gif', alt='timeline', width=480)}"
+                 "<figcaption>the fixed-latent grid over training</figcaption></figure>"]
+    if curves.is_file():
+        body += ["<h2>Curves</h2>", img(curves.read_bytes(), cls="plot", alt="training curves")]
+    body += ["<h2>Scores</h2>", scores_table(s)]
+    if s.results:  # what the model's evaluate() stored, e.g. a classifier's test accuracy
+        body.append("<p>" + " · ".join(f"{esc(k)}: {esc(_fmt(v))}" for k, v in s.results.items()) + "</p>")
+    body += ["<h2>Reproduce</h2>", f"<pre>{esc(reproduce_command(s))}</pre>",
+             "<h2>Config</h2>", f"<pre>{esc(json.dumps(s.config, indent=2, default=str))}</pre>"]
+    return page(f"ganstudio report: {s.name}", body)
+
+
+def _fmt(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def matching_steps(grid_files: list[dict[int, Path]], most: int = 4) -> list[int]:
+    """Steps at which every run has a grid, at most ``most`` of them spread from the first to the last."""
+    common = sorted(set.intersection(*(set(files) for files in grid_files))) if grid_files else []
+    if len(common) > 1:
+        common = common[1:] if common[0] == 0 else common  # the untrained step-0 grids say nothing about a run
+    if len(common) <= most:
+        return common
+    picks = {common[round(i * (len(common) - 1) / (most - 1))] for i in range(most)}
+    return sorted(picks)
+
+
+def grid_files(samples: Path) -> dict[int, Path]:
+    """step -> grid PNG, from the grid callback's grids.jsonl."""
+    from ganstudio.store.atomic import read_jsonl
+
+    found = {}
+    for record in read_jsonl(samples / "grids.jsonl"):
+        name = str(record.get("file", ""))
+        # A plain PNG name inside the run's folder only: an edited index cannot embed another file in the page.
+        if Path(name).name != name or not name.endswith(".png") or name.startswith("."):
+            continue
+        path = samples / name
+        if isinstance(record.get("step"), int) and path.is_file() and not path.is_symlink():
+            found[record["step"]] = path
+    return found
+
+
+def overlaid_curves(summaries: list[RunSummary]) -> Optional[bytes]:
+    """One figure, each run one colour: G loss, D / critic loss, FD over steps, images/s."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ganstudio.store.atomic import read_jsonl
+
+    panels = [("G loss", ("loss_g",)), ("D / critic loss", ("loss_d", "loss_critic", "loss")), ("FD (lower is better)", ("fid",)),
+              ("images/s", ("images_per_s",))]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), dpi=100)
+    drawn = False
+    for i, s in enumerate(summaries):
+        records = read_jsonl(Path(s.run_dir) / "metrics.jsonl")
+        for ax, (title, keys) in zip(axes, panels):
+            key = next((k for k in keys if any(isinstance(r.get(k), (int, float)) for r in records)), None)
+            if key is None:
+                continue
+            points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and "step" in r]
+            ax.plot(*zip(*points), color=COLOURS[i % len(COLOURS)], label=s.name, marker="o" if key == "fid" else None,
+                    markersize=3, linewidth=1.2)
+            drawn = True
+    for ax, (title, _) in zip(axes, panels):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue() if drawn else None
+
+
+def comparison_table(summaries: list[RunSummary]) -> str:
+    head = ["run", "status", "data", "model / options", "steps", "time", "img/s", "FD latest", "FD best"]
+    keys = [k for k in SCORE_KEYS if k != "fid" and any(k in (s.latest_eval or {}) for s in summaries)]
+    head += [SCORE_LABELS[k][0] for k in keys] + ["floor FD"]
+    rows = ["<tr>" + "".join(f"<th{' class=l' if i < 4 else ''}>{esc(h)}</th>" for i, h in enumerate(head)) + "</tr>"]
+    for i, s in enumerate(summaries):
+        latest, best = s.latest_eval or {}, s.best_eval or {}
+        cells = [f'<span style="color:{COLOURS[i % len(COLOURS)]}">■</span> {esc(s.name)}', esc(s.status), esc(s.data),
+                 esc(s.model + (" " + s.options_text if s.options else "")), f"{s.steps:,}", duration(s.elapsed_s),
+                 f"{s.images_per_s:,.0f}" if s.images_per_s else "-",
+                 f"{latest['fid']:.2f}" if "fid" in latest else "-", f"{best['fid']:.2f}" if "fid" in best else "-"]
+        cells += [SCORE_LABELS[k][1].format(latest[k] * (1000.0 if k == "kid" else 1.0)) if k in latest else "-" for k in keys]
+        cells.append(f"{s.floor_fid:.2f}" if s.floor_fid is not None else "-")
+        rows.append("<tr>" + "".join(f"<td{' class=l' if j < 4 else ''}>{c}</td>" for j, c in enumerate(cells)) + "</tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def comparison_page(summaries: list[RunSummary], plugins, samples_dir: Path) -> str:
+    names = ", ".join(s.name for s in summaries)
+    body = [f"<h1>{len(summaries)} runs compared</h1>", f'<p class="meta">{esc(names)}</p>', "<h2>Scores</h2>",
+            comparison_table(summaries)]
+    if len({s.data for s in summaries}) > 1:
+        body.append("<p class=meta>Note: these runs trained on different data; their scores are not comparable.</p>")
+    body.append("<h2>Samples now</h2><div class=row>")
+    for s in summaries:
+        grid, caption = final_grid(s, plugins, scale=1 if len(summaries) > 1 else 2)  # side by side
+        body.append(f"<figure>{img(grid, alt=s.name) if grid else ''}<figcaption><b>{esc(s.name)}</b>: {esc(caption)}</figcaption></figure>")
+    body.append("</div>")
+    files = [grid_files(Path(samples_dir) / s.name) for s in summaries]
+    steps = matching_steps(files)
+    body.append("<h2>At matching steps</h2>")
+    if steps:
+        body.append("<p class=meta>Each run's fixed-latent grid (the same latents for runs with the same seed and latent size).</p>")
+        for step in steps:
+            body.append(f"<h3>step {step:,}</h3><div class=row>")
+            for s, found in zip(summaries, files):
+                body.append(f"<figure>{img(found[step].read_bytes(), alt=f'{s.name} step {step}')}<figcaption>{esc(s.name)}</figcaption></figure>")
+            body.append("</div>")
+    else:
+        body.append("<p>The runs have no grid at a common step (grids are written at epoch ends and every --grid-every steps).</p>")
+    curves = overlaid_curves(summaries)
+    body.append("<h2>Curves</h2>" + (img(curves, cls="plot", alt="overlaid curves") if curves else "<p>No metrics logged.</p>"))
+    body.append("<h2>Reproduce</h2>" + "".join(f"<pre>{esc(reproduce_command(s))}</pre>" for s in summaries))
+    return page(f"ganstudio: {names}", body)
+
+
+def page(title: str, body: list[str]) -> str:
+    return ("<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
+            f"<title>{esc(title)}</title><style>{STYLE}</style>{CHECK_SCRIPT}</head>\n<body>\n"
+            + "\n".join(body) + "\n</body></html>\n")

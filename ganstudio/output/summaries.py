@@ -1,0 +1,202 @@
+"""What a run folder says about its run, without loading weights: the summary `ganstudio runs` lists and
+`ganstudio report` shows.
+
+    summaries = list_runs("checkpoints")        # one RunSummary per run folder, corrupt ones with their problem
+    s = summarize(Path("checkpoints/fashion-dcgan"))
+    s.status, s.steps, s.latest_eval["fid"]
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from ganstudio.errors import GanstudioError
+
+SCORE_KEYS = ("fid", "kid", "inception_score", "precision", "recall", "density", "coverage")
+DEFAULTS = {"batch_size": 128, "seed": 0, "ema_decay": 0.0, "augment": "off", "precision": "auto"}  # train's defaults
+
+
+@dataclass
+class RunSummary:
+    name: str
+    run_dir: str
+    problem: Optional[str] = None  # a run that cannot be read: what is wrong, in one line
+    status: str = "?"  # finished, interrupted, diverged, failed, running, no checkpoint, unreadable
+    data: str = ""
+    model: str = ""
+    kind: str = ""
+    condition: Optional[str] = None
+    options: dict = field(default_factory=dict)  # what differs from train's defaults: model options, augment, ...
+    steps: int = 0
+    epochs: float = 0.0
+    elapsed_s: float = 0.0
+    images_per_s: Optional[float] = None
+    device: str = ""
+    precision: str = ""
+    world_size: int = 1
+    machine: str = ""
+    latest_eval: Optional[dict] = None  # the newest scores (from --eval-every or ganstudio eval), with their step
+    best_eval: Optional[dict] = None  # the lowest FD
+    floor_fid: Optional[float] = None  # real held-out images' FD, when `ganstudio eval` measured it
+    saved_at: Optional[str] = None  # last.pt's modification time, ISO 8601 UTC
+    error: Optional[str] = None  # how a diverged or failed run ended (the log's last line)
+    config: dict = field(default_factory=dict)
+    class_names: list = field(default_factory=list)
+    results: dict = field(default_factory=dict)  # the model's evaluate() at the end of training (test accuracy, ...)
+    ganstudio_version: str = ""
+
+    @property
+    def options_text(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.options.items())
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def list_runs(checkpoints_dir) -> list[RunSummary]:
+    root = Path(checkpoints_dir)
+    if not root.is_dir():
+        raise GanstudioError(f"no folder {root}/ (train a run first, or pass --checkpoints-dir DIR)")
+    folders = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")
+               and any((p / f).exists() for f in ("last.pt", "metrics.jsonl", ".lock"))]
+    return [summarize(folder) for folder in folders]
+
+
+def summarize(run_dir: Path) -> RunSummary:
+    """A run's summary; never raises for a damaged run: the problem goes into ``problem``."""
+    from ganstudio.store.atomic import read_jsonl
+    from ganstudio.store.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    s = RunSummary(name=run_dir.name, run_dir=str(run_dir))
+    running = is_running(run_dir)
+    try:
+        records = read_jsonl(run_dir / "metrics.jsonl")
+    except GanstudioError as e:
+        records, s.problem = [], str(e)
+    read_scores(s, records)
+    path = run_dir / "last.pt"
+    if not path.is_file():
+        s.status = "running" if running else "no checkpoint"
+        s.problem = s.problem or ("no last.pt yet" if running else "no last.pt (the run stopped before its first save)")
+        return s
+    s.saved_at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+    try:
+        ckpt = load_checkpoint(path, mmap=True)
+        read_checkpoint(s, ckpt)
+    except GanstudioError as e:
+        s.problem, s.status = str(e), "unreadable"
+        return s
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        s.problem, s.status = f"{path}: checkpoint is missing or has a malformed entry ({type(e).__name__}: {e})", "unreadable"
+        return s
+    last = records[-1] if records else {}
+    if running:
+        s.status = "running"
+    elif last.get("event") == "error":
+        s.status, s.error = ("diverged" if last.get("diverged") else "failed"), last.get("error")
+    else:
+        s.status = "finished" if ckpt["progress"].get("finished") else "interrupted"
+    return s
+
+
+def read_checkpoint(s: RunSummary, ckpt: dict) -> None:
+    config, progress, model = ckpt["config"], ckpt["progress"], ckpt["model"]
+    s.config = config
+    data = config.get("data")
+    s.data = data.get("name", "") if isinstance(data, dict) else str(data)
+    s.model, s.kind, s.condition = model["name"], model.get("kind", ""), model.get("condition")
+    s.class_names = list(ckpt.get("data", {}).get("classes") or [])
+    s.options = dict(config.get("model_options") or {})
+    s.options.update({k: config[k] for k, default in DEFAULTS.items() if k in config and config[k] != default})
+    s.steps = int(progress["step"])
+    s.elapsed_s = float(progress.get("elapsed_s", 0.0))
+    images, size = int(progress.get("images_seen", 0)), ckpt.get("data", {}).get("size") or 0
+    s.epochs = images / size if size else 0.0
+    s.images_per_s = images / s.elapsed_s if s.elapsed_s > 0 else None
+    s.device = progress.get("device") or str(config.get("device", ""))
+    s.precision = progress.get("precision") or str(config.get("precision", ""))
+    s.world_size = int(progress.get("world_size", 1))
+    s.machine = progress.get("machine", "")
+    s.ganstudio_version = ckpt.get("ganstudio_version", "")
+    s.results = {k: v for k, v in (ckpt.get("results") or {}).items() if isinstance(v, (int, float, str, bool))}
+
+
+def read_scores(s: RunSummary, records: list[dict]) -> None:
+    """Latest and best evaluation: records with an FD, from the eval callback or `ganstudio eval`."""
+    evals = [r for r in records if isinstance(r.get("fid"), (int, float))]
+    if not evals:
+        return
+    pick = lambda r: {"step": r.get("step"), **{k: r[k] for k in SCORE_KEYS if isinstance(r.get(k), (int, float))},  # noqa: E731
+                      **({"floor_fid": r["floor_fid"]} if isinstance(r.get("floor_fid"), (int, float)) else {})}
+    s.latest_eval = pick(evals[-1])
+    s.best_eval = pick(min(evals, key=lambda r: r["fid"]))
+    floors = [r["floor_fid"] for r in evals if isinstance(r.get("floor_fid"), (int, float))]
+    s.floor_fid = floors[-1] if floors else None
+
+
+def is_running(run_dir: Path) -> bool:
+    """True while a process holds the run's lock (ganstudio.store.runs.RunLock)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    lock = run_dir / ".lock"
+    if not lock.is_file():
+        return False
+    try:
+        with open(lock, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return False
+
+
+def reproduce_command(s: RunSummary) -> str:
+    """The `ganstudio train` command that trains this run again, to the same step."""
+    c = s.config
+    data = c.get("data") if isinstance(c.get("data"), dict) else {"name": s.data}
+    args = ["ganstudio", "train", "--data", data.get("name", s.data), "--model", s.model]
+    if data.get("root"):
+        args += ["--data-root", str(data["root"])]
+    for key, flag in (("image_size", "--image-size"), ("channels", "--channels")):
+        if data.get(key):
+            args += [flag, str(data[key])]
+    for key, value in (data.get("options") or {}).items():
+        args += ["--data-option", f"{key}={value}"]
+    for key, value in (c.get("model_options") or {}).items():
+        args += ["--model-option", f"{key}={value}"]
+    for key, flag in (("batch_size", "--batch-size"), ("seed", "--seed"), ("precision", "--precision"),
+                      ("ema_decay", "--ema-decay"), ("augment", "--augment")):
+        if key in c and c[key] != DEFAULTS[key]:
+            args += [flag, str(c[key])]
+    args += ["--steps", str(s.steps), "--name", s.name]
+    if s.world_size > 1:
+        args += ["--nproc", str(s.world_size)]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def age(iso: Optional[str]) -> str:
+    """'3 min ago', '2 h ago', '4 days ago'."""
+    if not iso:
+        return "-"
+    seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"

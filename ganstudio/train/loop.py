@@ -1,0 +1,257 @@
+"""The training loop, top to bottom. The model owns one training step; the loop owns the rest:
+
+    run = open_run(config, plugins, resume=False)    # ganstudio/train/run.py: what the run is
+    code = fit(run, plugins, view)                    # 0, or 130 / 143 after Ctrl-C / SIGTERM (saved)
+
+Every step: the model's step (drawing the batches it needs), the step hook, the metric window. Every
+--log-every steps: one host sync, the view and the metrics hook. Epoch ends: a checkpoint. Grids at the start,
+every --grid-every steps, at epoch ends and at the end, for the callbacks that show them.
+
+Under torchrun (distributed.py) every rank runs this loop: the networks are DDP-wrapped during the model's step,
+the metrics are averaged over the ranks at every log step, where the ranks also agree on stopping (a signal, the
+--minutes budget) and on a timed save; rank 0 alone writes checkpoints and runs the callbacks and the view.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+
+from ganstudio.train.budget import Budget
+from ganstudio.store.checkpoint import run_payload, save_checkpoint
+from ganstudio.errors import GanstudioError, OtherRankFailed
+from ganstudio.train.callbacks import AttachedCallbacks, RunHandle
+from ganstudio.output.images import make_grid
+from ganstudio.train.metric_window import DivergenceError, MetricWindow
+from ganstudio.train.stopping import GracefulStop
+
+
+def fit(run, plugins, view=None) -> int:
+    try:
+        return _fit(run, plugins, view)
+    finally:
+        if run.lock is not None:
+            run.lock.release()
+
+
+def explained(dist, error: Exception) -> Exception:
+    """Under torchrun: tell the other ranks why this one stops, or, when a collective failed because another rank
+    had already stopped, say which one and why (rank 0 prints it; the others stay quiet)."""
+    if isinstance(error, DivergenceError) and not dist.is_main:
+        return OtherRankFailed(str(error))  # every rank sees the same averaged metrics and weights: rank 0 says it
+    elsewhere = dist.failure_elsewhere() if isinstance(error, RuntimeError) else None
+    if elsewhere is None:
+        dist.record_failure(f"{type(error).__name__}: {error}")
+        return error
+    if dist.is_main:
+        return GanstudioError(f"stopped because {elsewhere}")
+    return OtherRankFailed(elsewhere)
+
+
+def _fit(run, plugins, view) -> int:
+    dist = run.dist
+    if not dist.is_main:
+        log = lambda message: None  # noqa: E731  (other ranks are quiet; rank 0 speaks for the run)
+    else:
+        log = view.log if view is not None else (lambda message: print(message, flush=True))
+    budget = Budget(run.config, run.batches.epoch_images)
+    if budget.reached(run.step, run.images_seen):
+        log(f"nothing to do: the run is at step {run.step:,} ({run.images_seen:,} images), the target is "
+            f"{budget.describe_target()} (raise --epochs/--steps)")
+        return 0
+    if dist.is_main:
+        check_writable(run)
+    # Under torchrun a Ctrl-C reaches a worker twice (from the terminal and from torchrun): the repeat is not an abort.
+    with GracefulStop(log, repeat_grace_s=5.0 if dist.enabled else 0.0) as stop, \
+            AttachedCallbacks(plugins, run.config, run.callback_state, enabled=dist.is_main) as callbacks:
+        handle = RunHandle(run, plugins, log, callbacks)
+        reduce = dist_sum(dist) if dist.enabled else None
+        handle.budget, handle.window = budget, MetricWindow(run.step, run.images_seen, reduce, dist.world_size)
+        saver = Saver(run, plugins, handle, callbacks, log)
+        grids = GridRenderer(run, plugins, handle)
+        try:
+            plugins.call("before_training_run", run=handle)
+            budget.start()
+            run.started = time.monotonic()
+            grids.maybe(start=run.step == 0)
+            reason, signum = train_steps(run, plugins, handle, budget, stop, saver, grids, view)
+            # Recorded in the checkpoint: a run stopped by Ctrl-C / SIGTERM is unfinished (an unfinished classifier is
+            # never used as eval's feature space); reaching a target or the --minutes budget finishes it.
+            run.finished = reason != "interrupted"
+            flush(run, plugins, handle, budget, view)
+            if dist.is_main:
+                run.results = run.model.evaluate(handle) or {}
+            grids.maybe(end=True)
+            path = saver.save()
+            log(f"saved {path} at step {run.step:,} ({reason})")
+            plugins.call("after_training_run", run=handle, step=run.step, reason=reason)
+        except BaseException as error:
+            # Under torchrun: say which rank failed first (a collective here fails because another rank stopped).
+            replacement = explained(dist, error) if dist.enabled and isinstance(error, Exception) else error
+            saver.on_error(replacement)
+            if replacement is error:
+                raise
+            raise replacement from None
+    return 128 + signum if signum else 0
+
+
+def dist_sum(dist):
+    def reduce(tensor):
+        tensor = tensor.to(dist.collective_device())
+        dist.sum_(tensor)
+        return tensor
+
+    return reduce
+
+
+def train_steps(run, plugins, handle, budget, stop, saver, grids, view) -> tuple[str, int]:
+    """Steps until a target, the deadline or a signal; returns why it stopped, and the signal that stopped it."""
+    config, dist = run.config, run.dist
+    scaler = run.model.grad_scaler
+    next_save = time.monotonic() + config.save_every_minutes * 60
+    run.model.train()
+    while not budget.reached(run.step, run.images_seen):
+        epochs_before = run.batches.epochs_completed
+        scale_before = scaler._scale.clone() if scaler is not None and getattr(scaler, "_scale", None) is not None else None
+        run.in_step = True  # until the step is whole, the weights may be half-updated: never saved as they are
+        with dist.wrapped(run.model):  # under torchrun the networks are their DDP wrappers during the step
+            metrics = run.model.training_step(run.batches, run.optimizers, run.context(budget.fraction(run.step, run.images_seen)))
+        for scheduler in run.schedulers.values():
+            scheduler.step()
+        if run.ema is not None:
+            run.ema.update(run.model.generator)
+        run.step += 1
+        run.in_step = False
+        skipped = scaler._scale < scale_before if scale_before is not None else None  # fp16 overflow: the scaler skipped
+        handle.window.add(metrics or {}, skipped)
+        plugins.call("after_training_step", run=handle, step=run.step)
+
+        epoch_done = run.batches.epochs_completed > epochs_before
+        # The steps where every rank looks up together: the log steps and epoch ends (the same on every rank).
+        sync_point = run.step % config.log_every == 0 or epoch_done
+        if not dist.enabled:
+            signum, out_of_time, save_due = stop.signum or 0, budget.out_of_time(), time.monotonic() >= next_save
+        elif sync_point:  # a signal, the clock and the timed save, as one decision for all ranks
+            signum, out_of_time, save_due = dist.agree(stop.signum or 0, budget.out_of_time(), time.monotonic() >= next_save)
+        else:
+            signum, out_of_time, save_due = 0, False, False
+        grids.maybe(epoch_done=run.batches.epochs_completed if epoch_done else None)
+        # An eval score reported at another step is logged at once in one process, at the next log step under torchrun.
+        if sync_point or (handle.window.urgent and not dist.enabled):
+            flush(run, plugins, handle, budget, view, force_view=epoch_done)
+        if epoch_done:
+            saver.save()
+            plugins.call("after_epoch_run", run=handle, epoch=run.batches.epochs_completed, step=run.step)
+        elif save_due:
+            if not dist.enabled:
+                flush(run, plugins, handle, budget, view)
+            saver.save()
+            next_save = time.monotonic() + config.save_every_minutes * 60
+        if signum:
+            return "interrupted", signum
+        if out_of_time:
+            return "time budget", 0
+    return "done", 0
+
+
+def flush(run, plugins, handle, budget, view, force_view: bool = False) -> None:
+    """One host sync: the window's record joins the history, the view and the after_metrics_logged hook."""
+    try:
+        record = handle.window.flush(run.step, run.images_seen, run.epoch)
+    except DivergenceError as e:
+        raise DivergenceError(f"{e}; stopped without saving: {last_good(run)}") from None
+    if record is None:
+        return
+    run.history.append(record)
+    if record.get("fp16_skipped_steps"):
+        handle.log(f"fp16: {record['fp16_skipped_steps']} step(s) up to {run.step:,} skipped (gradient overflow); the loss scale adapts")
+    if view is not None:
+        fraction = budget.fraction(run.step, run.images_seen) or 0.0
+        eta = budget.eta(run.step, run.images_seen, record["steps_per_s"], record["images_per_s"])
+        view.update(fraction, run.step, run.epoch, record, eta, force=force_view, metric_specs=handle.metric_specs)
+    plugins.call("after_metrics_logged", run=handle, step=run.step, metrics=record)
+
+
+class GridRenderer:
+    """The fixed-latent grid, rendered once when due and handed to every ``after_grid_rendered`` hook."""
+
+    def __init__(self, run, plugins, handle):
+        self.run, self.plugins, self.handle = run, plugins, handle
+        self.every = run.config.grid_every
+        self.last_step = run.step if run.step else None
+
+    def maybe(self, start: bool = False, epoch_done=None, end: bool = False) -> None:
+        run = self.run
+        if not run.dist.is_main:
+            return
+        due = start or epoch_done is not None or (self.every and run.step % self.every == 0) or end
+        if not due or run.step == self.last_step or run.model.kind != "gan" or len(run.fixed_latents) == 0:
+            return
+        if not self.plugins.pm.hook.after_grid_rendered.get_hookimpls():
+            return
+        self.last_step = run.step
+        images = self.handle.generate(run.fixed_latents, run.fixed_labels)
+        self.plugins.call("after_grid_rendered", run=self.handle, grid=make_grid(images, cols=run.grid_cols), step=run.step,
+                          epoch_done=epoch_done)
+
+
+class Saver:
+    """last.pt, written atomically; never with non-finite weights; on an error, only a step-aligned state."""
+
+    def __init__(self, run, plugins, handle, callbacks, log):
+        self.run, self.plugins, self.handle, self.callbacks, self.log = run, plugins, handle, callbacks, log
+
+    def save(self, notify: bool = True):
+        run = self.run
+        bad = [name for name, p in run.model.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
+        if bad:
+            raise DivergenceError(f"training diverged: non-finite weights in {bad[0]}" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else "")
+                                  + f" at step {run.step}; not saved: {last_good(run)}")
+        if not run.dist.is_main:  # every rank holds the same weights: rank 0 writes them
+            run.saved_step = run.step
+            return run.checkpoint_path
+        path = save_checkpoint(run_payload(run, self.callbacks.state()), run.checkpoint_path)
+        run.saved_step = run.step
+        if notify:
+            self.plugins.call("after_checkpoint_saved", run=self.handle, path=path, step=run.step)
+        return path
+
+    def on_error(self, error: BaseException) -> None:
+        """Save what can be saved, then tell the plugins. A diverged run, an aborting second Ctrl-C or any error in the
+        middle of a training step (say, out of memory after D's update) is not saved: last.pt keeps the last good,
+        step-aligned state."""
+        aligned = not self.run.in_step
+        if not self.run.dist.is_main:
+            pass  # rank 0 decides what is saved
+        elif aligned and not isinstance(error, (DivergenceError, KeyboardInterrupt)) and self.run.step > self.run.saved_step:
+            try:
+                path = self.save(notify=False)
+                self.log(f"saved {path} at step {self.run.step:,} before stopping on the error")
+            except Exception as save_error:
+                self.log(f"could not save the state after the error: {save_error}")
+        elif not aligned and self.run.step > self.run.saved_step:
+            self.log(f"not saved: the error came in the middle of step {self.run.step + 1:,}; {last_good(self.run)}")
+        try:
+            self.plugins.call("on_training_error", run=self.handle, step=self.run.step, error=error)
+        except Exception as hook_error:  # the original error matters more; mention the second one
+            self.log(f"while handling the error: {hook_error}")
+
+
+def last_good(run) -> str:
+    if not run.checkpoint_path.exists():
+        return "no checkpoint had been written yet (try a lower learning rate, e.g. --model-option lr=1e-4)"
+    return f"{run.checkpoint_path} holds step {run.saved_step:,}, the last good state"
+
+
+def check_writable(run) -> None:
+    """Fail before training, not after an hour, when an output folder cannot be written."""
+    for folder in (run.run_dir, run.samples_dir):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise GanstudioError(f"cannot write to {folder}: {e.strerror or e} (choose another folder with --checkpoints-dir / --samples-dir)") from None
