@@ -116,10 +116,11 @@ def run_ours(args, precision: str, channels_last: bool) -> dict:
     from ganstudio import hookimpl
     from ganstudio.train.accel import resolve_device
     from ganstudio.api import DataRequest, DatasetPlugin
-    from ganstudio.api.data import DataSpec
+    from ganstudio.config import DataSpec
     from ganstudio.train.loop import fit
     from ganstudio.plugins import load_plugins
-    from ganstudio.train.run import Run, TrainConfig
+    from ganstudio.train.run import Run
+    from ganstudio.config import TrainConfig
 
     data_name = "fashion" if args.shape == 28 else "bench-celeba"
 

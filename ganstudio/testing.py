@@ -24,9 +24,10 @@ import torch
 
 from ganstudio import hookimpl
 from ganstudio.api import Batch, Batches, DatasetPlugin, ImageData, ModelConfig, StepContext, TrainableModel
-from ganstudio.api.data import DataSpec, load_data
+from ganstudio.api.data import load_data
+from ganstudio.config import DataSpec
 from ganstudio.errors import GanstudioError
-from ganstudio.output.images import to_float
+from ganstudio.api.images import to_float
 from ganstudio.api.options import parse_options
 
 __all__ = ["FixedBatches", "step_context", "synthetic_data", "plugins_with", "train_run",
@@ -105,7 +106,8 @@ def train_run(plugins, folder, model: str, steps: int, resume: bool = False, cal
     """Train ``model`` on ``contract-data`` for ``steps`` (total) under ``folder``; returns the finished Run.
     ``stop_at``: interrupt the run there (a run planned for ``steps``, stopped early, as Ctrl-C would)."""
     from ganstudio.train.loop import fit
-    from ganstudio.train.run import TrainConfig, open_run
+    from ganstudio.train.run import open_run
+    from ganstudio.config import TrainConfig
 
     # ema_decay: the kit checks that the core's generator EMA resumes exactly with every model.
     config = TrainConfig(data=DataSpec("contract-data"), model=model, model_options=dict(options or {}), name=name, steps=steps, ema_decay=0.999,

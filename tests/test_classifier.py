@@ -7,7 +7,8 @@ from conftest import make_idx_dataset
 from ganstudio.api import ModelConfig
 from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
-from ganstudio.builtin.models.classifier.nets import CNNClassifier, MLPClassifier, random_flip, random_shift
+from ganstudio.builtin.models.classifier.nets import CNNClassifier, MLPClassifier
+from ganstudio.api.images import random_flip, random_shift
 
 
 def one_bright_pixel(n, row=14, col=14):

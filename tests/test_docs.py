@@ -50,7 +50,8 @@ def import_code(path: Path, name: str, monkeypatch):
 
 
 def test_docs_example_plugin_loads_and_registers(workdir):
-    from ganstudio.api.data import DataSpec, load_data
+    from ganstudio.api.data import load_data
+    from ganstudio.config import DataSpec
 
     (workdir / "plugins").mkdir()
     (workdir / "plugins" / "ganstudio_noise.py").write_text(code_after("`ganstudio_noise.py`:"))

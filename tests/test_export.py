@@ -18,7 +18,7 @@ import torch
 from ganstudio.store.checkpoint import load_checkpoint, save_checkpoint
 from ganstudio.cli import main
 from ganstudio.output.generation import generate_images, load_model, seeded_inputs
-from ganstudio.output.images import to_uint8
+from ganstudio.api.images import to_uint8
 from ganstudio.plugins import load_plugins
 
 from conftest import make_idx_dataset

@@ -165,11 +165,12 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(cli, workdir, tiny
 
 
 def test_non_finite_weights_are_never_saved(cli, workdir, tiny_idx):
-    from ganstudio.api.data import DataSpec
+    from ganstudio.config import DataSpec
     from ganstudio.train.loop import Saver
     from ganstudio.train.metric_window import DivergenceError
     from ganstudio.plugins import load_plugins
-    from ganstudio.train.run import Run, TrainConfig
+    from ganstudio.train.run import Run
+    from ganstudio.config import TrainConfig
 
     plugins = load_plugins()
     run = Run(TrainConfig(data=DataSpec(root=str(tiny_idx)), batch_size=32, model_options={"width": 8}), plugins)

@@ -10,39 +10,13 @@ train, eval, show and the on-demand classifier all go through here; checkpoints 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
 from ganstudio.api import DataRequest, ImageData
+from ganstudio.config import INVOCATION, LOCATED, RUN, DataSpec  # noqa: F401  (re-exported: DataSpec is what commands build)
 from ganstudio.errors import GanstudioError
 from ganstudio.api.options import key_value, parse_options, positive_int
-
-# Field roles (metadata "role"): "run" defines the run and is kept on --resume; "located" says where to find the
-# data and is kept on --resume unless given again; "invocation" only says how to run this command.
-RUN, LOCATED, INVOCATION = {"role": "run"}, {"role": "located"}, {"role": "invocation"}
-
-
-@dataclass
-class DataSpec:
-    name: str = field(default="fashion", metadata=RUN)  # the dataset plugin
-    root: Optional[str] = field(default=None, metadata=LOCATED)  # --data-root
-    download: bool = field(default=False, metadata=LOCATED)  # --download: the only way anything is downloaded
-    image_size: Optional[int] = field(default=None, metadata=RUN)
-    channels: Optional[int] = field(default=None, metadata=RUN)
-    options: dict = field(default_factory=dict, metadata=RUN)  # --data-option KEY=VALUE, as given
-
-    @classmethod
-    def from_args(cls, args, default: Optional[str] = None) -> "DataSpec":
-        return cls(name=getattr(args, "data", None) or default or "fashion", root=getattr(args, "data_root", None),
-                   download=bool(getattr(args, "download", False)), image_size=getattr(args, "image_size", None),
-                   channels=getattr(args, "channels", None), options=dict(getattr(args, "data_option", None) or []))
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DataSpec":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
 
 def add_data_options(parser: argparse.ArgumentParser, default_data: Optional[str] = "fashion") -> None:
     """The options that say which data to use; every command that reads real data has the same ones."""

@@ -18,7 +18,7 @@ import torch
 from ganstudio.api import ModelConfig
 from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
-from ganstudio.output.images import to_uint8
+from ganstudio.api.images import to_uint8
 from ganstudio.api.options import recorded_options
 
 

@@ -10,16 +10,6 @@ import numpy as np
 import torch
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Float images in [-1, 1] (N, C, H, W) -> uint8 (N, C, H, W) on the CPU."""
-    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
-
-
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float in [-1, 1], on whatever device the input is on."""
-    return images.float().div_(127.5).sub_(1.0)
-
-
 def grid_shape(n: int) -> tuple[int, int]:
     """(rows, cols) of the most square grid holding n images: 144 -> 12x12, 50 -> 7x8."""
     cols = math.ceil(math.sqrt(n))

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import torch
 
 from ganstudio.store.checkpoint import load_checkpoint
-from ganstudio.api.data import DataSpec
+from ganstudio.config import DataSpec
 from ganstudio.errors import GanstudioError
 from ganstudio.output.generation import load_model
 from ganstudio.scoring.metrics import (class_histogram, density_coverage, feature_stats, frechet_distance, inception_score, kid, knn_radii,
@@ -74,7 +74,8 @@ def train_classifier(plugins, spec: DataSpec, checkpoints_dir, device: str = "au
     from ganstudio.errors import Interrupted
     from ganstudio.output.live import LiveView
     from ganstudio.train.loop import fit
-    from ganstudio.train.run import TrainConfig, open_run
+    from ganstudio.train.run import open_run
+    from ganstudio.config import TrainConfig
 
     epochs = epochs or AUTO_TRAIN_EPOCHS
     config = TrainConfig(data=spec, model=CLASSIFIER_MODEL, name=classifier_run_name(spec.name), epochs=epochs, device=device,

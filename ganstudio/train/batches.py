@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ganstudio.api import Batch, Batches, ImageData
-from ganstudio.output.images import to_float
+from ganstudio.api.images import to_float
 
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:

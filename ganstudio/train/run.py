@@ -23,68 +23,13 @@ from ganstudio.api import ModelConfig, StepContext, TrainableModel
 from ganstudio.train.augment import attach as attach_augment, parse_policy
 from ganstudio.train.batches import DeviceBatches
 from ganstudio.store.checkpoint import load_checkpoint, restore_state
-from ganstudio.api.data import INVOCATION, LOCATED, RUN, DataSpec, load_data
+from ganstudio.api.data import load_data
+from ganstudio.config import TrainConfig, ignored_on_resume, resumed_config
 from ganstudio.train.distributed import Distributed
 from ganstudio.train.ema import GeneratorEMA, generator_of
 from ganstudio.errors import GanstudioError, OtherRankFailed
 from ganstudio.output.generation import check_weights_fit, recorded_config
 from ganstudio.store.runs import RunLock, check_run_name
-
-@dataclass
-class TrainConfig:
-    data: DataSpec = field(default_factory=DataSpec, metadata=RUN)
-    model: str = field(default="dcgan", metadata=RUN)
-    model_options: dict = field(default_factory=dict, metadata=RUN)  # --model-option KEY=VALUE, as given
-    name: Optional[str] = field(default=None, metadata=RUN)  # run name; default "<data>-<model>"
-    batch_size: int = field(default=128, metadata=RUN)
-    seed: int = field(default=0, metadata=RUN)
-    precision: str = field(default="auto", metadata=RUN)  # auto: bf16 where the hardware runs it natively, else fp32 (accel.py)
-    grid_samples: int = field(default=64, metadata=RUN)  # size of the fixed-noise grid (conditional: about this many, a row per class)
-    ema_decay: float = field(default=0.0, metadata=RUN)  # generator EMA (ema.py) for all outputs; train sets the model's own (ModelPlugin.ema_decay) when none is given
-    augment: str = field(default="off", metadata=RUN)  # DiffAugment policy before D (augment.py): off, on, or a list of ops
-    epochs: Optional[int] = field(default=None, metadata=INVOCATION)  # total epochs of the run (resumed runs count those done)
-    steps: Optional[int] = field(default=None, metadata=INVOCATION)  # total training steps of the run
-    minutes: Optional[float] = field(default=None, metadata=INVOCATION)  # wall-clock budget of this invocation
-    device: str = field(default="auto", metadata=INVOCATION)  # auto picks CUDA when present
-    compile: bool = field(default=False, metadata=INVOCATION)  # torch.compile: pays off on long GPU runs, costs minutes on CPU
-    sync_batchnorm: bool = field(default=False, metadata=INVOCATION)  # under torchrun: batch-norm statistics over all ranks
-    checkpoints_dir: str = field(default="checkpoints", metadata=INVOCATION)
-    samples_dir: str = field(default="samples", metadata=INVOCATION)
-    log_every: int = field(default=10, metadata=INVOCATION)  # steps between host syncs: metrics, NaN check, view, hooks
-    grid_every: Optional[int] = field(default=None, metadata=INVOCATION)  # fixed-noise grid every N steps (besides epoch ends)
-    save_every_minutes: float = field(default=5.0, metadata=INVOCATION)  # periodic checkpoint besides epoch ends
-    callbacks: Optional[list] = field(default=None, metadata=INVOCATION)  # None: every callback whose default is on
-    disabled_callbacks: list = field(default_factory=list, metadata=INVOCATION)
-    callback_options: dict = field(default_factory=dict, metadata=INVOCATION)  # {"gif": {"fps": "8"}}, as given
-
-    @property
-    def run_name(self) -> str:
-        return self.name or f"{self.data.name}-{self.model}"
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in d.items() if k in known}
-        if isinstance(values.get("data"), dict):
-            values["data"] = DataSpec.from_dict(values["data"])
-        return cls(**values)
-
-
-def resumed_config(stored, given):
-    """The config of a resumed run: "run" fields from the checkpoint, "invocation" fields from this command,
-    "located" fields from this command when given there, else from the checkpoint."""
-    merged = {}
-    for f in dataclasses.fields(stored):
-        old, new = getattr(stored, f.name), getattr(given, f.name)
-        role = f.metadata.get("role")
-        if dataclasses.is_dataclass(old):
-            merged[f.name] = resumed_config(old, new)
-        elif role == INVOCATION["role"] or (role == LOCATED["role"] and new not in (None, False)):
-            merged[f.name] = new
-        else:
-            merged[f.name] = old
-    return type(stored)(**merged)
-
 
 class Run:
     """Everything the loop works on. Plugins never see this object: hooks receive its RunView (hooks.py)."""
@@ -208,19 +153,6 @@ class Run:
 
     def context(self, fraction: Optional[float]) -> StepContext:
         return StepContext(self.step, self.images_seen, self.epoch, fraction)
-
-
-def ignored_on_resume(stored: TrainConfig, given: TrainConfig, names) -> list[str]:
-    """The options given on the command line (``names``: field names, "data.<field>" for the data spec) that a
-    resumed run does not take because they define the run, as "name value (the run's: value)"."""
-    out = []
-    for name in sorted(names):
-        holder_old, holder_new, field_name = (stored.data, given.data, name[5:]) if name.startswith("data.") else (stored, given, name)
-        role = next((f.metadata.get("role") for f in dataclasses.fields(holder_old) if f.name == field_name), None)
-        old, new = getattr(holder_old, field_name), getattr(holder_new, field_name)
-        if role == RUN["role"] and old != new:
-            out.append(f"{name.replace('data.', 'data ')} {new} (the run's: {old})")
-    return out
 
 
 def open_run(config: TrainConfig, plugins, resume: bool, overwrite: bool = False, given=(), dist: Optional[Distributed] = None) -> Run:

@@ -28,8 +28,9 @@ from rich.table import Table
 from ganstudio import hookimpl
 from ganstudio.api import Metric
 from ganstudio.builtin.callbacks.eval import SCORES
-from ganstudio.builtin.commands.sample import add_checkpoint_options, add_class_option
-from ganstudio.api.data import DataSpec, add_data_options, load_data
+from ganstudio.api.commands import add_checkpoint_options, add_class_option
+from ganstudio.api.data import add_data_options, load_data
+from ganstudio.config import DataSpec
 from ganstudio.errors import GanstudioError
 from ganstudio.api.options import positive_int
 from ganstudio.store.runs import choose_checkpoint

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ganstudio import hookimpl
-from ganstudio.builtin.commands.sample import add_checkpoint_options
+from ganstudio.api.commands import add_checkpoint_options
 from ganstudio.errors import GanstudioError
 
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ganstudio import hookimpl
-from ganstudio.builtin.commands.sample import add_checkpoint_options, add_class_option
+from ganstudio.api.commands import add_checkpoint_options, add_class_option
 from ganstudio.errors import GanstudioError
 from ganstudio.api.options import frames_per_second, positive_int
 from ganstudio.store.runs import choose_checkpoint, run_name_of

@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from ganstudio import hookimpl
+from ganstudio.api.commands import add_checkpoint_options, add_class_option
 from ganstudio.errors import GanstudioError
 from ganstudio.api.options import positive_int, seed_number
 
@@ -81,19 +82,6 @@ def file_part(name: str) -> str:
 def seed_file_name(seed: int, class_name: str | None = None) -> str:
     """'seed000123' or, with its class, 'seed000123-trouser'."""
     return f"seed{seed:06d}" + (f"-{file_part(class_name)}" if class_name is not None else "")
-
-
-def add_checkpoint_options(p, what: str = "GAN") -> None:
-    """The run to read: a name, --checkpoint PATH, or the newest; shared by sample, eval and interpolate."""
-    p.add_argument("run", nargs="?", metavar="RUN", help=f"run name under --checkpoints-dir (default: the newest {what} run)")
-    p.add_argument("--checkpoint", metavar="PATH", help="checkpoint file instead of a run name")
-    p.add_argument("--checkpoints-dir", default="checkpoints", metavar="DIR")
-    p.add_argument("--no-ema", action="store_true",
-                   help="use the raw generator weights, not the averaged (EMA) ones the checkpoint holds")
-
-
-def add_class_option(p) -> None:
-    p.add_argument("--class", dest="class_name", metavar="NAME|INDEX", help="class-conditional models: generate this class")
 
 
 def check_combinations(args) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ganstudio import hookimpl
 from ganstudio.api import ImageData
-from ganstudio.api.data import DataSpec, add_data_options, load_data
+from ganstudio.api.data import add_data_options, load_data
+from ganstudio.config import DataSpec
 from ganstudio.errors import GanstudioError
 from ganstudio.api.options import positive_int
 

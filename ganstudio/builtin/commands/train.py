@@ -17,7 +17,8 @@ import sys
 from ganstudio import hookimpl
 from ganstudio.train.accel import PRECISIONS
 from ganstudio.api import DatasetPlugin
-from ganstudio.api.data import DataSpec, add_data_options
+from ganstudio.api.data import add_data_options
+from ganstudio.config import DataSpec, TrainConfig
 from ganstudio.errors import GanstudioError, OtherRankFailed, PluginError
 from ganstudio.api.options import add_option_flags, describe_options, key_value, number_type, positive_float, positive_int, seed_number
 
@@ -37,8 +38,6 @@ def given_options(args) -> set[str]:
 
 
 def config_from_args(args) -> TrainConfig:
-    from ganstudio.train.run import TrainConfig
-
     run = {name: getattr(args, name, default) for name, default in RUN_DEFAULTS.items()}
     data = DataSpec.from_args(args)
     if not hasattr(args, "model"):  # no --model: the dataset's own choice (cdcgan for Fashion-MNIST, docs/models.md)
