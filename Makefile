@@ -9,16 +9,31 @@ DEMO_NAME ?= demo
 TORCH ?= default
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: demo test test-all clean
+# LINT_CHECKS=1 (the default) runs ruff check, ruff format --check and lint-imports before the tests; LINT_CHECKS=0
+# runs the tests alone. (Not plain LINT: make has a built-in LINT variable, so `?=` would never set it.)
+LINT_CHECKS ?= 1
+
+.PHONY: demo lint test test-all clean
 
 demo: $(VENV)/.installed
 	$(BIN)/ganstudio train --data fashion --model dcgan --minutes $(DEMO_MINUTES) --grid-every 25 --name $(DEMO_NAME) --overwrite
 	$(BIN)/ganstudio sample $(DEMO_NAME) --n 144 --scale 2
 
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
 test: $(VENV)/.installed
+ifeq ($(LINT_CHECKS),1)
+	$(MAKE) --no-print-directory lint
+endif
 	$(BIN)/python -m pytest -q
 
 test-all: $(VENV)/.installed
+ifeq ($(LINT_CHECKS),1)
+	$(MAKE) --no-print-directory lint
+endif
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 $(VENV)/.installed: pyproject.toml

@@ -19,9 +19,9 @@ import time
 import torch
 
 from ganstudio.api import DataRequest, ModelConfig
+from ganstudio.plugins import load_plugins
 from ganstudio.scoring.evaluation import Reference, extract, random_subset, score_features
 from ganstudio.scoring.metrics import feature_stats, frechet_distance, inception_score, kid, precision_recall
-from ganstudio.plugins import load_plugins
 
 
 class Timer:
@@ -35,61 +35,75 @@ class Timer:
         return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))  # the whole first paragraph
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))  # the first paragraph
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--checkpoint", help="GAN checkpoint (default: an untrained default-size DCGAN)")
     parser.add_argument("--classifier", help="classifier checkpoint (default: an untrained default-size classifier)")
     parser.add_argument("--data", default="fashion")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    plugins = load_plugins(entry_points=False)
-    device = torch.device("cpu")
-    timer = Timer()
-    total_start = time.perf_counter()
+    return parser.parse_args()
 
-    def load_models():
-        from ganstudio.output.generation import load_model
 
-        train = plugins.dataset(args.data).load(DataRequest(split="train"))
-        test = plugins.dataset(args.data).load(DataRequest(split="test", quiet=True))
-        def config():  # a fresh one per model: a plugin records its default options in it
-            return ModelConfig(train.image_shape, len(train.classes or []) or 10, {})
+def load_models(args, plugins):
+    """(training images, test images, GAN, classifier): the checkpoints given, else fresh default-size networks."""
+    from ganstudio.api.runs import load_model
 
-        gan = load_model(args.checkpoint, plugins, kind="gan")[0] if args.checkpoint else plugins.model("dcgan").build(config()).eval()
-        classifier = (load_model(args.classifier, plugins, kind="classifier")[0] if args.classifier
-                      else plugins.model("classifier").build(config()).eval())
-        return train, test, gan, classifier
+    train = plugins.dataset(args.data).load(DataRequest(split="train"))
+    test = plugins.dataset(args.data).load(DataRequest(split="test", quiet=True))
 
-    train, test, gan, classifier = timer("load data and models", load_models)
+    def fresh(name):  # a fresh config per model: a plugin records its default options in it
+        return plugins.model(name).build(ModelConfig(train.image_shape, len(train.classes or []) or 10, {})).eval()
+
+    gan = load_model(args.checkpoint, plugins, kind="gan")[0] if args.checkpoint else fresh("dcgan")
+    classifier = load_model(args.classifier, plugins, kind="classifier")[0] if args.classifier else fresh("classifier")
+    return train, test, gan, classifier
+
+
+def time_eval(args, plugins, timer: Timer, device):
+    """The stages of ``ganstudio eval``, each timed: (reference, the samples' features, training images)."""
+    from ganstudio.output.generation import generate_images
+
+    train, test, gan, classifier = timer("load data and models", lambda: load_models(args, plugins))
     n = args.n
-
-    def generate():
-        from ganstudio.output.generation import generate_images
-
-        return generate_images(gan, gan.sample_latent(n, generator=torch.Generator().manual_seed(0)), device=device)
-
-    samples = timer(f"generate {n:,} samples", generate)
+    samples = timer(f"generate {n:,} samples", lambda: generate_images(
+        gan, gan.sample_latent(n, generator=torch.Generator().manual_seed(0)), device=device))
     reference_images = random_subset(train.images, n, 0)
     floor_images = random_subset(test.images, n, 0)
-    ref = timer(f"features: {len(reference_images):,} training images", lambda: extract(classifier, reference_images, device))
+    ref = timer(f"features: {len(reference_images):,} training images",
+                lambda: extract(classifier, reference_images, device))
     floor = timer(f"features: {len(floor_images):,} held-out images", lambda: extract(classifier, floor_images, device))
     fake = timer(f"features: {n:,} samples", lambda: extract(classifier, samples, device))
     reference = timer("reference statistics + k-NN radii", lambda: Reference(*ref))
     timer("scores of the samples (all)", lambda: score_features(reference, *fake, train.classes))
     timer("scores of the held-out floor (all)", lambda: score_features(reference, *floor, train.classes))
-    total = time.perf_counter() - total_start
+    return reference, fake, train
 
-    # the parts of one score_features call, for the curious
+
+def time_parts(reference, fake) -> Timer:
+    """The parts of one score_features call, for the curious."""
     parts = Timer()
     mu, sigma = parts("  feature mean/covariance", lambda: feature_stats(fake[0]))
     parts("  Fréchet distance (eigh)", lambda: frechet_distance(reference.mu, reference.sigma, mu, sigma))
     parts("  KID (100 subsets of 1,000)", lambda: kid(reference.features, fake[0]))
     parts("  Inception Score", lambda: inception_score(fake[1]))
-    parts("  precision/recall (k=3)", lambda: precision_recall(reference.features, fake[0], 3, real_radii=reference.radii))
+    parts("  precision/recall (k=3)",
+          lambda: precision_recall(reference.features, fake[0], 3, real_radii=reference.radii))
+    return parts
 
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    plugins = load_plugins(entry_points=False)
+    timer = Timer()
+    total_start = time.perf_counter()
+    reference, fake, train = time_eval(args, plugins, timer, torch.device("cpu"))
+    total = time.perf_counter() - total_start
+    parts = time_parts(reference, fake)
+
+    n = args.n
     print(f"ganstudio eval speed: n={n:,}, {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
     print(f"real data: {train.source}; feature size {fake[0].shape[1]}")

@@ -96,7 +96,7 @@ def step_flops(model, images) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     model_copy_state = {k: v.clone() for k, v in model.state_dict().items()}
-    from ganstudio.api import Batch, Batches, StepContext
+    from ganstudio.api.model import Batch, Batches, StepContext
 
     class Once(Batches):
         batch_size = len(images)
@@ -272,7 +272,8 @@ def run_features(args) -> dict:
     """``ganstudio eval``'s feature extraction: the classifier's penultimate layer for 10,000 28x28 images."""
     from ganstudio.train.accel import resolve_device
     from ganstudio.api import ModelConfig
-    from ganstudio.builtin.models.classifier.nets import CNNClassifier, predict
+    from ganstudio.builtin.models.classifier.nets import CNNClassifier
+    from ganstudio.scoring.evaluation import predict
 
     device = resolve_device(args.device)
     model = CNNClassifier(ModelConfig((1, 28, 28), 10, {})).to(device)

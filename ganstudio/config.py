@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Optional
 
 RUN, LOCATED, INVOCATION = {"role": "run"}, {"role": "located"}, {"role": "invocation"}
+DEFAULT_EPOCHS = 5  # the run's length when none of --epochs/--steps/--minutes is given
 
 
 @dataclass
@@ -25,7 +26,7 @@ class DataSpec:
 
     @classmethod
     def from_args(cls, args, default: Optional[str] = None) -> "DataSpec":
-        return cls(name=getattr(args, "data", None) or default or "fashion", root=getattr(args, "data_root", None),
+        return cls(name=getattr(args, "data", None) or default or cls.name, root=getattr(args, "data_root", None),
                    download=bool(getattr(args, "download", False)), image_size=getattr(args, "image_size", None),
                    channels=getattr(args, "channels", None), options=dict(getattr(args, "data_option", None) or []))
 
@@ -61,6 +62,12 @@ class TrainConfig:
     callbacks: Optional[list] = field(default=None, metadata=INVOCATION)  # None: every callback whose default is on
     disabled_callbacks: list = field(default_factory=list, metadata=INVOCATION)
     callback_options: dict = field(default_factory=dict, metadata=INVOCATION)  # {"gif": {"fps": "8"}}, as given
+
+    @classmethod
+    def default(cls, name: str):
+        """The default of field ``name`` (e.g. ``TrainConfig.default("batch_size")``), for --help texts and options
+        that must know whether they were given."""
+        return cls.__dataclass_fields__[name].default
 
     @property
     def run_name(self) -> str:

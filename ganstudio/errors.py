@@ -26,6 +26,10 @@ class Interrupted(GanstudioError):
         self.exit_code = exit_code
 
 
+class DivergenceError(GanstudioError):
+    """Losses or weights became NaN/Inf; the run stops without overwriting the last good checkpoint."""
+
+
 class PluginError(GanstudioError):
     """A plugin failed to load, registered a duplicate name, or raised inside a hook."""
 

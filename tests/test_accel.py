@@ -3,15 +3,15 @@ pretending to have (or not have) a GPU; the CPU paths run for real."""
 
 import pytest
 import torch
-
 from conftest import FAST
+
+from ganstudio.api import ModelConfig
+from ganstudio.builtin.models.dcgan.nets import DCGAN
+from ganstudio.errors import GanstudioError
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.testing import FixedBatches, step_context
 from ganstudio.train import accel
 from ganstudio.train.accel import Precision, choose_precision, configure_backends, resolve_device
-from ganstudio.api import ModelConfig
-from ganstudio.store.checkpoint import load_checkpoint
-from ganstudio.errors import GanstudioError
-from ganstudio.builtin.models.dcgan.nets import DCGAN
-from ganstudio.testing import FixedBatches, step_context
 
 CUDA = torch.device("cuda")
 CPU = torch.device("cpu")
@@ -150,3 +150,21 @@ def test_train_records_precision_and_refuses_fp16_on_cpu(cli, tiny_idx, workdir)
                          "--precision", "fp16", "--device", "cpu")
     assert code != 0
     assert err.strip() == "error: --precision fp16 needs a CUDA device; on the CPU use bf16 or fp32"
+
+
+def test_a_skipped_fp16_step_is_seen_on_the_device_through_the_public_scaler_api():
+    from ganstudio.train.accel import LossScale
+
+    assert LossScale(None, torch.device("cpu")).now() is None
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    scale = LossScale(scaler, torch.device("cpu"))
+    weight = torch.nn.Parameter(torch.ones(2))
+    opt = torch.optim.SGD([weight], lr=0.1)
+    for loss, skipped in ((weight.sum(), False), (weight.sum() * float("inf"), True)):
+        before = scale.now()
+        opt.zero_grad()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        dropped = scale.dropped_since(before)
+        assert isinstance(dropped, torch.Tensor) and bool(dropped) is skipped

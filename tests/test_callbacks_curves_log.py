@@ -8,7 +8,7 @@ import pytest
 
 from conftest import FAST
 from ganstudio.builtin.callbacks.curves import plot_curves, smooth
-from ganstudio.builtin.callbacks.log import read_metrics
+from ganstudio.store.rundir import read_metrics
 from ganstudio.errors import GanstudioError
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)

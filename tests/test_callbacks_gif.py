@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 
 from conftest import FAST
-from ganstudio.builtin.callbacks.gif import Timeline, add_caption, thin_evenly
-from ganstudio.builtin.callbacks.grid import read_index
+from ganstudio.builtin.callbacks.gif import Timeline, thin_evenly
+from ganstudio.output.timeline import add_caption
+from ganstudio.store.rundir import read_grid_index
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)  # 256 images / batch 32 = 8 steps per epoch; log every 2 steps
 GRID = 8 * 30 + 2  # 64 fixed-noise samples of 28 px: an 8x8 grid with 2 px padding
@@ -45,7 +46,7 @@ def test_short_run_timeline_has_one_captioned_frame_per_grid(cli, tiny_idx, work
     train(cli, tiny_idx, "--steps", "12", "--grid-every", "4", "--gif-fps", "5")
     samples = workdir / "samples/fashion-dcgan"
     # start, steps 4 and 12 (--grid-every), step 8 (epoch 1); 12 is also the end, so no extra final grid
-    assert [e["step"] for e in read_index(samples)] == [0, 4, 8, 12]
+    assert [e["step"] for e in read_grid_index(samples)] == [0, 4, 8, 12]
     assert sorted(p.name for p in samples.glob("*_*.png")) == ["epoch_0001.png", "step_000000.png", "step_000004.png", "step_000012.png"]
 
     frames, durations, loop = gif_frames(samples / "timeline.gif")
@@ -84,7 +85,7 @@ def test_frame_cap_thins_evenly_and_keeps_first_and_newest(cli, tiny_idx, workdi
     steps = [f["step"] for f in store["frames"]]
     assert len(frames) == len(steps) <= 5
     assert steps[0] == 0 and steps[-1] == 20
-    assert len(read_index(workdir / "samples/fashion-dcgan")) == 11, "the grid PNGs themselves are all kept"
+    assert len(read_grid_index(workdir / "samples/fashion-dcgan")) == 11, "the grid PNGs themselves are all kept"
     assert len(list((workdir / "samples/fashion-dcgan/timeline").glob("frame_*.png"))) == len(steps), "thinned frames are deleted"
 
 

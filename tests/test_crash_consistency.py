@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ganstudio.builtin.callbacks.gif import Timeline
-from ganstudio.builtin.callbacks.grid import read_index
+from ganstudio.store.rundir import read_grid_index as read_index
 
 from conftest import FAST
 

@@ -33,3 +33,14 @@ def test_shapes_adapt(shape):
     model = DCGAN(ModelConfig(shape, 0, {"width": 8}))
     assert model.generate(model.sample_latent(2)).shape == (2, *shape)
     assert model.discriminator(torch.zeros(2, *shape)).shape == (2,)
+
+
+def test_discriminate_scores_each_image_with_d_s_logit(one_torch_thread):
+    torch.manual_seed(0)
+    model = DCGAN(ModelConfig((1, 28, 28), 0, {"width": 8})).eval()
+    images = torch.rand(5, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        scores = model.discriminate(images)
+        assert scores.shape == (5,) and scores.dtype == torch.float32 and torch.isfinite(scores).all()
+        assert torch.allclose(scores, model.discriminator(images), atol=1e-5)
+        assert not torch.allclose(scores, model.discriminate(-images)), "the score depends on the image"

@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from ganstudio.api import ImageData
-from ganstudio.train.batches import DeviceBatches
 from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.train.batches import DeviceBatches
 from ganstudio.train.metric_window import MetricWindow
 
 PROBE = Path(__file__).parent / "distributed_plugins"
@@ -178,3 +178,32 @@ def test_sync_batchnorm_on_the_cpu_is_one_line_from_rank_0(workdir, tiny_idx):
     assert code != 0
     lines = [line for line in err.splitlines() if "error:" in line and "sync-batchnorm" in line]
     assert lines == ["rank 0: error: --sync-batchnorm needs CUDA devices (PyTorch's SyncBatchNorm runs only on GPUs); on the CPU leave it off"]
+
+
+def test_a_model_declares_its_ddp_settings(tmp_path):
+    """TrainableModel.ddp_options reach DistributedDataParallel (a one-process gloo group, in-process); an unknown
+    setting is a one-line error naming the model."""
+    import tiny_models
+    import torch.distributed as dist
+
+    from ganstudio.api import ModelConfig
+    from ganstudio.errors import GanstudioError
+    from ganstudio.train.distributed import Distributed
+
+    class Unused(tiny_models.TinyGAN):
+        ddp_options = {"find_unused_parameters": True}
+
+        def distributed_networks(self):
+            return {"net": self.net}
+
+    model = Unused(ModelConfig((1, 4, 4), 0, {}, [], [], "unused"))
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    group = Distributed(launched=True)
+    try:
+        group.wrap(model, torch.device("cpu"))
+        assert group._wrappers["net"].find_unused_parameters is True
+        Unused.ddp_options = {"find_unused": True}
+        with pytest.raises(GanstudioError, match=r"^model 'unused' sets ddp_options find_unused: the settings are "):
+            group.wrap(model, torch.device("cpu"))
+    finally:
+        group.close()

@@ -68,7 +68,7 @@ def test_docs_example_plugin_loads_and_registers(workdir):
 def test_docs_example_plugin_passes_the_contract_kit(workdir, monkeypatch, one_torch_thread):
     """The blobs dataset with its options, and the epoch-printer callback in a short run (the kit's data: 64
     images in batches of 16, so epoch 1 ends at step 4, in the resumed part of the kit's 3 + 2 steps)."""
-    from ganstudio.train.callbacks import RunHandle
+    from ganstudio.api.run_view import RunView
     from ganstudio.testing import check_callback_plugin, check_dataset_plugin
 
     (workdir / "ganstudio_noise.py").write_text(code_after("`ganstudio_noise.py`:"))
@@ -77,7 +77,7 @@ def test_docs_example_plugin_passes_the_contract_kit(workdir, monkeypatch, one_t
     assert len(loaded["train"]) == 32 and loaded["train"].source.startswith("ganstudio-noise blobs")
 
     lines = []
-    monkeypatch.setattr(RunHandle, "log", lambda self, message: lines.append(message))
+    monkeypatch.setattr(RunView, "log", lambda self, message: lines.append(message))
     check_callback_plugin(module, "epoch-printer", workdir / "run", options={"every": "1"},
                           model_options={"width": "8", "latent_dim": "8"})
     printed = [line for line in lines if line.startswith("epoch ")]

@@ -10,7 +10,8 @@ from ganstudio.train.augment import attach, cutout, diff_augment, parse_policy, 
 from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.train.ema import GeneratorEMA
 from ganstudio.errors import GanstudioError
-from ganstudio.output.generation import generate_images, load_model, seeded_inputs
+from ganstudio.output.generation import generate_images, seeded_inputs
+from ganstudio.api.runs import load_model
 from ganstudio.plugins import load_plugins
 from ganstudio.testing import plugins_with, train_run
 

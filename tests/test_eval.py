@@ -6,16 +6,17 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import make_idx_dataset
-from ganstudio.store.checkpoint import load_checkpoint
-from ganstudio.cli import main
 
-GAN = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "32", "--log-every", "2", "--ema-decay", "0.999")
+from ganstudio.cli import main
+from ganstudio.store.checkpoint import load_checkpoint
+
+GAN = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "32", "--log-every", "2",
+       "--ema-decay", "0.999")
 CLASSIFIER = ("--model", "classifier", "--model-option", "width=8", "--batch-size", "32", "--log-every", "4")
 SCORES = {"fid": float, "kid": float, "kid_std": float, "inception_score": float, "inception_score_std": float,
-          "precision": float, "recall": float, "density": float, "coverage": float, "class_counts": list, "rarest_class": str, "rarest_share": float,
-          "commonest_class": str, "commonest_share": float, "images": int}
+          "precision": float, "recall": float, "density": float, "coverage": float, "class_counts": list,
+          "rarest_class": str, "rarest_share": float, "commonest_class": str, "commonest_share": float, "images": int}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,8 @@ def test_eval_json_keys_types_and_metrics_file(cli, checkpoints):
 def test_eval_table_output(cli, checkpoints):
     code, out, err = cli("eval", "--n", "64")
     assert code == 0, err
-    for label in ("FID", "KID×10³", "Inception Score", "precision", "recall", "density", "coverage", "rarest class", "samples per class"):
+    for label in ("FID", "KID×10³", "Inception Score", "precision", "recall", "density", "coverage", "rarest class",
+                  "samples per class"):
         assert label in out
     assert "appended to checkpoints/fashion-dcgan/metrics.jsonl" in out
 
@@ -99,9 +101,9 @@ def test_samples_from_a_file_real_images_beat_noise(cli, checkpoints, trained, w
 
 
 def test_classifier_is_trained_when_missing(cli, trained, workdir, monkeypatch):
-    import ganstudio.scoring.evaluation as evaluation
+    import ganstudio.train.classifier as on_demand
 
-    monkeypatch.setattr(evaluation, "AUTO_TRAIN_EPOCHS", 2)
+    monkeypatch.setattr(on_demand, "AUTO_TRAIN_EPOCHS", 2)
     shutil.copytree(trained / "checkpoints/fashion-dcgan", workdir / "checkpoints/fashion-dcgan")
     result = eval_json(cli, "--n", "50")
     assert result["classifier"] == "checkpoints/fashion-classifier/last.pt"
@@ -113,7 +115,8 @@ def test_dataset_of_checkpoint_and_classifier_differ(cli, trained, checkpoints, 
     # a classifier trained on 'mnist' cannot score a GAN trained on 'fashion'
     code, out, err = cli("train", "--data", "mnist", "--data-root", trained / "tiny", *CLASSIFIER, "--steps", "2")
     assert code == 0, err
-    code, out, err = cli("eval", "--checkpoint", "checkpoints/fashion-dcgan/last.pt", "--classifier", "checkpoints/mnist-classifier/last.pt")
+    code, out, err = cli("eval", "--checkpoint", "checkpoints/fashion-dcgan/last.pt",
+                         "--classifier", "checkpoints/mnist-classifier/last.pt")
     assert code == 2
     assert "trained on 'mnist'" in err and "'fashion'" in err and "Traceback" not in err
     code, out, err = cli("eval", "--data", "mnist")
@@ -126,7 +129,8 @@ def test_a_classifier_of_data_with_the_same_classes_is_accepted(cli, trained, ch
     # fashion-mini is a subset of Fashion-MNIST: a classifier trained on it has the same classes and image shape
     code, out, err = cli("train", "--data", "fashion-mini", *CLASSIFIER, "--steps", "2")
     assert code == 0, err
-    code, out, err = cli("eval", "fashion-dcgan", "--n", "64", "--json", "--classifier", "checkpoints/fashion-mini-classifier/last.pt")
+    code, out, err = cli("eval", "fashion-dcgan", "--n", "64", "--json",
+                         "--classifier", "checkpoints/fashion-mini-classifier/last.pt")
     assert code == 0, err
     result = json.loads(out)
     assert result["classifier"] == "checkpoints/fashion-mini-classifier/last.pt" and result["data"] == "fashion"
@@ -141,7 +145,8 @@ def test_eval_every_logs_scores_and_keeps_best(cli, trained, checkpoints, workdi
     best = load_checkpoint(workdir / "checkpoints/watched/best.pt")
     last = load_checkpoint(workdir / "checkpoints/watched/last.pt")
     assert best["results"]["eval"]["step"] in (4, 8)
-    assert best["results"]["eval"]["fid"] <= min(float(line.split("FID ")[1].split()[0]) for line in out.splitlines() if "FID " in line) + 0.005  # printed to 2 decimals
+    printed = [float(line.split("FID ")[1].split()[0]) for line in out.splitlines() if "FID " in line]
+    assert best["results"]["eval"]["fid"] <= min(printed) + 0.005  # printed to 2 decimals
     assert "fid" in last["metrics"] and "kid" in last["metrics"], "the latest score joins the logged metrics"
 
 
@@ -149,11 +154,11 @@ def test_every_in_training_eval_lands_in_the_log_and_curves_at_its_step(cli, tra
     """The last eval (at the final step) is not lost, and each score is logged at the step it was measured."""
     from ganstudio.builtin.callbacks.curves import panels
     from ganstudio.builtin.callbacks.eval import SCORES
-    from ganstudio.builtin.callbacks.log import read_metrics
+    from ganstudio.store.rundir import read_metrics
 
     code, out, err = cli("train", "--data", "fashion", "--data-root", trained / "tiny", "--model-option", "width=8",
-                         "--batch-size", "32", "--log-every", "3", "--name", "scored", "--steps", "8", "--eval-every", "4",
-                         "--callbacks", "eval,log")
+                         "--batch-size", "32", "--log-every", "3", "--name", "scored", "--steps", "8",
+                         "--eval-every", "4", "--callbacks", "eval,log")
     assert code == 0, err
     records = read_metrics(workdir / "checkpoints/scored/metrics.jsonl")
     scored = [r["step"] for r in records if "fid" in r]

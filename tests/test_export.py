@@ -3,11 +3,9 @@ pixels) at any batch size, class-conditional ones with a labels input, the JSON 
 standalone scripts of docs/export.md."""
 
 import json
-import os
 import re
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -15,16 +13,15 @@ import numpy as np
 import pytest
 import torch
 
-from ganstudio.store.checkpoint import load_checkpoint, save_checkpoint
-from ganstudio.cli import main
-from ganstudio.output.generation import generate_images, load_model, seeded_inputs
-from ganstudio.api.images import to_uint8
-from ganstudio.plugins import load_plugins
-
 from conftest import make_idx_dataset
+from export_scripts import docs_script, grid_of, run_script
+from ganstudio.api.images import to_uint8
+from ganstudio.cli import main
+from ganstudio.output.generation import generate_images, seeded_inputs
+from ganstudio.api.runs import load_model
+from ganstudio.plugins import load_plugins
+from ganstudio.store.checkpoint import load_checkpoint, save_checkpoint
 
-REPO = Path(__file__).resolve().parent.parent
-DOCS = REPO / "docs" / "export.md"
 TINY = ("--model-option", "width=8", "--model-option", "latent_dim=8", "--batch-size", "32", "--callbacks", "log")
 STEPS = 6
 ONNX_TOLERANCE = 1e-4  # max |onnxruntime - torch| on [-1, 1] images, as docs/export.md states
@@ -101,7 +98,7 @@ def test_torchscript_reproduces_sample_at_any_batch_size(export, cli, runs, work
     code, out, err = export("fashion-dcgan")
     assert code == 0, err
     path = workdir / "samples/fashion-dcgan/generator.pt"
-    assert out.count("\n") == 1 and out.startswith(f"wrote samples/fashion-dcgan/generator.pt (TorchScript, "), out
+    assert out.count("\n") == 1 and out.startswith("wrote samples/fashion-dcgan/generator.pt (TorchScript, "), out
     assert "EMA weights" in out and f"step {STEPS}" in out and "torch.jit.load('samples/fashion-dcgan/generator.pt')(z)" in out
     assert re.search(r"\d+\.\d kB", out)
 
@@ -272,29 +269,6 @@ def test_export_help_imports_no_torch(tmp_path):
 
 
 # --- the standalone scripts of docs/export.md ---------------------------------------------------------------------
-
-def docs_script(lead_in: str) -> str:
-    match = re.search(re.escape(lead_in) + r".*?\n\n```python\n(.*?)```", DOCS.read_text(), re.S)
-    assert match, f"docs/export.md has no python block after '{lead_in}'"
-    return textwrap.dedent(match.group(1))
-
-
-BLOCK_IMPORTS = "import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None  # importing it fails\nsys.argv = ['script', {path!r}]\n"
-
-
-def run_script(code: str, path: Path, cwd: Path, blocked: tuple) -> None:
-    script = cwd / "script.py"
-    script.write_text(BLOCK_IMPORTS.format(blocked=list(blocked), path=str(path)) + code)
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr
-
-
-def grid_of(images: torch.Tensor) -> np.ndarray:
-    """(64, 1, H, W) uint8 -> the 8x8 grid the docs' scripts save."""
-    n, c, h, w = images.shape
-    return images.reshape(8, 8, h, w).permute(0, 2, 1, 3).reshape(8 * h, 8 * w).numpy()
-
 
 @pytest.mark.parametrize("run", ["fashion-dcgan", "fashion-cdcgan"])
 def test_docs_onnx_script_needs_only_onnxruntime_numpy_pillow(export, runs, workdir, run):

@@ -4,14 +4,15 @@ reported by name, callback state, hook wrappers, fp16 overflow, the budget."""
 from dataclasses import dataclass
 
 import pytest
+import tiny_models
 import torch
 
-import tiny_models
 from ganstudio import hookimpl
-from ganstudio.api import CallbackPlugin, Metric, RunView, option
+from ganstudio.api import CallbackPlugin, Metric, ModelPlugin, RunView, option
 from ganstudio.store.checkpoint import load_checkpoint
-from ganstudio.train.metric_window import DivergenceError, MetricWindow
 from ganstudio.testing import plugins_with, synthetic_data, train_run
+from ganstudio.errors import DivergenceError
+from ganstudio.train.metric_window import MetricWindow
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -24,13 +25,11 @@ def test_a_step_draws_what_it_needs_and_epochs_count_images(tmp_path):
     ckpt = load_checkpoint(run.checkpoint_path)
     assert ckpt["progress"]["images_seen"] == 288
     # An epoch target counts images: 3 epochs of 4 batches at 3 batches a step is 4 steps.
-    from ganstudio.train.loop import fit
-    from ganstudio.train.run import open_run
+    from ganstudio.train.entry import train
 
     config = run.config
     config.steps, config.epochs, config.name = None, 3, "by-epochs"
-    by_epochs = open_run(config, plugins, resume=False, overwrite=True)
-    fit(by_epochs, plugins)
+    by_epochs, _ = train(config, plugins, overwrite=True)
     assert by_epochs.step == 4 and by_epochs.images_seen == 3 * 64
 
 
@@ -186,3 +185,74 @@ def test_an_error_in_the_middle_of_a_step_never_replaces_the_last_good_state(tmp
         train_run(plugins, tmp_path, "failing", 8, resume=True)
     kept = load_checkpoint(tmp_path / "checkpoints/contract/last.pt")
     assert kept["progress"]["step"] == 2 and all(torch.equal(v, kept["state"]["model"][k]) for k, v in good.items())
+
+
+class Snapshots:
+    views = []
+
+    @hookimpl
+    def after_training_step(self, run, step):
+        Snapshots.views.append(run)
+
+
+def test_each_hook_gets_a_frozen_snapshot_of_the_run_with_a_public_config(tmp_path):
+    from dataclasses import FrozenInstanceError
+
+    from ganstudio.api.images import to_uint8
+    from ganstudio.api.run_view import RunConfig
+
+    Snapshots.views.clear()
+    train_run(plugins_with(tiny_models, Snapshots()), tmp_path, "tiny", 3)
+    first, last = Snapshots.views[0], Snapshots.views[-1]
+    assert [view.step for view in Snapshots.views] == [1, 2, 3], "each view is the run at its own hook call"
+    assert first.total_steps == 3 and first.fraction == pytest.approx(1 / 3) and last.images_seen == 3 * 2 * 16
+    assert isinstance(first.config, RunConfig) and first.config.batch_size == 16 and first.config.log_every == 1
+    assert not hasattr(first.config, "callbacks") and not hasattr(first, "window") and not hasattr(first, "budget")
+    with pytest.raises(FrozenInstanceError):
+        first.step = 10
+    as_float = last.generate(last.fixed_latents[:2], as_float=True)
+    assert as_float.dtype == torch.float32 and -1 <= as_float.min() and as_float.max() <= 1
+    assert torch.equal(to_uint8(as_float), last.generate(last.fixed_latents[:2]))
+
+
+class ContextRecorder(tiny_models.TinyGAN):
+    totals = []
+
+    def training_step(self, batches, optimizers, context):
+        ContextRecorder.totals.append(context.total_steps)
+        return super().training_step(batches, optimizers, context)
+
+
+class RecorderPlugin:
+    @hookimpl
+    def register_models(self, register):
+        register(ModelPlugin("tiny-ctx", ContextRecorder, description="records its StepContext"))
+
+
+@pytest.mark.parametrize("target, total", [({"steps": 5}, 5), ({"epochs": 2}, 2 * 4), ({"minutes": 0.002}, None)])
+def test_a_step_knows_the_planned_length_of_the_run(tmp_path, target, total):
+    """64 images in batches of 16: 4 steps an epoch at one batch a step; --minutes alone plans no length in steps."""
+    from ganstudio.config import DataSpec, TrainConfig
+    from ganstudio.train.entry import train
+
+    ContextRecorder.totals.clear()
+    config = TrainConfig(data=DataSpec("contract-data"), model="tiny-ctx", batch_size=16, device="cpu", callbacks=[],
+                         checkpoints_dir=str(tmp_path / "c"), samples_dir=str(tmp_path / "s"), **target)
+    run, code = train(config, plugins_with(tiny_models, RecorderPlugin(), data=synthetic_data(64)))
+    assert code == 0 and run.step > 0 and set(ContextRecorder.totals) == {total}
+
+
+class FailsAtStart:
+    @hookimpl
+    def before_training_run(self, run):
+        raise RuntimeError("no")
+
+
+def test_the_run_releases_its_lock_however_training_ends(tmp_path):
+    from ganstudio.errors import PluginError
+    from ganstudio.store.runs import RunLock
+
+    with pytest.raises(PluginError, match="before_training_run"):
+        train_run(plugins_with(tiny_models, FailsAtStart()), tmp_path, "tiny", 2)
+    run = train_run(plugins_with(tiny_models), tmp_path, "tiny", 2)
+    RunLock(run.run_dir, "contract").acquire().release()  # free again: nobody holds it

@@ -3,11 +3,10 @@ alone, obey the GAN's signals, and never be kept unfinished as eval's feature sp
 
 import pytest
 import torch
-
-from ganstudio.scoring import evaluation
-from ganstudio.store.checkpoint import load_checkpoint
-
 from conftest import FAST
+
+from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.train import classifier as on_demand
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
 
@@ -24,7 +23,7 @@ def after_training_step(run, step):
 
 @pytest.fixture(autouse=True)
 def quick_classifier(monkeypatch):
-    monkeypatch.setattr(evaluation, "AUTO_TRAIN_EPOCHS", 2)
+    monkeypatch.setattr(on_demand, "AUTO_TRAIN_EPOCHS", 2)
 
 
 def train(cli, tiny_idx, *extra):
@@ -36,7 +35,8 @@ def test_training_the_classifier_inside_a_resumed_run_keeps_it_bit_identical(cli
     assert train(cli, tiny_idx, "--steps", "2", "--name", "resumed")[0] == 0
     code, out, err = train(cli, tiny_idx, "--steps", "4", "--name", "resumed", "--resume", "--eval-every", "100")
     assert code == 0, err
-    assert (workdir / "checkpoints/fashion-classifier/last.pt").is_file(), "the classifier was trained in the resumed run"
+    classifier = workdir / "checkpoints/fashion-classifier/last.pt"
+    assert classifier.is_file(), "the classifier was trained in the resumed run"
     straight = load_checkpoint(workdir / "checkpoints/straight/last.pt")["state"]["model"]
     resumed = load_checkpoint(workdir / "checkpoints/resumed/last.pt")["state"]["model"]
     assert all(torch.equal(v, resumed[k]) for k, v in straight.items())
@@ -50,7 +50,8 @@ def test_ctrl_c_while_the_classifier_trains_stops_both_and_keeps_no_unfinished_c
     assert "interrupted while training the 'fashion' classifier for eval" in err and err.count("\n") == 1
     classifier = load_checkpoint(workdir / "checkpoints/fashion-classifier/last.pt")
     assert classifier["progress"]["finished"] is False and classifier["progress"]["step"] == 2
-    assert evaluation.find_classifier(workdir / "checkpoints", "fashion") is None, "an unfinished classifier is never used"
+    unfinished = on_demand.find_classifier(workdir / "checkpoints", "fashion")
+    assert unfinished is None, "an unfinished classifier is never used"
 
     (workdir / "plugins/interrupt.py").unlink()
     code, out, err = train(cli, tiny_idx, "--steps", "4", "--eval-every", "2")
@@ -61,8 +62,8 @@ def test_ctrl_c_while_the_classifier_trains_stops_both_and_keeps_no_unfinished_c
 
 
 def test_a_classifier_trained_for_some_minutes_is_finished(cli, workdir, tiny_idx):
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "classifier", "--model-option", "width=4",
-                         "--batch-size", "32", "--minutes", "0.02")
+    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "classifier",
+                         "--model-option", "width=4", "--batch-size", "32", "--minutes", "0.02")
     assert code == 0, err
     assert load_checkpoint(workdir / "checkpoints/fashion-classifier/last.pt")["progress"]["finished"] is True
-    assert evaluation.find_classifier(workdir / "checkpoints", "fashion") is not None
+    assert on_demand.find_classifier(workdir / "checkpoints", "fashion") is not None

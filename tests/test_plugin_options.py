@@ -199,8 +199,8 @@ def test_show_writes_under_samples_by_default(cli, workdir):
 def test_an_option_added_later_rebuilds_old_checkpoints_with_its_before_value():
     from dataclasses import dataclass
 
-    from ganstudio.api import option, parse_options
-    from ganstudio.api.options import recorded_options
+    from ganstudio.api import option
+    from ganstudio.api.options import parse_options, recorded_options
 
     @dataclass
     class Options:

@@ -167,7 +167,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(cli, workdir, tiny
 def test_non_finite_weights_are_never_saved(cli, workdir, tiny_idx):
     from ganstudio.config import DataSpec
     from ganstudio.train.loop import Saver
-    from ganstudio.train.metric_window import DivergenceError
+    from ganstudio.errors import DivergenceError
     from ganstudio.plugins import load_plugins
     from ganstudio.train.run import Run
     from ganstudio.config import TrainConfig
@@ -178,7 +178,7 @@ def test_non_finite_weights_are_never_saved(cli, workdir, tiny_idx):
         first = next(run.model.parameters())
         first[(0,) * first.dim()] = float("inf")  # (channels_last weights cannot be viewed flat)
     with pytest.raises(DivergenceError, match="non-finite weights"):
-        Saver(run, plugins, None, type("NoCallbacks", (), {"state": lambda self: {}})(), print).save()
+        Saver(run, None, type("NoCallbacks", (), {"state": lambda self: {}})(), print).save()
     assert not run.checkpoint_path.exists()
 
 

@@ -141,3 +141,12 @@ def test_train_then_sample_from_the_command_line(cli, tiny_idx, workdir, one_tor
     assert code == 0, err
     grid = iio.imread(workdir / "samples/fashion-sngan/sample-16-seed0.png")
     assert grid.shape == (4 * 30 + 2, 4 * 30 + 2)  # 4x4 tiles of 28 px with 2 px padding
+
+
+def test_discriminate_scores_each_image_with_d_s_raw_logit(one_torch_thread):
+    model = tiny((3, 32, 32)).eval()  # eval: spectral norm's power iteration leaves the weights as they are
+    images = torch.rand(5, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        scores = model.discriminate(images)
+        assert scores.shape == (5,) and scores.dtype == torch.float32 and torch.isfinite(scores).all()
+        assert torch.allclose(scores, model.discriminator(images), atol=1e-5)

@@ -135,3 +135,13 @@ def test_exact_resume_through_the_cli(cli, tiny_idx, workdir, one_torch_thread):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_discriminate_scores_each_image_with_the_critic(one_torch_thread):
+    model, _ = wgan()
+    model.eval()
+    images = torch.rand(5, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        scores = model.discriminate(images)
+        assert scores.shape == (5,) and scores.dtype == torch.float32 and torch.isfinite(scores).all()
+        assert torch.allclose(scores, model.discriminator(images), atol=1e-5)

@@ -1,5 +1,6 @@
-"""The plugin author's API: everything a third-party plugin imports lives here (docs/plugins.md), and it stays
-stable. The model contract itself is in ganstudio/api/model.py and re-exported here.
+"""The plugin author's API: the names a third-party plugin imports (docs/plugins.md), kept small and stable. Any
+module may import it; it imports no torch until a torch-backed name (TrainableModel, Batches, StepContext,
+load_run) is first used.
 
     from ganstudio import hookimpl
     from ganstudio.api import DatasetPlugin, ImageData, ModelPlugin, TrainableModel, CallbackPlugin, option
@@ -7,204 +8,49 @@ stable. The model contract itself is in ganstudio/api/model.py and re-exported h
     @hookimpl
     def register_datasets(register):
         register(DatasetPlugin(name="noise", load=lambda request: ImageData(...), description="..."))
+
+Where the rest lives: the model contract in ganstudio/api/model.py, the plain data types in ganstudio/api/types.py,
+options in ganstudio/api/options.py, hooks in ganstudio/api/hookspecs.py, helpers for command plugins in
+ganstudio/api/commands.py, reading a run back in ganstudio/api/runs.py, the contract kit in ganstudio.testing.
 """
 
-from __future__ import annotations
+import importlib as _importlib
+import warnings as _warnings
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from ganstudio.api.options import option
+from ganstudio.api.run_view import RunView
+from ganstudio.api.types import CallbackPlugin, DataRequest, DatasetPlugin, ImageData, Metric, ModelConfig, ModelPlugin
 
-from ganstudio.errors import GanstudioError  # raise it with one line for any problem the user can fix
-from ganstudio.api.options import option, parse_options
+__all__ = [
+    "Batches", "CallbackPlugin", "DataRequest", "DatasetPlugin", "ImageData", "Metric", "ModelConfig", "ModelPlugin",
+    "RunView", "StepContext", "TrainableModel", "load_run", "option",
+]
 
-if TYPE_CHECKING:
-    import torch
+# Imported on first use: these need torch (about 2 s), and `ganstudio --help`, `plugins` and argument errors answer
+# without it.
+_LAZY = {"Batches": "ganstudio.api.model", "StepContext": "ganstudio.api.model",
+         "TrainableModel": "ganstudio.api.model", "load_run": "ganstudio.api.runs"}
 
-    from ganstudio.api.model import TrainableModel
-
-# torch is imported only when a model, a tensor or a training step is needed: `ganstudio --help`, `plugins` and
-# argument errors answer without it (importing torch takes about 2 s). The model contract lives in model.py and is
-# re-exported here on first use.
-_MODEL_CONTRACT = ("Batch", "Batches", "StepContext", "TrainableModel")
+# Names that were public before the API shrank: they keep working, with a DeprecationWarning naming their home.
+_MOVED = {
+    "GanstudioError": ("ganstudio", "GanstudioError"),
+    "parse_options": ("ganstudio.api.options", "parse_options"),
+    "Batch": ("ganstudio.api.model", "Batch"),
+    "import_object": ("ganstudio.api.types", "import_object"),
+    "LazyBuild": ("ganstudio.api.types", "LazyBuild"),
+}
 
 
 def __getattr__(name: str):
-    if name in _MODEL_CONTRACT:
-        from ganstudio.api import model
-
-        return getattr(model, name)
+    if name in _LAZY:
+        return getattr(_importlib.import_module(_LAZY[name]), name)
+    if name in _MOVED:
+        module, attribute = _MOVED[name]
+        _warnings.warn(f"ganstudio.api.{name} is deprecated: use `from {module} import {attribute}`",
+                       DeprecationWarning, stacklevel=2)
+        return getattr(_importlib.import_module(module), attribute)
     raise AttributeError(f"module 'ganstudio.api' has no attribute '{name}'")
 
 
-def import_object(path: str):
-    """``"package.module:attribute"`` -> the attribute, imported now (what a lazy ``ModelPlugin.build`` resolves to)."""
-    module_name, _, attribute = path.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"expected 'package.module:attribute', got {path!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module_name), attribute)
-
-__all__ = [
-    "Batch", "Batches", "CallbackPlugin", "DataRequest", "DatasetPlugin", "GanstudioError", "ImageData", "Metric", "ModelConfig",
-    "ModelPlugin", "RunView", "StepContext", "TrainableModel", "option", "parse_options",
-]
-
-
-# --- datasets --------------------------------------------------------------------------------------
-
-
-@dataclass
-class DataRequest:
-    """What the user asked for; a dataset plugin's ``load`` receives it."""
-
-    split: str = "train"  # "train" or "test"
-    root: Optional[Path] = None  # --data-root; None means "search the usual places"
-    download: bool = False  # only ever True when the user passed --download
-    image_size: Optional[int] = None  # --image-size, for datasets that can resize
-    channels: Optional[int] = None  # --channels, for datasets that can convert
-    quiet: bool = False  # suppress warnings/progress (tests, nested use)
-    options: Any = None  # the plugin's options dataclass, filled from --data-option KEY=VALUE (None: it declares none)
-
-
-@dataclass
-class ImageData:
-    """A whole dataset split held in memory: batches are drawn by index, no per-sample transforms."""
-
-    images: torch.Tensor  # uint8, (N, C, H, W)
-    labels: Optional[torch.Tensor] = None  # int64, (N,), or None for unlabelled data
-    classes: Optional[list[str]] = None  # class names, indexable by label
-    source: str = ""  # where the data came from, said to the user and stored in checkpoints
-    attributes: Optional[torch.Tensor] = None  # uint8 0/1, (N, K): binary attributes (CelebA's 40), or None
-    attribute_names: Optional[list[str]] = None  # K names, e.g. "Smiling"
-
-    def __post_init__(self):
-        import torch
-
-        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise ValueError(f"ImageData.images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
-        if self.labels is not None and len(self.labels) != len(self.images):
-            raise ValueError(f"ImageData has {len(self.images)} images but {len(self.labels)} labels")
-        if self.attributes is not None and (self.attributes.dim() != 2 or len(self.attributes) != len(self.images)):
-            raise ValueError(f"ImageData has {len(self.images)} images but attributes of shape {tuple(self.attributes.shape)}")
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-
-@dataclass
-class DatasetPlugin:
-    """A named dataset. ``load(request) -> ImageData`` raises GanstudioError with a one-line reason on failure.
-    ``options``: a dataclass of the plugin's settings (``--data-option KEY=VALUE``), handed over as ``request.options``."""
-
-    name: str
-    load: Callable[[DataRequest], ImageData]
-    description: str = ""
-    options: Optional[type] = None
-    default_model: str = "dcgan"  # what ``ganstudio train --data NAME`` trains when no --model is given
-    # --model-option values this dataset trains default_model with (strings, as the command line gives them); the
-    # user's own --model-option wins for each key, and another --model leaves them out
-    default_model_options: dict[str, str] = field(default_factory=dict)
-    plugin: str = ""  # filled in by the registry: which plugin registered it
-
-
-# --- models ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild a model from a checkpoint (plain types only: loads with weights_only=True)."""
-
-    image_shape: tuple[int, int, int]  # (C, H, W) of the training data
-    num_classes: int = 0  # 0 when the dataset has no labels
-    options: dict[str, Any] = field(default_factory=dict)  # the model's options, e.g. {"latent_dim": 100}
-    class_names: list[str] = field(default_factory=list)  # num_classes names, e.g. "Trouser"
-    attribute_names: list[str] = field(default_factory=list)  # binary attributes of the data (CelebA's 40)
-    model: str = ""  # the model plugin's name, for messages
-
-
-@dataclass(frozen=True)
-class Metric:
-    """How the live view and the curves show a metric the model returns."""
-
-    label: str  # shown in the view and the legend, e.g. "D(x)"
-    group: str  # metrics of one group share a curves panel, e.g. "losses"
-    format: str = "{:.3f}"  # e.g. "{:.2e}" for a learning rate
-    range: Optional[tuple[float, float]] = None  # the panel's fixed y range, e.g. (0, 1) for probabilities
-    points: bool = False  # sparse values (eval scores): drawn as points joined by lines, not smoothed
-    scale: float = 1.0  # shown multiplied by this (KID is shown x1000: "KID x10^3 12.34", not "0.012")
-
-
-@dataclass
-class ModelPlugin:
-    """A named model. ``build(ModelConfig) -> TrainableModel``; ``supports(image_shape)`` returns None or why not.
-    ``options``: the model's options dataclass (``--model-option KEY=VALUE``); usually the model class's ``Options``.
-
-    ``build`` may also be ``"package.module:Class"``: imported when a model is first built, so that registering
-    the plugin imports no torch and ``ganstudio --help`` stays fast. Pass ``options`` then (it is not imported
-    to find them): ``ModelPlugin("mygan", "mygan.model:MyGAN", options=MyGANOptions)``."""
-
-    name: str
-    build: Union[Callable[[ModelConfig], "TrainableModel"], str]
-    kind: str = "gan"
-    description: str = ""
-    supports: Optional[Callable[[tuple], Optional[str]]] = None
-    options: Optional[type] = None
-    plugin: str = ""
-    batch_size: Optional[int] = None  # what ``ganstudio train --model NAME`` uses when no --batch-size is given (None: 128)
-    ema_decay: Optional[float] = None  # the generator EMA's decay ``train --model NAME`` uses when no --ema-decay is given (None: 0, off)
-
-    def __post_init__(self):
-        if self.batch_size is not None and (not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool)
-                                            or self.batch_size < 1):
-            raise ValueError(f"ModelPlugin {self.name!r}: batch_size must be a positive int or None, got {self.batch_size!r}")
-        if self.ema_decay is not None and (isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float))
-                                           or not 0 <= self.ema_decay < 1):
-            raise ValueError(f"ModelPlugin {self.name!r}: ema_decay must be a number in [0, 1) or None, got {self.ema_decay!r}")
-        if isinstance(self.build, str):
-            self.build = LazyBuild(self.build)
-        elif self.options is None:
-            self.options = getattr(self.build, "Options", None)
-
-
-class LazyBuild:
-    """A model class named by ``"package.module:Class"``, imported on the first build."""
-
-    def __init__(self, path: str):
-        if ":" not in path:
-            raise ValueError(f"ModelPlugin build {path!r}: expected 'package.module:Class'")
-        self.path = path
-
-    def __call__(self, config: ModelConfig) -> "TrainableModel":
-        return import_object(self.path)(config)
-
-    def __repr__(self) -> str:
-        return f"LazyBuild({self.path!r})"
-
-
-# --- callbacks -------------------------------------------------------------------------------------
-
-
-@dataclass
-class CallbackPlugin:
-    """A named callback. ``factory(options) -> object`` whose ``@hookimpl`` methods receive the lifecycle hooks for
-    the length of a run; ``options`` is an instance of the ``options`` dataclass (or None when it declares none),
-    filled from ``--<name>-<field>`` flags. The object may have ``state_dict()`` / ``load_state_dict(state)``:
-    its state is then kept in the checkpoint and restored on resume; and ``close()``, called when the run ends
-    however it ends (files, writers)."""
-
-    name: str
-    factory: Callable[[Any], Any]
-    description: str = ""
-    default: bool = True  # on unless the user passes --no-<name> or a --callbacks list without it
-    options: Optional[type] = None
-    metrics: dict = field(default_factory=dict)  # name -> Metric: how the view and curves show what it reports
-    plugin: str = ""
-
-
-from ganstudio.api.run_view import RunView  # noqa: E402  (the view every lifecycle hook receives)
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Optional
 
 from ganstudio.api import DataRequest, ImageData
-from ganstudio.config import INVOCATION, LOCATED, RUN, DataSpec  # noqa: F401  (re-exported: DataSpec is what commands build)
+from ganstudio.config import DataSpec
 from ganstudio.errors import GanstudioError
 from ganstudio.api.options import key_value, parse_options, positive_int
 
-def add_data_options(parser: argparse.ArgumentParser, default_data: Optional[str] = "fashion") -> None:
+def add_data_options(parser: argparse.ArgumentParser, default_data: Optional[str] = DataSpec.name) -> None:
     """The options that say which data to use; every command that reads real data has the same ones."""
     parser.add_argument("--data", default=default_data, help="dataset plugin name (see: ganstudio plugins)")
     parser.add_argument("--data-root", metavar="DIR", help="folder holding the dataset files")

@@ -18,14 +18,14 @@ The loop owns data order, devices, precision, checkpoints and callbacks; the mod
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
 import torch
 from torch import nn
 
-from ganstudio.api import Metric, ModelConfig  # noqa: F401  (plain data: defined in api, which imports no torch)
 from ganstudio.api.options import options_dict, parse_options
+from ganstudio.api.types import Metric, ModelConfig
 
 
 @dataclass
@@ -55,6 +55,9 @@ class StepContext:
     images_seen: int  # real images drawn before this step, over the whole run
     epoch: float  # images_seen / dataset size
     fraction: Optional[float]  # 0..1 of the run's planned length (steps, epochs or --minutes); None when open-ended
+    # the run's planned length in training steps: the --steps target or epochs x steps per epoch, whichever comes
+    # first; None for a --minutes budget alone (open-ended in steps)
+    total_steps: Optional[int] = None
 
 
 class TrainableModel(nn.Module):
@@ -65,11 +68,15 @@ class TrainableModel(nn.Module):
     metrics: ClassVar[dict[str, Metric]] = {}  # display of training_step's metrics; undeclared ones get a panel each
     condition: ClassVar[Optional[str]] = None  # None, "class" (generate(z, labels)) or "attributes"
     latent_dim: int = 0  # GANs: size of a latent vector
+    # keyword arguments for DistributedDataParallel around each network under torchrun: find_unused_parameters (a step
+    # that leaves some parameters of a wrapped network out of a backward, e.g. an R1-only D step) and static_graph
+    ddp_options: ClassVar[dict] = {}
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.options = parse_options(self.Options, dict(config.options), f"model '{config.model or type(self).__name__}'")
+        what = f"model '{config.model or type(self).__name__}'"
+        self.options = parse_options(self.Options, dict(config.options), what)
         if self.Options is not None:
             config.options = options_dict(self.options)  # record the defaults too, so a checkpoint rebuilds exactly
         self.precision = None  # set by the loop: the run's ganstudio.train.accel.Precision (None: fp32)
@@ -128,7 +135,8 @@ class TrainableModel(nn.Module):
         if self.grad_scaler is None:
             return torch.autograd.grad(outputs.sum(), inputs, create_graph=True)[0]
         scaled_outputs = self.grad_scaler.scale(outputs.sum())  # first: scale() creates the scale on first use
-        scale = self.grad_scaler._get_scale_async() if hasattr(self.grad_scaler, "_get_scale_async") else self.grad_scaler.get_scale()
+        # The scale as a device tensor, through the public API: no host sync (get_scale() would wait for the device).
+        scale = self.grad_scaler.scale(torch.ones((), device=outputs.device))
         scaled = torch.autograd.grad(scaled_outputs, inputs, create_graph=True)[0]
         return scaled / scale
 
@@ -137,7 +145,8 @@ class TrainableModel(nn.Module):
         with trainable parameters (e.g. ``generator`` and ``discriminator``). Inside ``training_step`` these
         attributes are the DDP wrappers, so calling them averages their gradients over the ranks; call the
         networks themselves (not their submodules) for that. Override to name others."""
-        return {name: child for name, child in self.named_children() if any(p.requires_grad for p in child.parameters())}
+        return {name: child for name, child in self.named_children()
+                if any(p.requires_grad for p in child.parameters())}
 
     def compile_for_training(self) -> None:
         """``--compile``: torch.compile each network in place (state_dict keys stay the same, so checkpoints do too)."""
@@ -161,6 +170,13 @@ class TrainableModel(nn.Module):
     def generate(self, z: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Images in [-1, 1], (N, C, H, W). Conditional models use ``labels`` (class indices or attributes)."""
         raise NotImplementedError
+
+    def discriminate(self, images: torch.Tensor, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """GANs: the discriminator's (critic's) raw score of each image, float (N,), higher meaning "more real", for
+        images in [-1, 1] (N, C, H, W) and, for conditional models, their labels. What a callback scores images
+        with, whatever the discriminator's forward takes. Optional: the default says the model has none."""
+        raise NotImplementedError(f"model '{self.config.model or type(self).__name__}' does not implement "
+                                  f"discriminate(images, labels=None)")
 
     def evaluate(self, run) -> dict:
         """Called once when training ends, before the final save; the returned plain-typed dict (e.g. test

@@ -1,4 +1,5 @@
-"""Models from checkpoints, and images from models: the one place latents (and labels) become uint8 images.
+"""Images from models: the one place latents (and labels) become uint8 images (models come from checkpoints through
+ganstudio.api.runs).
 
     model, ckpt = load_model("checkpoints/fashion-dcgan/last.pt", plugins, kind="gan")
     labels = class_labels(model, "trouser", 64)                       # conditional models: a class by name or index
@@ -15,86 +16,9 @@ from typing import Callable, Iterable, Optional
 
 import torch
 
-from ganstudio.api import ModelConfig
-from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.errors import GanstudioError
 from ganstudio.api.images import to_uint8
-from ganstudio.api.options import recorded_options
-
-
-def recorded_config(entry, stored: dict) -> ModelConfig:
-    """The ModelConfig a checkpoint stored, with the values its model's later-added options had then."""
-    return ModelConfig(**{**stored, "options": recorded_options(entry.options, stored.get("options") or {})})
-
-
-def check_weights_fit(entry, config: ModelConfig, state: dict, path) -> None:
-    """Compare the tensors a checkpoint holds with the model its config describes, building that model on the meta
-    device (no memory): a damaged or crafted config (width 4096, 4096x4096 images) fails here, in one line, before
-    anything is allocated. A model whose construction cannot run on the meta device is checked after it is built."""
-    try:
-        with torch.device("meta"):
-            expected = entry.build(ModelConfig(**{**vars(config), "options": dict(config.options)})).state_dict()
-    except GanstudioError:
-        raise
-    except Exception:
-        return
-    what = f"{path}: the weights do not fit model '{entry.name}' as its stored config describes"
-    for key, tensor in expected.items():
-        if key not in state:
-            raise GanstudioError(f"{what}: '{key}' is missing (the file is damaged or was not written by this model)")
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise GanstudioError(f"{what}: '{key}' is {tuple(state[key].shape)} in the file, {tuple(tensor.shape)} in the model")
-    extra = sorted(set(state) - set(expected))
-    if extra:
-        raise GanstudioError(f"{what}: it holds '{extra[0]}'" + (f" and {len(extra) - 1} more" if len(extra) > 1 else "")
-                             + ", which the model does not have")
-
-
-def load_model(path, plugins, kind: Optional[str] = None, ema: bool = True):
-    """(model, checkpoint) rebuilt from a checkpoint through its model plugin, on the CPU, in eval mode. With ``ema``
-    (the default) a GAN's generator holds the averaged weights when the checkpoint has them (``ckpt["ema"]``)."""
-    ckpt = load_checkpoint(path)
-    name = "?"
-    try:
-        info = ckpt["model"]
-        name, plugin = info["name"], info.get("plugin", "")
-        if name not in plugins.models:
-            raise GanstudioError(f"{path}: model '{name}' comes from plugin '{plugin}', which is not installed here")
-        config, state = recorded_config(plugins.models[name], info["config"]), ckpt["state"]["model"]
-        # Building initialises weights from the global random stream; these are overwritten at once, and a model loaded
-        # inside a training run (eval's classifier) must not move that run's stream.
-        with torch.random.fork_rng(devices=[]):
-            check_weights_fit(plugins.models[name], config, state, path)
-            model = plugins.models[name].build(config)
-        model.load_state_dict(state)
-        averaged = (ckpt.get("ema") or {}).get("weights") if ema else None
-        if averaged is not None:
-            load_averaged_generator(model, averaged, path)
-    except (KeyError, TypeError) as e:
-        raise GanstudioError(f"{path}: checkpoint is missing or has malformed entry {e}") from None
-    except RuntimeError as e:
-        raise GanstudioError(f"{path}: weights do not fit model '{name}': {str(e).splitlines()[0]}") from None
-    if kind is not None and model.kind != kind:
-        raise GanstudioError(f"{path}: holds a {model.kind} ('{name}'), not a {kind}")
-    bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
-    bad = bad or next((f"EMA {k}" for k, v in (averaged or {}).items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
-    if bad is not None:
-        raise GanstudioError(f"{path}: the weights hold NaN or Inf ('{bad}'); this checkpoint cannot make images")
-    return model.eval(), ckpt
-
-
-def load_averaged_generator(model, averaged: dict, path) -> None:
-    """Put the checkpoint's averaged generator weights into ``model.generator``, checking every tensor's shape first."""
-    generator = getattr(model, "generator", None)
-    if not isinstance(generator, torch.nn.Module):
-        raise GanstudioError(f"{path}: holds generator EMA weights, but model '{model.config.model}' has no 'generator' network")
-    expected = generator.state_dict()
-    for key, tensor in expected.items():
-        if key not in averaged or tuple(averaged[key].shape) != tuple(tensor.shape):
-            found = tuple(averaged[key].shape) if key in averaged else "missing"
-            raise GanstudioError(f"{path}: the generator EMA weights do not fit: 'generator.{key}' is {found} in the file, "
-                                 f"{tuple(tensor.shape)} in the model")
-    generator.load_state_dict(averaged)
+# Reading a model back from its checkpoint lives in the API (load_run is built on it); re-exported for the core.
 
 
 def class_index(model, text: str) -> int:

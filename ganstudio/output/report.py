@@ -16,15 +16,14 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from ganstudio.output.summaries import SCORE_KEYS, RunSummary, age, duration, reproduce_command
+from ganstudio.output.summaries import RunSummary, age, duration, reproduce_command
+from ganstudio.scoring.table import BEST, SCORES
 
-SCORE_LABELS = {"fid": ("FD", "{:.2f}", "lower"), "kid": ("KID×10³", "{:.2f}", "lower"), "inception_score": ("IS", "{:.2f}", "higher"),
-                "precision": ("precision", "{:.3f}", "higher"), "recall": ("recall", "{:.3f}", "higher"),
-                "density": ("density", "{:.3f}", "closer to 1"), "coverage": ("coverage", "{:.3f}", "higher")}
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px; padding: 0 1rem;
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
+       padding: 0 1rem;
        color: #1d1d1f; background: #fafafa; }
 h1 { margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: .3rem; }
 .meta { color: #555; margin: .2rem 0; }
@@ -73,7 +72,8 @@ def img(data: bytes, mime: str = "image/png", cls: str = "pixels", alt: str = ""
 
 def final_grid(summary: RunSummary, plugins, scale: int = 2) -> tuple[Optional[bytes], str]:
     """(PNG bytes, caption) of a fresh grid from the checkpoint's averaged generator; (None, why) for non-GANs."""
-    from ganstudio.output.generation import class_names_of, generate_images, load_model, per_class_inputs, seeded_inputs
+    from ganstudio.output.generation import class_names_of, generate_images, per_class_inputs, seeded_inputs
+    from ganstudio.api.runs import load_model
     from ganstudio.output.images import enlarge, labelled_rows, make_grid
 
     if summary.kind != "gan":
@@ -86,7 +86,8 @@ def final_grid(summary: RunSummary, plugins, scale: int = 2) -> tuple[Optional[b
         latents, labels = per_class_inputs(model, list(range(cols)))
         images = generate_images(model, latents, labels, "cpu")
         grid = labelled_rows(images, cols, names, scale=scale)
-        return png_bytes(grid), f"{len(names)} classes x {cols}, seeds 0-{cols - 1} per row, {weights}, step {summary.steps:,}"
+        caption = f"{len(names)} classes x {cols}, seeds 0-{cols - 1} per row, {weights}, step {summary.steps:,}"
+        return png_bytes(grid), caption
     latents, labels = seeded_inputs(model, range(144))
     images = generate_images(model, latents, labels, "cpu")
     return png_bytes(enlarge(make_grid(images, cols=12), scale)), f"seeds 0-143, {weights}, step {summary.steps:,}"
@@ -97,9 +98,11 @@ def header(s: RunSummary) -> str:
     parts = [f"<h1>{esc(s.name)} {badge}</h1>"]
     model = s.model + (f" ({esc(s.options_text)})" if s.options else "")
     parts.append(f'<p class="meta">{esc(s.data)} · {esc(model)} · {s.steps:,} steps · {s.epochs:.2f} epochs · '
-                 f'{duration(s.elapsed_s)} of training' + (f" · {s.images_per_s:,.0f} images/s" if s.images_per_s else "") + "</p>")
+                 f'{duration(s.elapsed_s)} of training'
+                 + (f" · {s.images_per_s:,.0f} images/s" if s.images_per_s else "") + "</p>")
     recorded = s.device and s.device != "auto"  # checkpoints before ganstudio 0.1's runs/report hold only the config
-    where = (f"{s.device} ({s.precision})" if recorded else "device not recorded") + (f" x {s.world_size} processes" if s.world_size > 1 else "")
+    where = ((f"{s.device} ({s.precision})" if recorded else "device not recorded")
+             + (f" x {s.world_size} processes" if s.world_size > 1 else ""))
     parts.append(f'<p class="meta">{esc(where)}' + (f" · {esc(s.machine)}" if s.machine else "")
                  + f" · saved {esc(s.saved_at or '-')} ({esc(age(s.saved_at))})"
                  + (f" · ganstudio {esc(s.ganstudio_version)}" if s.ganstudio_version else "") + "</p>")
@@ -112,20 +115,21 @@ def header(s: RunSummary) -> str:
 
 def scores_table(s: RunSummary) -> str:
     if not s.latest_eval:
-        return f"<p>No evaluation yet: <code>ganstudio eval {esc(s.name)}</code> scores it (or train with <code>--eval-every N</code>).</p>"
+        return (f"<p>No evaluation yet: <code>ganstudio eval {esc(s.name)}</code> scores it "
+                "(or train with <code>--eval-every N</code>).</p>")
     latest, best = s.latest_eval, s.best_eval or {}
-    rows = ["<tr><th class=l>score</th><th>latest (step {:,})</th><th>best FD (step {:,})</th><th class=l>better</th></tr>".format(
-        latest.get("step") or 0, best.get("step") or 0)]
-    for key in SCORE_KEYS:
-        if key not in latest:
+    rows = [f"<tr><th class=l>score</th><th>latest (step {latest.get('step') or 0:,})</th>"
+            f"<th>best {BEST.short} (step {best.get('step') or 0:,})</th><th class=l>better</th></tr>"]
+    for score in SCORES:
+        if score.key not in latest:
             continue
-        label, fmt, better = SCORE_LABELS[key]
-        scale = 1000.0 if key == "kid" else 1.0
-        cells = [fmt.format(r[key] * scale) if key in r else "-" for r in (latest, best)]
-        rows.append(f"<tr><td class=l>{label}</td><td>{cells[0]}</td><td>{cells[1]}</td><td class=l>{better}</td></tr>")
+        cells = [score.show(r[score.key]) if score.key in r else "-" for r in (latest, best)]
+        rows.append(f"<tr><td class=l>{score.short}</td><td>{cells[0]}</td><td>{cells[1]}</td>"
+                    f"<td class=l>{score.better}</td></tr>")
     table = "<table>" + "".join(rows) + "</table>"
     if s.floor_fid is not None:
-        table += f"<p class=meta>Real held-out images score FD {s.floor_fid:.2f} against the same training images: the floor.</p>"
+        table += (f"<p class=meta>Real held-out images score {BEST.short} {BEST.show(s.floor_fid)} against the same "
+                  "training images: the floor.</p>")
     return table
 
 
@@ -189,19 +193,19 @@ def overlaid_curves(summaries: list[RunSummary]) -> Optional[bytes]:
 
     from ganstudio.store.atomic import read_jsonl
 
-    panels = [("G loss", ("loss_g",)), ("D / critic loss", ("loss_d", "loss_critic", "loss")), ("FD (lower is better)", ("fid",)),
-              ("images/s", ("images_per_s",))]
+    panels = [("G loss", ("loss_g",)), ("D / critic loss", ("loss_d", "loss_critic", "loss")),
+              (f"{BEST.short} ({BEST.better} is better)", (BEST.key,)), ("images/s", ("images_per_s",))]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), dpi=100)
     drawn = False
     for i, s in enumerate(summaries):
         records = read_jsonl(Path(s.run_dir) / "metrics.jsonl")
-        for ax, (title, keys) in zip(axes, panels):
+        for ax, (_, keys) in zip(axes, panels):
             key = next((k for k in keys if any(isinstance(r.get(k), (int, float)) for r in records)), None)
             if key is None:
                 continue
             points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and "step" in r]
-            ax.plot(*zip(*points), color=COLOURS[i % len(COLOURS)], label=s.name, marker="o" if key == "fid" else None,
-                    markersize=3, linewidth=1.2)
+            ax.plot(*zip(*points), color=COLOURS[i % len(COLOURS)], label=s.name,
+                    marker="o" if key == BEST.key else None, markersize=3, linewidth=1.2)
             drawn = True
     for ax, (title, _) in zip(axes, panels):
         ax.set_title(title, fontsize=10)
@@ -217,19 +221,22 @@ def overlaid_curves(summaries: list[RunSummary]) -> Optional[bytes]:
 
 
 def comparison_table(summaries: list[RunSummary]) -> str:
-    head = ["run", "status", "data", "model / options", "steps", "time", "img/s", "FD latest", "FD best"]
-    keys = [k for k in SCORE_KEYS if k != "fid" and any(k in (s.latest_eval or {}) for s in summaries)]
-    head += [SCORE_LABELS[k][0] for k in keys] + ["floor FD"]
+    head = ["run", "status", "data", "model / options", "steps", "time", "img/s", f"{BEST.short} latest",
+            f"{BEST.short} best"]
+    shown = [score for score in SCORES
+             if score is not BEST and any(score.key in (s.latest_eval or {}) for s in summaries)]
+    head += [score.short for score in shown] + [f"floor {BEST.short}"]
     rows = ["<tr>" + "".join(f"<th{' class=l' if i < 4 else ''}>{esc(h)}</th>" for i, h in enumerate(head)) + "</tr>"]
     for i, s in enumerate(summaries):
         latest, best = s.latest_eval or {}, s.best_eval or {}
         cells = [f'<span style="color:{COLOURS[i % len(COLOURS)]}">■</span> {esc(s.name)}', esc(s.status), esc(s.data),
                  esc(s.model + (" " + s.options_text if s.options else "")), f"{s.steps:,}", duration(s.elapsed_s),
                  f"{s.images_per_s:,.0f}" if s.images_per_s else "-",
-                 f"{latest['fid']:.2f}" if "fid" in latest else "-", f"{best['fid']:.2f}" if "fid" in best else "-"]
-        cells += [SCORE_LABELS[k][1].format(latest[k] * (1000.0 if k == "kid" else 1.0)) if k in latest else "-" for k in keys]
-        cells.append(f"{s.floor_fid:.2f}" if s.floor_fid is not None else "-")
-        rows.append("<tr>" + "".join(f"<td{' class=l' if j < 4 else ''}>{c}</td>" for j, c in enumerate(cells)) + "</tr>")
+                 *(BEST.show(r[BEST.key]) if BEST.key in r else "-" for r in (latest, best))]
+        cells += [score.show(latest[score.key]) if score.key in latest else "-" for score in shown]
+        cells.append(BEST.show(s.floor_fid) if s.floor_fid is not None else "-")
+        rows.append("<tr>" + "".join(f"<td{' class=l' if j < 4 else ''}>{c}</td>" for j, c in enumerate(cells))
+                    + "</tr>")
     return "<table>" + "".join(rows) + "</table>"
 
 
@@ -242,22 +249,27 @@ def comparison_page(summaries: list[RunSummary], plugins, samples_dir: Path) -> 
     body.append("<h2>Samples now</h2><div class=row>")
     for s in summaries:
         grid, caption = final_grid(s, plugins, scale=1 if len(summaries) > 1 else 2)  # side by side
-        body.append(f"<figure>{img(grid, alt=s.name) if grid else ''}<figcaption><b>{esc(s.name)}</b>: {esc(caption)}</figcaption></figure>")
+        body.append(f"<figure>{img(grid, alt=s.name) if grid else ''}"
+                    f"<figcaption><b>{esc(s.name)}</b>: {esc(caption)}</figcaption></figure>")
     body.append("</div>")
     files = [grid_files(Path(samples_dir) / s.name) for s in summaries]
     steps = matching_steps(files)
     body.append("<h2>At matching steps</h2>")
     if steps:
-        body.append("<p class=meta>Each run's fixed-latent grid (the same latents for runs with the same seed and latent size).</p>")
+        body.append("<p class=meta>Each run's fixed-latent grid (the same latents for runs with the same seed and "
+                    "latent size).</p>")
         for step in steps:
             body.append(f"<h3>step {step:,}</h3><div class=row>")
             for s, found in zip(summaries, files):
-                body.append(f"<figure>{img(found[step].read_bytes(), alt=f'{s.name} step {step}')}<figcaption>{esc(s.name)}</figcaption></figure>")
+                grid = img(found[step].read_bytes(), alt=f"{s.name} step {step}")
+                body.append(f"<figure>{grid}<figcaption>{esc(s.name)}</figcaption></figure>")
             body.append("</div>")
     else:
-        body.append("<p>The runs have no grid at a common step (grids are written at epoch ends and every --grid-every steps).</p>")
+        body.append("<p>The runs have no grid at a common step (grids are written at epoch ends and every "
+                    "--grid-every steps).</p>")
     curves = overlaid_curves(summaries)
-    body.append("<h2>Curves</h2>" + (img(curves, cls="plot", alt="overlaid curves") if curves else "<p>No metrics logged.</p>"))
+    body.append("<h2>Curves</h2>"
+                + (img(curves, cls="plot", alt="overlaid curves") if curves else "<p>No metrics logged.</p>"))
     body.append("<h2>Reproduce</h2>" + "".join(f"<pre>{esc(reproduce_command(s))}</pre>" for s in summaries))
     return page(f"ganstudio: {names}", body)
 

@@ -9,15 +9,21 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
+from ganstudio.config import TrainConfig
 from ganstudio.errors import GanstudioError
+from ganstudio.scoring.table import BEST, SCORES
 
-SCORE_KEYS = ("fid", "kid", "inception_score", "precision", "recall", "density", "coverage")
-DEFAULTS = {"batch_size": 128, "seed": 0, "ema_decay": 0.0, "augment": "off", "precision": "auto"}  # train's defaults
+# The run settings a summary lists among its options (in this order) when they differ from train's defaults, which
+# are TrainConfig's; the reproduce command passes them with these flags.
+_TRAIN_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+DEFAULTS = {name: _TRAIN_DEFAULTS[name] for name in ("batch_size", "seed", "ema_decay", "augment", "precision")}
+FLAGS = (("batch_size", "--batch-size"), ("seed", "--seed"), ("precision", "--precision"), ("ema_decay", "--ema-decay"),
+         ("augment", "--augment"))
 
 
 @dataclass
@@ -92,7 +98,8 @@ def summarize(run_dir: Path) -> RunSummary:
         s.problem, s.status = str(e), "unreadable"
         return s
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        s.problem, s.status = f"{path}: checkpoint is missing or has a malformed entry ({type(e).__name__}: {e})", "unreadable"
+        s.problem = f"{path}: checkpoint is missing or has a malformed entry ({type(e).__name__}: {e})"
+        s.status = "unreadable"
         return s
     last = records[-1] if records else {}
     if running:
@@ -128,15 +135,19 @@ def read_checkpoint(s: RunSummary, ckpt: dict) -> None:
 
 def read_scores(s: RunSummary, records: list[dict]) -> None:
     """Latest and best evaluation: records with an FD, from the eval callback or `ganstudio eval`."""
-    evals = [r for r in records if isinstance(r.get("fid"), (int, float))]
+    evals = [r for r in records if number(r.get(BEST.key))]
     if not evals:
         return
-    pick = lambda r: {"step": r.get("step"), **{k: r[k] for k in SCORE_KEYS if isinstance(r.get(k), (int, float))},  # noqa: E731
-                      **({"floor_fid": r["floor_fid"]} if isinstance(r.get("floor_fid"), (int, float)) else {})}
+    keys = [score.key for score in SCORES] + [score.floor for score in SCORES if score.floor]
+    pick = lambda r: {"step": r.get("step"), **{k: r[k] for k in keys if number(r.get(k))}}  # noqa: E731
     s.latest_eval = pick(evals[-1])
-    s.best_eval = pick(min(evals, key=lambda r: r["fid"]))
-    floors = [r["floor_fid"] for r in evals if isinstance(r.get("floor_fid"), (int, float))]
+    s.best_eval = pick(min(evals, key=lambda r: r[BEST.key]))
+    floors = [r[BEST.floor] for r in evals if number(r.get(BEST.floor))]
     s.floor_fid = floors[-1] if floors else None
+
+
+def number(value) -> bool:
+    return isinstance(value, (int, float))
 
 
 def is_running(run_dir: Path) -> bool:
@@ -174,8 +185,7 @@ def reproduce_command(s: RunSummary) -> str:
         args += ["--data-option", f"{key}={value}"]
     for key, value in (c.get("model_options") or {}).items():
         args += ["--model-option", f"{key}={value}"]
-    for key, flag in (("batch_size", "--batch-size"), ("seed", "--seed"), ("precision", "--precision"),
-                      ("ema_decay", "--ema-decay"), ("augment", "--augment")):
+    for key, flag in FLAGS:
         if key in c and c[key] != DEFAULTS[key]:
             args += [flag, str(c[key])]
     args += ["--steps", str(s.steps), "--name", s.name]

@@ -82,7 +82,8 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return within_x + within_y - 2 * kxy.sum((-1, -2), dtype=f64) / (m * n)
 
 
-def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
+        seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance: mean and standard deviation of the unbiased MMD^2 over random subsets."""
     size = min(subset_size, len(real), len(fake))
     if size < 2:

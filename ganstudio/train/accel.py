@@ -16,9 +16,12 @@ import contextlib
 import os
 import random
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ganstudio.errors import GanstudioError
+
+if TYPE_CHECKING:  # imported inside the functions: `ganstudio --help` answers without torch
+    import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -76,7 +79,8 @@ class Precision:
 
 
 def choose_precision(device: torch.device, requested: str = "auto") -> Precision:
-    """auto: bf16 on GPUs that support it (fp16 + GradScaler on older ones), bf16 on CPUs with native bf16, else fp32."""
+    """auto: bf16 on GPUs that support it (fp16 + GradScaler on older ones), bf16 on CPUs with native bf16, else
+    fp32."""
     import torch
 
     if requested not in PRECISIONS:
@@ -119,3 +123,23 @@ def seed_process(seed: int) -> None:
 
     torch.manual_seed(seed)
     random.seed(seed)
+
+
+class LossScale:
+    """fp16: which steps the GradScaler skipped, without a host sync. A skipped step (its gradients overflowed)
+    lowers the scale; the scale is read as a device tensor through the public ``scaler.scale(one)``, so the
+    comparison stays on the device until the metric window syncs at the next log step."""
+
+    def __init__(self, scaler, device: torch.device):
+        import torch
+
+        self.scaler = scaler
+        self.one = torch.ones((), device=device) if scaler is not None and scaler.is_enabled() else None
+
+    def now(self) -> Optional[torch.Tensor]:
+        """The current scale (a 0-d device tensor), or None without fp16 loss scaling."""
+        return self.scaler.scale(self.one) if self.one is not None else None
+
+    def dropped_since(self, before: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """A bool device tensor: the scale fell since ``before``, i.e. the GradScaler skipped the step."""
+        return self.now() < before if before is not None else None

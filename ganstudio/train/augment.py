@@ -17,8 +17,8 @@ from typing import Callable
 
 import torch
 
-from ganstudio.errors import GanstudioError
 from ganstudio.api.images import random_shift
+from ganstudio.errors import GanstudioError
 
 TRANSLATION_RATIO = 0.125  # the paper's: shift by up to 1/8 of the side
 CUTOUT_RATIO = 0.5  # the paper's: a square of half the side is blanked

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from ganstudio.api import Batch, Batches, ImageData
+from ganstudio.api import Batches, ImageData
 from ganstudio.api.images import to_float
+from ganstudio.api.model import Batch
 
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:

@@ -45,7 +45,8 @@ class Distributed:
             world = int(os.environ.get("WORLD_SIZE", "1"))
             rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
         except ValueError:
-            raise GanstudioError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (they are set by torchrun)") from None
+            raise GanstudioError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (they are set by torchrun)") \
+                from None
         return cls(rank, local, world, sync_batchnorm, under_torchrun())
 
     @property
@@ -120,7 +121,10 @@ class Distributed:
         # Rank 0's weights and buffers are broadcast here: every rank starts from the same model.
         # Batch-norm buffers follow rank 0's at every forward, unless synchronised batch norm computes them globally.
         buffers = {"broadcast_buffers": False} if self.sync_batchnorm else {}
-        self._wrappers = {name: DDP(network, device_ids=ids, **buffers) for name, network in networks.items()}
+        # The model's own DDP settings (TrainableModel.ddp_options), e.g. find_unused_parameters for a step that
+        # leaves some parameters without gradients (an R1-only discriminator step).
+        options = {**buffers, **ddp_options(model)}
+        self._wrappers = {name: DDP(network, device_ids=ids, **options) for name, network in networks.items()}
 
     @contextlib.contextmanager
     def wrapped(self, model):
@@ -170,7 +174,9 @@ class Distributed:
         import torch
         import torch.distributed as dist
 
-        return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+        if dist.get_backend() == "nccl":
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
 
     # --- failures ---------------------------------------------------------------------------------------------
 
@@ -197,6 +203,19 @@ class Distributed:
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.1)
+
+
+DDP_OPTIONS = ("find_unused_parameters", "static_graph")  # what a model may set for DistributedDataParallel
+
+
+def ddp_options(model) -> dict:
+    """The model's TrainableModel.ddp_options, checked: only the settings of DDP_OPTIONS, as booleans."""
+    options = dict(getattr(model, "ddp_options", None) or {})
+    unknown = sorted(set(options) - set(DDP_OPTIONS))
+    if unknown:
+        raise GanstudioError(f"model '{model.config.model}' sets ddp_options {', '.join(unknown)}: the settings "
+                             f"are {', '.join(DDP_OPTIONS)}")
+    return {key: bool(value) for key, value in options.items()}
 
 
 def _store():

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from ganstudio.train.accel import cpu_cores
 
-
 LAUNCHED = "GANSTUDIO_LAUNCHED"  # set for the ranks of `train --nproc`: a rank stopped by a signal exits 0
 
 

@@ -1,7 +1,8 @@
 """The training loop, top to bottom. The model owns one training step; the loop owns the rest:
 
-    run = open_run(config, plugins, resume=False)    # ganstudio/train/run.py: what the run is
-    code = fit(run, plugins, view)                    # 0, or 130 / 143 after Ctrl-C / SIGTERM (saved)
+    code = fit(run, plugins, view)    # run: ganstudio/train/run.py; 0, or 130 / 143 after Ctrl-C / SIGTERM (saved)
+
+train() (ganstudio/train/entry.py) opens the run and calls fit(); the hooks get RunViews (ganstudio/train/view.py).
 
 Every step: the model's step (drawing the batches it needs), the step hook, the metric window. Every
 --log-every steps: one host sync, the view and the metrics hook. Epoch ends: a checkpoint. Grids at the start,
@@ -19,21 +20,16 @@ import time
 
 import torch
 
-from ganstudio.train.budget import Budget
-from ganstudio.store.checkpoint import run_payload, save_checkpoint
 from ganstudio.errors import GanstudioError, OtherRankFailed
-from ganstudio.train.callbacks import AttachedCallbacks, RunHandle
 from ganstudio.output.images import make_grid
-from ganstudio.train.metric_window import DivergenceError, MetricWindow
+from ganstudio.store.checkpoint import save_checkpoint
+from ganstudio.train.accel import LossScale
+from ganstudio.train.budget import Budget
+from ganstudio.train.callbacks import AttachedCallbacks
+from ganstudio.errors import DivergenceError
+from ganstudio.train.metric_window import MetricWindow
 from ganstudio.train.stopping import GracefulStop
-
-
-def fit(run, plugins, view=None) -> int:
-    try:
-        return _fit(run, plugins, view)
-    finally:
-        if run.lock is not None:
-            run.lock.release()
+from ganstudio.train.view import Hooks
 
 
 def explained(dist, error: Exception) -> Exception:
@@ -50,13 +46,14 @@ def explained(dist, error: Exception) -> Exception:
     return OtherRankFailed(elsewhere)
 
 
-def _fit(run, plugins, view) -> int:
+def fit(run, plugins, view=None) -> int:
+    """Train ``run`` to its target, deadline or a signal; returns the exit code (0, or 128 + the signal)."""
     dist = run.dist
     if not dist.is_main:
         log = lambda message: None  # noqa: E731  (other ranks are quiet; rank 0 speaks for the run)
     else:
         log = view.log if view is not None else (lambda message: print(message, flush=True))
-    budget = Budget(run.config, run.batches.epoch_images)
+    budget = Budget(run.config, run.batches.epoch_images, run.batches.per_epoch)
     if budget.reached(run.step, run.images_seen):
         log(f"nothing to do: the run is at step {run.step:,} ({run.images_seen:,} images), the target is "
             f"{budget.describe_target()} (raise --epochs/--steps)")
@@ -66,27 +63,26 @@ def _fit(run, plugins, view) -> int:
     # Under torchrun a Ctrl-C reaches a worker twice (from the terminal and from torchrun): the repeat is not an abort.
     with GracefulStop(log, repeat_grace_s=5.0 if dist.enabled else 0.0) as stop, \
             AttachedCallbacks(plugins, run.config, run.callback_state, enabled=dist.is_main) as callbacks:
-        handle = RunHandle(run, plugins, log, callbacks)
-        reduce = dist_sum(dist) if dist.enabled else None
-        handle.budget, handle.window = budget, MetricWindow(run.step, run.images_seen, reduce, dist.world_size)
-        saver = Saver(run, plugins, handle, callbacks, log)
-        grids = GridRenderer(run, plugins, handle)
+        window = MetricWindow(run.step, run.images_seen, dist_sum(dist) if dist.enabled else None, dist.world_size)
+        hooks = Hooks(run, plugins, log, callbacks, budget, window)
+        saver = Saver(run, hooks, callbacks, log)
+        grids = GridRenderer(run, hooks)
         try:
-            plugins.call("before_training_run", run=handle)
+            hooks.call("before_training_run")
             budget.start()
             run.started = time.monotonic()
             grids.maybe(start=run.step == 0)
-            reason, signum = train_steps(run, plugins, handle, budget, stop, saver, grids, view)
+            reason, signum = train_steps(run, hooks, stop, saver, grids, view)
             # Recorded in the checkpoint: a run stopped by Ctrl-C / SIGTERM is unfinished (an unfinished classifier is
             # never used as eval's feature space); reaching a target or the --minutes budget finishes it.
             run.finished = reason != "interrupted"
-            flush(run, plugins, handle, budget, view)
+            flush(run, hooks, view)
             if dist.is_main:
-                run.results = run.model.evaluate(handle) or {}
+                run.results = run.model.evaluate(hooks.view()) or {}
             grids.maybe(end=True)
             path = saver.save()
             log(f"saved {path} at step {run.step:,} ({reason})")
-            plugins.call("after_training_run", run=handle, step=run.step, reason=reason)
+            hooks.call("after_training_run", step=run.step, reason=reason)
         except BaseException as error:
             # Under torchrun: say which rank failed first (a collective here fails because another rank stopped).
             replacement = explained(dist, error) if dist.enabled and isinstance(error, Exception) else error
@@ -106,27 +102,26 @@ def dist_sum(dist):
     return reduce
 
 
-def train_steps(run, plugins, handle, budget, stop, saver, grids, view) -> tuple[str, int]:
+def train_steps(run, hooks, stop, saver, grids, view) -> tuple[str, int]:
     """Steps until a target, the deadline or a signal; returns why it stopped, and the signal that stopped it."""
-    config, dist = run.config, run.dist
-    scaler = run.model.grad_scaler
+    config, dist, budget = run.config, run.dist, hooks.budget
+    loss_scale = LossScale(run.model.grad_scaler, run.device)  # fp16: tells a step the GradScaler skipped
     next_save = time.monotonic() + config.save_every_minutes * 60
     run.model.train()
     while not budget.reached(run.step, run.images_seen):
         epochs_before = run.batches.epochs_completed
-        scale_before = scaler._scale.clone() if scaler is not None and getattr(scaler, "_scale", None) is not None else None
+        scale_before = loss_scale.now()
         run.in_step = True  # until the step is whole, the weights may be half-updated: never saved as they are
         with dist.wrapped(run.model):  # under torchrun the networks are their DDP wrappers during the step
-            metrics = run.model.training_step(run.batches, run.optimizers, run.context(budget.fraction(run.step, run.images_seen)))
+            metrics = run.model.training_step(run.batches, run.optimizers, run.context(budget))
         for scheduler in run.schedulers.values():
             scheduler.step()
         if run.ema is not None:
             run.ema.update(run.model.generator)
         run.step += 1
         run.in_step = False
-        skipped = scaler._scale < scale_before if scale_before is not None else None  # fp16 overflow: the scaler skipped
-        handle.window.add(metrics or {}, skipped)
-        plugins.call("after_training_step", run=handle, step=run.step)
+        hooks.window.add(metrics or {}, loss_scale.dropped_since(scale_before))
+        hooks.call("after_training_step", step=run.step)
 
         epoch_done = run.batches.epochs_completed > epochs_before
         # The steps where every rank looks up together: the log steps and epoch ends (the same on every rank).
@@ -134,19 +129,20 @@ def train_steps(run, plugins, handle, budget, stop, saver, grids, view) -> tuple
         if not dist.enabled:
             signum, out_of_time, save_due = stop.signum or 0, budget.out_of_time(), time.monotonic() >= next_save
         elif sync_point:  # a signal, the clock and the timed save, as one decision for all ranks
-            signum, out_of_time, save_due = dist.agree(stop.signum or 0, budget.out_of_time(), time.monotonic() >= next_save)
+            signum, out_of_time, save_due = dist.agree(stop.signum or 0, budget.out_of_time(),
+                                                       time.monotonic() >= next_save)
         else:
             signum, out_of_time, save_due = 0, False, False
         grids.maybe(epoch_done=run.batches.epochs_completed if epoch_done else None)
         # An eval score reported at another step is logged at once in one process, at the next log step under torchrun.
-        if sync_point or (handle.window.urgent and not dist.enabled):
-            flush(run, plugins, handle, budget, view, force_view=epoch_done)
+        if sync_point or (hooks.window.urgent and not dist.enabled):
+            flush(run, hooks, view, force_view=epoch_done)
         if epoch_done:
             saver.save()
-            plugins.call("after_epoch_run", run=handle, epoch=run.batches.epochs_completed, step=run.step)
+            hooks.call("after_epoch_run", epoch=run.batches.epochs_completed, step=run.step)
         elif save_due:
             if not dist.enabled:
-                flush(run, plugins, handle, budget, view)
+                flush(run, hooks, view)
             saver.save()
             next_save = time.monotonic() + config.save_every_minutes * 60
         if signum:
@@ -156,29 +152,31 @@ def train_steps(run, plugins, handle, budget, stop, saver, grids, view) -> tuple
     return "done", 0
 
 
-def flush(run, plugins, handle, budget, view, force_view: bool = False) -> None:
+def flush(run, hooks, view, force_view: bool = False) -> None:
     """One host sync: the window's record joins the history, the view and the after_metrics_logged hook."""
+    budget = hooks.budget
     try:
-        record = handle.window.flush(run.step, run.images_seen, run.epoch)
+        record = hooks.window.flush(run.step, run.images_seen, run.epoch)
     except DivergenceError as e:
         raise DivergenceError(f"{e}; stopped without saving: {last_good(run)}") from None
     if record is None:
         return
     run.history.append(record)
     if record.get("fp16_skipped_steps"):
-        handle.log(f"fp16: {record['fp16_skipped_steps']} step(s) up to {run.step:,} skipped (gradient overflow); the loss scale adapts")
+        hooks.log(f"fp16: {record['fp16_skipped_steps']} step(s) up to {run.step:,} skipped (gradient overflow); "
+                  f"the loss scale adapts")
     if view is not None:
         fraction = budget.fraction(run.step, run.images_seen) or 0.0
         eta = budget.eta(run.step, run.images_seen, record["steps_per_s"], record["images_per_s"])
-        view.update(fraction, run.step, run.epoch, record, eta, force=force_view, metric_specs=handle.metric_specs)
-    plugins.call("after_metrics_logged", run=handle, step=run.step, metrics=record)
+        view.update(fraction, run.step, run.epoch, record, eta, force=force_view, metric_specs=hooks.metric_specs)
+    hooks.call("after_metrics_logged", step=run.step, metrics=record)
 
 
 class GridRenderer:
     """The fixed-latent grid, rendered once when due and handed to every ``after_grid_rendered`` hook."""
 
-    def __init__(self, run, plugins, handle):
-        self.run, self.plugins, self.handle = run, plugins, handle
+    def __init__(self, run, hooks):
+        self.run, self.hooks = run, hooks
         self.every = run.config.grid_every
         self.last_step = run.step if run.step else None
 
@@ -189,33 +187,35 @@ class GridRenderer:
         due = start or epoch_done is not None or (self.every and run.step % self.every == 0) or end
         if not due or run.step == self.last_step or run.model.kind != "gan" or len(run.fixed_latents) == 0:
             return
-        if not self.plugins.pm.hook.after_grid_rendered.get_hookimpls():
+        if not self.hooks.plugins.pm.hook.after_grid_rendered.get_hookimpls():
             return
         self.last_step = run.step
-        images = self.handle.generate(run.fixed_latents, run.fixed_labels)
-        self.plugins.call("after_grid_rendered", run=self.handle, grid=make_grid(images, cols=run.grid_cols), step=run.step,
-                          epoch_done=epoch_done)
+        images = self.hooks.generate(run.fixed_latents, run.fixed_labels)
+        self.hooks.call("after_grid_rendered", grid=make_grid(images, cols=run.grid_cols), step=run.step,
+                        epoch_done=epoch_done)
 
 
 class Saver:
     """last.pt, written atomically; never with non-finite weights; on an error, only a step-aligned state."""
 
-    def __init__(self, run, plugins, handle, callbacks, log):
-        self.run, self.plugins, self.handle, self.callbacks, self.log = run, plugins, handle, callbacks, log
+    def __init__(self, run, hooks, callbacks, log):
+        self.run, self.hooks, self.callbacks, self.log = run, hooks, callbacks, log
 
     def save(self, notify: bool = True):
         run = self.run
-        bad = [name for name, p in run.model.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
+        bad = [name for name, p in run.model.state_dict().items()
+               if p.is_floating_point() and not torch.isfinite(p).all()]
         if bad:
-            raise DivergenceError(f"training diverged: non-finite weights in {bad[0]}" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else "")
+            raise DivergenceError(f"training diverged: non-finite weights in {bad[0]}"
+                                  + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else "")
                                   + f" at step {run.step}; not saved: {last_good(run)}")
         if not run.dist.is_main:  # every rank holds the same weights: rank 0 writes them
             run.saved_step = run.step
             return run.checkpoint_path
-        path = save_checkpoint(run_payload(run, self.callbacks.state()), run.checkpoint_path)
+        path = save_checkpoint(run.state_dict(self.callbacks.state()), run.checkpoint_path)
         run.saved_step = run.step
         if notify:
-            self.plugins.call("after_checkpoint_saved", run=self.handle, path=path, step=run.step)
+            self.hooks.call("after_checkpoint_saved", path=path, step=run.step)
         return path
 
     def on_error(self, error: BaseException) -> None:
@@ -225,7 +225,8 @@ class Saver:
         aligned = not self.run.in_step
         if not self.run.dist.is_main:
             pass  # rank 0 decides what is saved
-        elif aligned and not isinstance(error, (DivergenceError, KeyboardInterrupt)) and self.run.step > self.run.saved_step:
+        elif aligned and not isinstance(error, (DivergenceError, KeyboardInterrupt)) \
+                and self.run.step > self.run.saved_step:
             try:
                 path = self.save(notify=False)
                 self.log(f"saved {path} at step {self.run.step:,} before stopping on the error")
@@ -234,7 +235,7 @@ class Saver:
         elif not aligned and self.run.step > self.run.saved_step:
             self.log(f"not saved: the error came in the middle of step {self.run.step + 1:,}; {last_good(self.run)}")
         try:
-            self.plugins.call("on_training_error", run=self.handle, step=self.run.step, error=error)
+            self.hooks.call("on_training_error", step=self.run.step, error=error)
         except Exception as hook_error:  # the original error matters more; mention the second one
             self.log(f"while handling the error: {hook_error}")
 
@@ -254,4 +255,5 @@ def check_writable(run) -> None:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as e:
-            raise GanstudioError(f"cannot write to {folder}: {e.strerror or e} (choose another folder with --checkpoints-dir / --samples-dir)") from None
+            raise GanstudioError(f"cannot write to {folder}: {e.strerror or e} (choose another folder with "
+                                 f"--checkpoints-dir / --samples-dir)") from None

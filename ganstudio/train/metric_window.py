@@ -16,11 +16,7 @@ from typing import Optional
 
 import torch
 
-from ganstudio.errors import GanstudioError
-
-
-class DivergenceError(GanstudioError):
-    """Losses or weights became NaN/Inf; the run stops without overwriting the last good checkpoint."""
+from ganstudio.errors import DivergenceError, GanstudioError
 
 
 class MetricWindow:

@@ -1,48 +1,67 @@
-"""What a training run is: its config, device, data, model, optimizers, paths and position, built once.
+"""What a training run is: its config, device, data, model, optimizers, paths and position, built once, and its
+state as a checkpoint holds it (``state_dict`` / ``load_state_dict``). Imported by the rest of ganstudio/train.
 
-    run = open_run(config, plugins, resume=False)   # a new run, or checkpoints/<name>/last.pt continued
-    fit(run, plugins, view)                          # ganstudio/train/loop.py
+    run = Run(config, plugins)                  # a new run; Run(config, plugins, checkpoint=ckpt) continues one
+    payload = run.state_dict(callbacks)          # what checkpoints/<name>/last.pt holds (store/checkpoint.py writes it)
 
-Which config fields define the run (kept on --resume) and which only say how to run this invocation is
-declared on the fields themselves (metadata "role", see data.py); ``resumed_config`` applies it.
+Opening a run by name (the lock, the checks, --resume) and training it: ``train()`` in ganstudio/train/entry.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import os
+import platform
+import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from ganstudio.train.accel import choose_precision, configure_backends, resolve_device, seed_process
+from ganstudio import __version__
 from ganstudio.api import ModelConfig, StepContext, TrainableModel
-from ganstudio.train.augment import attach as attach_augment, parse_policy
-from ganstudio.train.batches import DeviceBatches
-from ganstudio.store.checkpoint import load_checkpoint, restore_state
 from ganstudio.api.data import load_data
-from ganstudio.config import TrainConfig, ignored_on_resume, resumed_config
+from ganstudio.config import TrainConfig
+from ganstudio.errors import GanstudioError, OtherRankFailed
+from ganstudio.api.runs import check_weights_fit, recorded_config
+from ganstudio.store.runs import check_run_name
+from ganstudio.train.accel import choose_precision, configure_backends, resolve_device, seed_process
+from ganstudio.train.augment import attach as attach_augment
+from ganstudio.train.augment import parse_policy
+from ganstudio.train.batches import DeviceBatches
 from ganstudio.train.distributed import Distributed
 from ganstudio.train.ema import GeneratorEMA, generator_of
-from ganstudio.errors import GanstudioError, OtherRankFailed
-from ganstudio.output.generation import check_weights_fit, recorded_config
-from ganstudio.store.runs import RunLock, check_run_name
+
+
+def prepare_process(config: TrainConfig, dist: Distributed) -> torch.device:
+    """This process's device: resolved from --device, the process group joined under torchrun (cuda:<local rank>
+    on GPUs), the backends tuned for it. Done once per process, before its run is built."""
+    device = dist.setup(resolve_device(config.device))
+    if config.sync_batchnorm and dist.enabled and device.type != "cuda":
+        # Every rank finds this; rank 0 says it.
+        raise (GanstudioError if dist.is_main else OtherRankFailed)(
+            "--sync-batchnorm needs CUDA devices (PyTorch's SyncBatchNorm runs only on GPUs); on the CPU leave it off")
+    configure_backends(device)
+    return device
+
 
 class Run:
-    """Everything the loop works on. Plugins never see this object: hooks receive its RunView (hooks.py)."""
+    """Everything the loop works on. Plugins never see this object: hooks receive a RunView (ganstudio/train/view.py).
 
-    def __init__(self, config: TrainConfig, plugins, checkpoint: Optional[dict] = None, dist: Optional[Distributed] = None):
+    ``device``: this process's, from prepare_process() (train() calls it once); a Run built on its own prepares
+    its process itself."""
+
+    def __init__(self, config: TrainConfig, plugins, checkpoint: Optional[dict] = None,
+                 dist: Optional[Distributed] = None, device: Optional[torch.device] = None):
         check_run_name(config.run_name)
         if config.batch_size <= 0:
             raise GanstudioError(f"--batch-size must be a positive number, got {config.batch_size}")
         self.config = config
         self.dist = dist or Distributed()  # one process unless torchrun started several (distributed.py)
-        self.device = self.dist.setup(resolve_device(config.device))
+        self.device = device if device is not None else prepare_process(config, self.dist)
         self.precision = choose_precision(self.device, config.precision)
-        configure_backends(self.device)
         self.run_dir = Path(config.checkpoints_dir) / config.run_name
         self.samples_dir = Path(config.samples_dir) / config.run_name
         self.checkpoint_path = self.run_dir / "last.pt"
@@ -52,62 +71,79 @@ class Run:
         self.elapsed_before = 0.0  # seconds trained by earlier invocations of this run
         self.started: Optional[float] = None
         self.in_step = False  # True while a training step runs (set by the loop)
-        self.lock = None  # the RunLock open_run took; fit() releases it
         self.finished = False  # ended by its target or its --minutes budget, not by a signal
-        self.callback_state: dict = checkpoint.get("callbacks", {}) if checkpoint else {}
+        self.callback_state: dict = {}  # the callbacks' states in the checkpoint (load_state_dict)
 
         self.dataset_plugin = plugins.dataset(config.data.name)
         self.model_plugin = plugins.model(config.model)
-        self.data = load_data(plugins, config.data, "train")
-        if len(self.data) < config.batch_size * self.dist.world_size:
-            raise GanstudioError(f"dataset '{config.data.name}' has {len(self.data)} images, fewer than --batch-size {config.batch_size}"
-                                 + (f" x {self.dist.world_size} processes" if self.dist.enabled else ""))
-        if self.model_plugin.supports is not None:
-            why_not = self.model_plugin.supports(self.data.image_shape)
-            if why_not:
-                raise GanstudioError(f"model '{config.model}' cannot train on '{config.data.name}' {self.data.image_shape}: {why_not}")
-
+        self.data = self._load_data(plugins)
         seed_process(config.seed)
+        self.model: TrainableModel = self._build_model(checkpoint)
+        self._prepare_training()
         if checkpoint is not None:
-            model_config = recorded_config(self.model_plugin, checkpoint["model"]["config"])
-            check_weights_fit(self.model_plugin, model_config, checkpoint["state"]["model"], self.checkpoint_path)
-        else:
-            classes = list(self.data.classes or [])
-            model_config = ModelConfig(self.data.image_shape, len(classes), dict(config.model_options), classes,
-                                       list(self.data.attribute_names or []), config.model)
-        try:
-            self.model: TrainableModel = self.model_plugin.build(model_config).to(self.device)
-        except ValueError as e:  # a plugin's own check of its config or data, e.g. "needs labelled data"
-            raise GanstudioError(f"model '{config.model}' cannot be built for '{config.data.name}': {e}") from None
-        self.dist.wrap(self.model, self.device)  # under torchrun: DDP around the model's networks (rank 0's weights)
-        self.optimizers = self.model.configure_optimizers()
-        self.schedulers = self.model.configure_schedulers(self.optimizers) or {}
-        self.model.precision = self.precision  # the model's autocast() sections follow it
-        self.model.grad_scaler = self.precision.grad_scaler(self.device)  # fp16 only
-        if config.compile:
-            self.model.compile_for_training()
-        is_gan = self.model.kind == "gan"
-        self.augment = self.attach_augment(config.augment) if is_gan else ()
-        self.ema = self.make_ema(config.ema_decay) if is_gan else None
-        self.batches = DeviceBatches(self.data, config.batch_size, config.seed, self.device, self.dist.rank, self.dist.world_size)
-        noise = torch.Generator().manual_seed(config.seed + 1)
-        self.grid_cols = self.grid_columns(config.grid_samples) if is_gan else 8
-        self.fixed_latents = self.model.sample_latent(self.grid_size(config.grid_samples), generator=noise) if is_gan else torch.empty(0)
-        self.fixed_labels = self.grid_labels(len(self.fixed_latents), noise) if is_gan else None
-        if checkpoint is not None:
-            restore_state(self, checkpoint)
+            self.load_state_dict(checkpoint)
         if self.dist.rank > 0:
             # Every rank built the same model from the run's seed; from here each draws its own latents. Rank 0 keeps
             # the run's stream (the one the checkpoint holds); the others' depend on the seed, the rank and the step.
             seed_process((config.seed * 1_000_003 + self.dist.rank * 7_919 + self.step) % 2**63)
         self.saved_step = self.step
 
+    def _load_data(self, plugins):
+        config, world = self.config, self.dist.world_size
+        data = load_data(plugins, config.data, "train")
+        if len(data) < config.batch_size * world:
+            raise GanstudioError(f"dataset '{config.data.name}' has {len(data)} images, fewer than --batch-size "
+                                 f"{config.batch_size}" + (f" x {world} processes" if self.dist.enabled else ""))
+        if self.model_plugin.supports is not None:
+            why_not = self.model_plugin.supports(data.image_shape)
+            if why_not:
+                raise GanstudioError(f"model '{config.model}' cannot train on '{config.data.name}' {data.image_shape}: "
+                                     f"{why_not}")
+        return data
+
+    def _build_model(self, checkpoint: Optional[dict]) -> TrainableModel:
+        """The model from the data (a new run) or from the checkpoint's recorded config (a resumed one)."""
+        config, data = self.config, self.data
+        if checkpoint is not None:
+            model_config = recorded_config(self.model_plugin, checkpoint["model"]["config"])
+            check_weights_fit(self.model_plugin, model_config, checkpoint["state"]["model"], self.checkpoint_path)
+        else:
+            classes = list(data.classes or [])
+            model_config = ModelConfig(data.image_shape, len(classes), dict(config.model_options), classes,
+                                       list(data.attribute_names or []), config.model)
+        try:
+            return self.model_plugin.build(model_config).to(self.device)
+        except ValueError as e:  # a plugin's own check of its config or data, e.g. "needs labelled data"
+            raise GanstudioError(f"model '{config.model}' cannot be built for '{config.data.name}': {e}") from None
+
+    def _prepare_training(self) -> None:
+        """DDP, optimizers, precision, EMA, DiffAugment, the batches and the fixed grid's inputs."""
+        config, model = self.config, self.model
+        self.dist.wrap(model, self.device)  # under torchrun: DDP around the model's networks (rank 0's weights)
+        self.optimizers = model.configure_optimizers()
+        self.schedulers = model.configure_schedulers(self.optimizers) or {}
+        model.precision = self.precision  # the model's autocast() sections follow it
+        model.grad_scaler = self.precision.grad_scaler(self.device)  # fp16 only
+        if config.compile:
+            model.compile_for_training()
+        is_gan = model.kind == "gan"
+        self.augment = self.attach_augment(config.augment) if is_gan else ()
+        self.ema = self.make_ema(config.ema_decay) if is_gan else None
+        self.batches = DeviceBatches(self.data, config.batch_size, config.seed, self.device, self.dist.rank,
+                                     self.dist.world_size)
+        noise = torch.Generator().manual_seed(config.seed + 1)
+        self.grid_cols = self.grid_columns(config.grid_samples) if is_gan else 8
+        self.fixed_latents = model.sample_latent(self.grid_size(config.grid_samples), generator=noise) if is_gan \
+            else torch.empty(0)
+        self.fixed_labels = self.grid_labels(len(self.fixed_latents), noise) if is_gan else None
+
     def attach_augment(self, text: str) -> tuple[str, ...]:
         policy = parse_policy(text, self.data.image_shape[0])
         if policy:
             discriminator = getattr(self.model, "discriminator", None)
             if not isinstance(discriminator, torch.nn.Module):
-                raise GanstudioError(f"--augment: model '{self.config.model}' keeps no network named 'discriminator' to augment the inputs of")
+                raise GanstudioError(f"--augment: model '{self.config.model}' keeps no network named 'discriminator' "
+                                     f"to augment the inputs of")
             attach_augment(discriminator, policy)
         return policy
 
@@ -118,7 +154,8 @@ class Run:
             raise GanstudioError(f"--ema-decay must be between 0 and 1 (0 turns the EMA off), got {decay}")
         generator = generator_of(self.model)
         if generator is None:
-            print(f"note: model '{self.config.model}' keeps no network named 'generator': no generator EMA", file=sys.stderr)
+            print(f"note: model '{self.config.model}' keeps no network named 'generator': no generator EMA",
+                  file=sys.stderr)
             return None
         return GeneratorEMA(generator, decay)
 
@@ -151,80 +188,105 @@ class Run:
     def elapsed(self) -> float:
         return self.elapsed_before + (time.monotonic() - self.started if self.started is not None else 0.0)
 
-    def context(self, fraction: Optional[float]) -> StepContext:
-        return StepContext(self.step, self.images_seen, self.epoch, fraction)
+    def context(self, budget) -> StepContext:
+        """Where the run is as a step starts, with the budget's planned length."""
+        return StepContext(self.step, self.images_seen, self.epoch, budget.fraction(self.step, self.images_seen),
+                           total_steps=budget.total_steps)
 
+    # --- the run's state, as a checkpoint holds it (docs/plugins.md describes the layout) -------------------------
 
-def open_run(config: TrainConfig, plugins, resume: bool, overwrite: bool = False, given=(), dist: Optional[Distributed] = None) -> Run:
-    """A new run, or with ``resume`` checkpoints/<name>/last.pt continued with the run's own settings. Under torchrun
-    rank 0 takes the lock, checks the folders and reads the checkpoint, and hands it to the other ranks."""
-    dist = dist or Distributed()
-    check_run_name(config.run_name)
-    path = Path(config.checkpoints_dir) / config.run_name / "last.pt"
-    lock = RunLock(path.parent, config.run_name).acquire() if dist.is_main else None  # fit() releases it
-    try:
-        problem, ckpt = None, None
-        if dist.is_main:
+    def state_dict(self, callbacks: Optional[dict] = None) -> dict:
+        """Everything needed to sample from the run, or resume it exactly; ``callbacks``: {name: state} of the
+        attached callbacks (default: the states the run was resumed with)."""
+        model_config, scaler = self.model.config, self.model.grad_scaler
+        return {
+            "ganstudio_version": __version__,
+            "config": asdict(self.config),
+            "model": {
+                "name": self.config.model, "plugin": self.model_plugin.plugin, "kind": self.model.kind,
+                "condition": self.model.condition,
+                "config": {**asdict(model_config), "image_shape": tuple(model_config.image_shape)},
+            },
+            "data": {
+                "name": self.config.data.name, "plugin": self.dataset_plugin.plugin, "source": self.data.source,
+                "image_shape": tuple(self.data.image_shape), "size": len(self.data),
+                "classes": list(self.data.classes or []),
+            },
+            "state": {
+                "model": self.model.state_dict(),
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            },
+            "progress": {"step": self.step, "images_seen": self.images_seen, "steps_per_epoch": self.batches.per_epoch,
+                         "elapsed_s": self.elapsed, "finished": self.finished,
+                         "world_size": self.dist.world_size, "device": str(self.device),
+                         "precision": self.precision.name, "machine": machine_description(self.device)},
+            "ema": self.ema.state_dict() if self.ema is not None else None,  # the averaged generator: what sample uses
+            "rng": rng_state(self.device),
+            "grad_scaler": scaler.state_dict() if scaler is not None else {},
+            "fixed_latents": self.fixed_latents.cpu(),
+            "fixed_labels": self.fixed_labels.cpu() if self.fixed_labels is not None else None,
+            "metrics": self.history[-1] if self.history else {},
+            "results": self.results,
+            "callbacks": self.callback_state if callbacks is None else callbacks,
+        }
+
+    def load_state_dict(self, ckpt: dict) -> None:
+        """Put a checkpoint's weights, optimizer/scheduler/scaler states, position and RNG streams into the run."""
+        self.model.load_state_dict(ckpt["state"]["model"])
+        for key, opt in self.optimizers.items():
+            opt.load_state_dict(ckpt["state"]["optimizers"][key])
+        for key, scheduler in self.schedulers.items():
+            if key in ckpt["state"].get("schedulers", {}):
+                scheduler.load_state_dict(ckpt["state"]["schedulers"][key])
+        self._load_ema(ckpt.get("ema"))
+        self.step = int(ckpt["progress"]["step"])
+        # Images seen, not batches: a run saved by W processes resumes on one (or the reverse) at the same place.
+        images = int(ckpt["progress"].get("images_seen", self.step * self.config.batch_size))
+        self.batches.drawn = images // self.batches.global_batch
+        self.elapsed_before = float(ckpt["progress"].get("elapsed_s", 0.0))
+        if ckpt.get("fixed_latents") is not None:
+            self.fixed_latents = ckpt["fixed_latents"]
+        if ckpt.get("fixed_labels") is not None:
+            self.fixed_labels = ckpt["fixed_labels"]
+        set_rng_state(ckpt["rng"], self.device)
+        if self.model.grad_scaler is not None and ckpt.get("grad_scaler"):
+            self.model.grad_scaler.load_state_dict(ckpt["grad_scaler"])
+        self.callback_state = ckpt.get("callbacks", {})
+
+    def _load_ema(self, state: Optional[dict]) -> None:
+        if self.ema is not None and state:
             try:
-                ckpt = _check(config, path, resume, overwrite)
-            except GanstudioError as e:
-                problem = e
-        # One broadcast: every rank learns whether rank 0 can go on, and gets the checkpoint to resume from.
-        shared = dist.broadcast((str(problem) if problem else None, ckpt))
-        if problem is not None:
-            raise problem
-        if shared[0] is not None:
-            raise OtherRankFailed(f"rank 0 could not open the run: {shared[0]}")
-        run = _open(config, plugins, path, shared[1], given, dist)
-    except BaseException:
-        if lock is not None:
-            lock.release()
-        raise
-    run.lock = lock
-    return run
+                self.ema.load_state_dict(state)
+            except RuntimeError as e:
+                raise GanstudioError(f"the checkpoint's generator EMA does not fit the model: "
+                                     f"{str(e).splitlines()[0][:160]}") from None
+        elif self.ema is not None:  # a run saved without an EMA: the average starts from the weights as they are
+            self.ema.averaged.update_parameters(self.model.generator)
 
 
-def _check(config: TrainConfig, path: Path, resume: bool, overwrite: bool) -> Optional[dict]:
-    """The checkpoint to resume (None for a new run), or a one-line error for a run that cannot start."""
-    if resume:
-        if not path.exists():
-            # e.g. a fashion-dcgan run from before fashion's default model became cdcgan: say which runs there are
-            runs = sorted(p.parent.name for p in Path(config.checkpoints_dir).glob("*/last.pt"))
-            there = f"; runs there: {', '.join(runs[:10])}" + (", ..." if len(runs) > 10 else "") if runs else ""
-            raise GanstudioError(f"--resume: no checkpoint at {path} (train without --resume first, or check --name{there})")
-        return load_checkpoint(path)
-    if path.exists() and not overwrite:
-        raise GanstudioError(f"{path} already exists: pass --resume to continue that run, --name NEW for a new one, or --overwrite to replace it")
-    samples = Path(config.samples_dir) / config.run_name
-    if not overwrite and samples.is_dir() and any(samples.iterdir()):
-        raise GanstudioError(f"{samples}/ already holds the outputs of another run (grids, timeline, curves): pass --name NEW, "
-                             f"--samples-dir DIR, or --overwrite to replace them")
-    return None
+def rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
 
 
-def _open(config: TrainConfig, plugins, path: Path, ckpt: Optional[dict], given, dist: Distributed) -> Run:
-    if ckpt is not None:
-        try:
-            if ckpt["model"]["name"] not in plugins.models:
-                raise GanstudioError(f"{path}: model '{ckpt['model']['name']}' comes from plugin '{ckpt['model']['plugin']}', which is not installed")
-            stored = TrainConfig.from_dict(ckpt["config"])
-            merged = resumed_config(stored, config)
-            merged.name = config.run_name
-            ignored = ignored_on_resume(stored, config, given)
-            if ignored and dist.is_main:
-                print(f"note: --resume continues the run as it was defined; ignored: {', '.join(ignored)} "
-                      f"(train under a new --name to change them)", file=sys.stderr)
-            run = Run(merged, plugins, checkpoint=ckpt, dist=dist)
-        except (KeyError, TypeError, ValueError) as e:
-            raise GanstudioError(f"{path}: checkpoint is missing or has a malformed entry ({type(e).__name__}: {e}); "
-                                 f"it cannot be resumed") from None
-        size = ckpt.get("data", {}).get("size")
-        saved_world = ckpt["progress"].get("world_size", 1)
-        if saved_world != dist.world_size and dist.is_main:
-            print(f"note: the run was saved by {saved_world} process(es) and resumes on {dist.world_size}: it continues at "
-                  f"the same image of its epoch, but the batches differ from an uninterrupted run", file=sys.stderr)
-        if size is not None and size != len(run.data) and dist.is_main:
-            print(f"note: the data has {len(run.data):,} images now, {size:,} when the run was saved: the epoch order "
-                  f"differs from an uninterrupted run ({run.data.source})", file=sys.stderr)
-        return run
-    return Run(config, plugins, dist=dist)
+def set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_to_tuple(state["python"]))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _to_tuple(x):
+    return tuple(_to_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def machine_description(device) -> str:
+    """'x86_64, 2 cores, torch 2.x' or the GPU's name: where a run trained, for `ganstudio runs` and reports."""
+    if device.type == "cuda":
+        where = torch.cuda.get_device_name(device)
+    else:
+        where = f"{platform.machine()}, {os.cpu_count()} cores"
+    return f"{where}, torch {torch.__version__.split('+')[0]}"

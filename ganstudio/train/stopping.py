@@ -13,7 +13,6 @@ import signal
 import time
 from typing import Callable, Optional
 
-
 _ACTIVE: list = []  # the GracefulStops entered in this process, outermost first
 
 

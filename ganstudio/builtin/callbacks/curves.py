@@ -20,7 +20,7 @@ from pathlib import Path
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, Metric
 from ganstudio.store.atomic import atomic_write
-from ganstudio.builtin.callbacks.log import FILENAME, read_metrics
+from ganstudio.store.rundir import METRICS_FILE, read_metrics
 
 NOT_PLOTTED = {"step", "epoch", "elapsed_s", "images_per_s", "steps_per_s", "fp16_skipped_steps"}
 
@@ -109,7 +109,7 @@ class CurvesCallback:
     @hookimpl
     def before_training_run(self, run):
         # Records of earlier invocations of a resumed run: run.history only holds this invocation's.
-        self.earlier = read_metrics(run.run_dir / FILENAME, up_to_step=run.step) if run.step > 0 else []
+        self.earlier = read_metrics(run.run_dir / METRICS_FILE, up_to_step=run.step) if run.step > 0 else []
 
     def draw(self, run) -> None:
         first_now = run.history[0]["step"] if run.history else float("inf")

@@ -17,26 +17,24 @@ from typing import Optional
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, Metric, option
 from ganstudio.errors import GanstudioError
+from ganstudio.scoring.table import BEST, TRAINING_SCORES, score
 
 EVAL_SAMPLES = 2000
-SCORES = {  # one label and format for each score, everywhere (log line, view, curves, ganstudio eval's table)
-    "fid": Metric("FID", "Fréchet distance", format="{:.2f}", points=True),
-    "kid": Metric("KID×10³", "KID×10³", format="{:.2f}", points=True, scale=1000.0),
-    "precision": Metric("precision", "precision / recall", range=(0.0, 1.0), points=True),
-    "recall": Metric("recall", "precision / recall", range=(0.0, 1.0), points=True),
-    "density": Metric("density", "density / coverage", points=True),
-    "coverage": Metric("coverage", "density / coverage", points=True),
-}
+# The scores reported at their step, declared from the one score table: one label and format everywhere (log line,
+# view, curves, ganstudio eval's table).
+SCORES = {s.key: Metric(s.label, s.group, format=s.format, range=s.range, points=True, scale=s.scale)
+          for s in TRAINING_SCORES}
 
 
 def describe_scores(scores: dict) -> str:
     """``FID 12.34  KID×10³ 5.67  precision 0.812 ...`` in the declared formats."""
-    return "  ".join(f"{spec.label} {spec.format.format(scores[key] * spec.scale)}" for key, spec in SCORES.items())
+    return "  ".join(f"{s.label} {s.show(scores[s.key])}" for s in TRAINING_SCORES)
 
 
 @dataclass
 class EvalOptions:
-    every: Optional[int] = option(None, "score samples every N steps (FID, KID, precision, recall) and keep best.pt", min=1)
+    every: Optional[int] = option(None, "score samples every N steps (FID, KID, precision, recall) and keep best.pt",
+                                  min=1)
     samples: int = option(EVAL_SAMPLES, "samples (and real images) per evaluation", min=10)
 
 
@@ -50,19 +48,23 @@ class EvalCallback:
     def before_training_run(self, run):
         import torch
 
-        from ganstudio.scoring.evaluation import Reference, ensure_classifier, extract, random_subset
+        from ganstudio.scoring.evaluation import Reference, extract, random_subset
+        from ganstudio.train.classifier import ensure_classifier
 
         self.active = bool(self.every) and run.model.kind == "gan"
         if not self.active:
             return
         c = run.config
         # plain progress lines: the training run's own live display is already on screen
-        self.classifier, _, self.classifier_path = ensure_classifier(run.plugins, c.data, c.checkpoints_dir, device=c.device, plain=True)
-        if tuple(self.classifier.config.image_shape) != tuple(run.data.image_shape):
-            raise GanstudioError(f"--eval-every: classifier {self.classifier_path} expects {tuple(self.classifier.config.image_shape)} "
+        self.classifier, _, self.classifier_path = ensure_classifier(run.plugins, c.data, c.checkpoints_dir,
+                                                                     device=c.device, plain=True)
+        expected = tuple(self.classifier.config.image_shape)
+        if expected != tuple(run.data.image_shape):
+            raise GanstudioError(f"--eval-every: classifier {self.classifier_path} expects {expected} "
                                  f"images, this run makes {tuple(run.data.image_shape)}")
         self.classifier.to(run.device)
-        self.reference = Reference(*extract(self.classifier, random_subset(run.data.images, self.n, c.seed), run.device))
+        real = random_subset(run.data.images, self.n, c.seed)
+        self.reference = Reference(*extract(self.classifier, real, run.device))
         noise = torch.Generator().manual_seed(c.seed + 2)
         self.latents = run.model.sample_latent(self.n, generator=noise)
         self.labels = run.model.sample_labels(self.n, generator=noise)
@@ -78,7 +80,7 @@ class EvalCallback:
         if not self.best_path.exists():
             return float("inf")
         try:
-            return float(load_checkpoint(self.best_path)["results"]["eval"]["fid"])
+            return float(load_checkpoint(self.best_path)["results"]["eval"][BEST.key])
         except (GanstudioError, KeyError, TypeError):
             return float("inf")
 
@@ -91,20 +93,24 @@ class EvalCallback:
         from ganstudio.scoring.evaluation import extract, score_features
 
         images = run.generate(self.latents, self.labels)
-        scores = score_features(self.reference, *extract(self.classifier, images, run.device), self.classes, kid_subsets=50)
+        features, probs = extract(self.classifier, images, run.device)
+        scores = score_features(self.reference, features, probs, self.classes, kid_subsets=50)
         for key in SCORES:
             run.report(key, scores[key])
-        improved = scores["fid"] < self.best_fid
-        run.log(f"eval at step {step:,}: {describe_scores(scores)}  IS {scores['inception_score']:.2f}  "
-                f"rarest class {scores['rarest_share'] * 100:.1f}%"
-                + ("  (best so far: saved best.pt)" if improved else f"  (best FID {self.best_fid:.2f})"))
+        improved = scores[BEST.key] < self.best_fid
+        inception = score("inception_score")
+        best = "best so far: saved best.pt" if improved else f"best {BEST.label} {BEST.show(self.best_fid)}"
+        run.log(f"eval at step {step:,}: {describe_scores(scores)}  "
+                f"{inception.short} {inception.show(scores[inception.key])}  "
+                f"rarest class {scores['rarest_share'] * 100:.1f}%  ({best})")
         if improved:
-            self.best_fid = scores["fid"]
+            self.best_fid = scores[BEST.key]
             run.save_copy(self.best_path, {"eval": {**scores, "step": step, "classifier": str(self.classifier_path)}})
         return scores
 
 
 @hookimpl
 def register_callbacks(register):
-    register(CallbackPlugin("eval", EvalCallback, "with --eval-every N: FID/KID/precision/recall every N steps, keeps best.pt",
+    register(CallbackPlugin("eval", EvalCallback,
+                            "with --eval-every N: FID/KID/precision/recall every N steps, keeps best.pt",
                             options=EvalOptions, metrics=SCORES))

@@ -14,54 +14,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, option
-from ganstudio.store.atomic import atomic_write, atomic_write_text
-from ganstudio.builtin.callbacks.grid import caption
 from ganstudio.errors import GanstudioError
+from ganstudio.output.timeline import DEFAULT_FPS, DEFAULT_MAX_FRAMES, add_caption, caption, write_gif
+from ganstudio.store.atomic import atomic_write_text
 
-DEFAULT_FPS = 4.0
-DEFAULT_MAX_FRAMES = 60
-HOLD_LAST_S = 2.0  # the final frame stays up a little before the loop restarts
-
-
-# --- pictures ---------------------------------------------------------------------------------------
-
-
-def _font(size: int):
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)  # scalable when Pillow has FreeType
-    except (TypeError, OSError):
-        return ImageFont.load_default()
-
-
-def add_caption(grid: np.ndarray, text: str) -> np.ndarray:
-    """The grid with a black band above it holding ``text`` in white; same dtype and channel layout."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    height = max(12, grid.shape[1] // 18)
-    band = Image.new("L" if grid.ndim == 2 else "RGB", (grid.shape[1], height + 4), 0)
-    ImageDraw.Draw(band).text((4, 2), text, fill="white" if grid.ndim == 3 else 255, font=_font(height))
-    return np.concatenate([np.asarray(band, dtype=np.uint8), grid], axis=0)
-
-
-def write_gif(frames: list[np.ndarray], path, fps: float, hold_last_s: float = HOLD_LAST_S) -> Path:
-    """Write uint8 frames (all the same shape) as a looping GIF, atomically (temp file, then rename)."""
-    import imageio.v3 as iio
+if TYPE_CHECKING:  # annotations only: numpy is imported where it is used, so `--help` needs none
     import numpy as np
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame_ms = 1000.0 / fps
-    durations = [frame_ms] * len(frames)
-    durations[-1] = max(frame_ms, hold_last_s * 1000.0)
-    # Pillow wants a plain number for a one-frame GIF
-    return atomic_write(path, lambda tmp: iio.imwrite(tmp, np.stack(frames), extension=".gif", is_batch=True,
-                                                       duration=durations if len(frames) > 1 else durations[0], loop=0))
+
+# --- thinning ---------------------------------------------------------------------------------------
 
 
 def thin_evenly(seqs: list[int], stride: int, max_frames: int) -> tuple[list[int], int]:
@@ -170,8 +135,6 @@ class GifOptions:
 
 class GifCallback:
     def __init__(self, options: GifOptions):
-        import numpy as np
-
         self.fps = options.fps
         self.max_frames = options.max_frames
         self.timeline: Timeline | None = None

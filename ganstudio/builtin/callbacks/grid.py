@@ -10,29 +10,12 @@ latest.png, and grids.jsonl (one line per grid: file, step, epoch) from which ``
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin
-from ganstudio.store.atomic import atomic_write_text, read_jsonl
-from ganstudio.errors import GanstudioError
+from ganstudio.store.atomic import atomic_write_text
+from ganstudio.store.rundir import GRID_INDEX, read_grid_index
 
-INDEX = "grids.jsonl"
-
-
-def caption(step: int, epoch: float) -> str:
-    return f"step {step:,}  epoch {epoch:.2f}"
-
-def read_index(folder: Path) -> list[dict]:
-    """Entries of samples/<name>/grids.jsonl, last entry per file (a resumed run rewrites the same files). A torn
-    last line (the process was killed mid-write) is skipped; damage elsewhere is one line naming the file."""
-    path = Path(folder) / INDEX
-    entries = {}
-    for entry in read_jsonl(path):
-        if not isinstance(entry.get("file"), str) or not isinstance(entry.get("step"), int):
-            raise GanstudioError(f"{path}: an entry without a file name and step ({entry}); delete the file to rebuild it from the grids")
-        entries[entry["file"]] = entry
-    return sorted(entries.values(), key=lambda e: e["step"])
 
 
 class GridCallback:
@@ -41,11 +24,11 @@ class GridCallback:
 
     @hookimpl
     def before_training_run(self, run):
-        index = run.samples_dir / INDEX
+        index = run.samples_dir / GRID_INDEX
         if run.step == 0:
             index.unlink(missing_ok=True)  # a fresh (or --overwrite) run starts a new index
         elif index.exists():  # resumed: grids after the checkpoint's step will be made again
-            kept = [e for e in read_index(run.samples_dir) if e["step"] <= run.step]
+            kept = [e for e in read_grid_index(run.samples_dir) if e["step"] <= run.step]
             atomic_write_text(index, "".join(json.dumps(e) + "\n" for e in kept))
 
     @hookimpl
@@ -55,7 +38,7 @@ class GridCallback:
         filename = f"epoch_{epoch_done:04d}.png" if epoch_done is not None else f"step_{step:06d}.png"
         save_png(grid, run.samples_dir / filename)
         save_png(grid, run.samples_dir / "latest.png")
-        with open(run.samples_dir / INDEX, "a") as index:
+        with open(run.samples_dir / GRID_INDEX, "a") as index:
             index.write(json.dumps({"file": filename, "step": step, "epoch": round(run.epoch, 4)}) + "\n")
 
 

@@ -8,26 +8,20 @@ what callbacks report, such as eval scores), e.g.
 {"step": 10, "epoch": 0.0213, "elapsed_s": 3.1, "loss_d": 0.61, "loss_g": 2.3, "d_real": 0.8, "d_fake": 0.2, "images_per_s": 410.5}
 
 A resumed run keeps the lines up to its checkpoint's step and drops later ones (they are trained again), so the
-file always describes one unbroken run. ``read_metrics(path)`` reads it back (the ``curves`` callback does).
+file always describes one unbroken run. ``ganstudio.store.rundir.read_metrics(path)`` reads it back (the ``curves``
+callback does).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin
-from ganstudio.store.atomic import atomic_write_text, read_jsonl
-
-FILENAME = "metrics.jsonl"
-
-
-def read_metrics(path, up_to_step: float = math.inf) -> list[dict]:
-    """The records of a metrics.jsonl file with step <= ``up_to_step``; [] when there is no file.
-    A torn last line (the process was killed mid-write) is skipped."""
-    return [r for r in read_jsonl(path) if r.get("step", 0) <= up_to_step]
+from ganstudio.store.atomic import atomic_write_text
+from ganstudio.errors import DivergenceError
+from ganstudio.store.rundir import METRICS_FILE, read_metrics
 
 
 def _plain(value):
@@ -43,7 +37,7 @@ class LogCallback:
 
     @hookimpl
     def before_training_run(self, run):
-        path = run.run_dir / FILENAME
+        path = run.run_dir / METRICS_FILE
         kept = read_metrics(path, up_to_step=run.step) if run.step > 0 else []
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
         self.file = open(path, "a", buffering=1)  # line-buffered: each record is on disk as soon as it is logged
@@ -57,8 +51,6 @@ class LogCallback:
     @hookimpl
     def on_training_error(self, run, step, error):
         """The run's last line says how it ended badly (`ganstudio runs` shows it as diverged or failed)."""
-        from ganstudio.train.metric_window import DivergenceError
-
         if self.file is not None and not isinstance(error, KeyboardInterrupt):
             message = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
             self.file.write(json.dumps({"step": step, "event": "error", "diverged": isinstance(error, DivergenceError),

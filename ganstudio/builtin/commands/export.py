@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ganstudio import hookimpl
-from ganstudio.api.commands import add_checkpoint_options
+from ganstudio.api.commands import add_checkpoint_options, add_folder_options
 from ganstudio.errors import GanstudioError
 
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
@@ -172,8 +172,8 @@ def save_onnx(module, model, tmp: Path, expected, exporter: str = "auto") -> flo
 
 
 def sidecar(model, ckpt, path: Path, fmt: str, ema_used: bool, max_diff: float) -> dict:
-    from ganstudio.output.generation import class_names_of
     from ganstudio.api.model import TrainableModel
+    from ganstudio.output.generation import class_names_of
     from ganstudio.store.runs import run_name_of
 
     conditional = model.condition == "class"
@@ -231,8 +231,8 @@ def run_export(args) -> int:
 
     import torch  # here, not at the top: `ganstudio --help` imports every command module and needs no torch
 
+    from ganstudio.api.runs import load_model
     from ganstudio.store.atomic import atomic_write, atomic_write_text, writing
-    from ganstudio.output.generation import load_model
     from ganstudio.store.runs import choose_checkpoint, run_name_of
 
     fmt = args.format or ("onnx" if args.out and args.out.lower().endswith(".onnx") else "torchscript")
@@ -293,4 +293,4 @@ def register_commands(cli):
                         f"{INSTALL_HINT}); default onnx when --out ends in .onnx")
     p.add_argument("--out", metavar="FILE|DIR/",
                    help="output file (default samples/<run>/generator.pt or generator.onnx); FILE.json is written beside it")
-    p.add_argument("--samples-dir", default="samples", metavar="DIR")
+    add_folder_options(p, checkpoints=False)

@@ -15,11 +15,12 @@ import re
 from pathlib import Path
 
 from ganstudio import hookimpl
-from ganstudio.store.atomic import writing
-from ganstudio.builtin.callbacks.grid import read_index
+from ganstudio.api.commands import add_folder_options
 from ganstudio.api.options import frames_per_second, positive_int
-from ganstudio.store.runs import run_name_of
 from ganstudio.errors import GanstudioError
+from ganstudio.store.atomic import writing
+from ganstudio.store.rundir import read_grid_index
+from ganstudio.store.runs import run_name_of
 
 GRID_FILE = re.compile(r"^(step|epoch)_(\d+)\.png$")
 
@@ -52,7 +53,7 @@ def _has_grids(folder: Path) -> bool:
 
 def list_grids(folder: Path, ckpt: dict | None) -> list[dict]:
     """[{file, step, epoch}] of the grids in ``folder``, oldest first."""
-    indexed = [e for e in read_index(folder) if (folder / e["file"]).is_file()]
+    indexed = [e for e in read_grid_index(folder) if (folder / e["file"]).is_file()]
     if indexed:
         return indexed
     steps_per_epoch = (ckpt or {}).get("progress", {}).get("steps_per_epoch")
@@ -86,7 +87,7 @@ def run_gif(args) -> int:
     import numpy as np
     from rich.progress import track
 
-    from ganstudio.builtin.callbacks.gif import add_caption, write_gif
+    from ganstudio.output.timeline import add_caption, write_gif
 
     folder, ckpt = find_run(args.run, args.samples_dir, args.checkpoints_dir)
     if not folder.is_dir():
@@ -118,12 +119,11 @@ def run_gif(args) -> int:
 
 @hookimpl
 def register_commands(cli):
-    from ganstudio.builtin.callbacks.gif import DEFAULT_FPS, DEFAULT_MAX_FRAMES
+    from ganstudio.output.timeline import DEFAULT_FPS, DEFAULT_MAX_FRAMES
 
     p = cli.command("gif", help="rebuild the training timeline GIF from a run's saved grids", run=run_gif)
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT_DIR", help="samples/<name>, checkpoints/<name> (or its last.pt), or a run name")
     p.add_argument("--fps", type=frames_per_second, default=DEFAULT_FPS, help=f"frames per second (default {DEFAULT_FPS:g})")
     p.add_argument("--max-frames", type=positive_int, default=DEFAULT_MAX_FRAMES, help=f"thin the grids evenly down to this many frames (default {DEFAULT_MAX_FRAMES})")
     p.add_argument("--out", metavar="FILE.gif", help="output file (default: timeline.gif in the samples folder)")
-    p.add_argument("--samples-dir", default="samples", metavar="DIR")
-    p.add_argument("--checkpoints-dir", default="checkpoints", metavar="DIR")
+    add_folder_options(p)

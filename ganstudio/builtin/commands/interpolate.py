@@ -12,12 +12,16 @@ jump. Every frame is one row of n images.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ganstudio import hookimpl
-from ganstudio.api.commands import add_checkpoint_options, add_class_option
-from ganstudio.errors import GanstudioError
+from ganstudio.api.commands import add_checkpoint_options, add_class_option, add_folder_options
 from ganstudio.api.options import frames_per_second, positive_int
+from ganstudio.errors import GanstudioError
 from ganstudio.store.runs import choose_checkpoint, run_name_of
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used, so `--help` needs none
+    import torch
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
@@ -57,10 +61,11 @@ def run_interpolate(args) -> int:
     import torch  # here, not at the top: `ganstudio --help` imports every command module and needs no torch
     from rich.progress import track
 
-    from ganstudio.store.atomic import writing
-    from ganstudio.builtin.callbacks.gif import write_gif
-    from ganstudio.output.generation import class_labels, generate_images, load_model
+    from ganstudio.output.generation import class_labels, generate_images
+    from ganstudio.api.runs import load_model
     from ganstudio.output.images import enlarge, make_grid
+    from ganstudio.output.timeline import write_gif
+    from ganstudio.store.atomic import writing
 
     if args.frames < 2:
         raise GanstudioError(f"--frames must be at least 2, got {args.frames}")
@@ -101,4 +106,4 @@ def register_commands(cli):
     p.add_argument("--scale", type=positive_int, default=2, help="enlarge each pixel this many times (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="FILE.gif", help="output (default samples/<run>/interpolate-seed<seed>.gif)")
-    p.add_argument("--samples-dir", default="samples", metavar="DIR")
+    add_folder_options(p, checkpoints=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ganstudio import hookimpl
+from ganstudio.api.commands import add_folder_options
 from ganstudio.errors import GanstudioError
 
 
@@ -24,10 +25,10 @@ def default_output(names: list[str], samples_dir: str) -> Path:
 
 
 def run_report(args) -> int:
-    from ganstudio.store.atomic import atomic_write_text
     from ganstudio.output.report import comparison_page, run_page
-    from ganstudio.store.runs import check_run_name
     from ganstudio.output.summaries import summarize
+    from ganstudio.store.atomic import atomic_write_text
+    from ganstudio.store.runs import check_run_name
 
     names = list(dict.fromkeys(args.runs))
     summaries = []
@@ -36,7 +37,8 @@ def run_report(args) -> int:
         run_dir = Path(args.checkpoints_dir) / name
         if not (run_dir / "last.pt").is_file():
             known = sorted(p.parent.name for p in Path(args.checkpoints_dir).glob("*/last.pt"))
-            raise GanstudioError(f"no run '{name}' under {args.checkpoints_dir}/ (runs there: {', '.join(known) or 'none'})")
+            raise GanstudioError(f"no run '{name}' under {args.checkpoints_dir}/ "
+                                 f"(runs there: {', '.join(known) or 'none'})")
         summary = summarize(run_dir)
         if summary.status == "unreadable":
             raise GanstudioError(summary.problem)
@@ -56,9 +58,10 @@ def run_report(args) -> int:
 
 @hookimpl
 def register_commands(cli):
-    p = cli.command("report", help="an HTML page for a run (samples, timeline, curves, scores, config), or comparing several",
+    p = cli.command("report", help="an HTML page for a run (samples, timeline, curves, scores, config), "
+                                   "or comparing several",
                     run=run_report)
     p.add_argument("runs", nargs="+", metavar="RUN", help="one run name for its report, several to compare them")
-    p.add_argument("--out", metavar="FILE.html", help="default samples/<run>/report.html, or samples/compare-<runs>.html")
-    p.add_argument("--checkpoints-dir", default="checkpoints", metavar="DIR")
-    p.add_argument("--samples-dir", default="samples", metavar="DIR")
+    p.add_argument("--out", metavar="FILE.html",
+                   help="default samples/<run>/report.html, or samples/compare-<runs>.html")
+    add_folder_options(p)

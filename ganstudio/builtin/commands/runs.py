@@ -17,11 +17,13 @@ import shutil
 import sys
 
 from ganstudio import hookimpl
+from ganstudio.api.commands import add_folder_options
+from ganstudio.scoring.table import BEST, score
 
 SORTS = {
     "saved": (lambda s: s.saved_at or "", True),
     "name": (lambda s: s.name, False),
-    "fid": (lambda s: (s.best_eval or {}).get("fid", float("inf")), False),
+    BEST.key: (lambda s: (s.best_eval or {}).get(BEST.key, float("inf")), False),
     "steps": (lambda s: s.steps, True),
     "time": (lambda s: s.elapsed_s, True),
     "speed": (lambda s: s.images_per_s or 0.0, True),
@@ -45,27 +47,36 @@ def run_runs(args) -> int:
     if not summaries:
         console.print(f"no runs under {args.checkpoints_dir}/ (train one: ganstudio train --data fashion)")
         return 0
-    table = Table(title=f"{len(summaries)} run{'s' if len(summaries) != 1 else ''} under {args.checkpoints_dir}/", title_justify="left")
+    plural = "s" if len(summaries) != 1 else ""
+    table = Table(title=f"{len(summaries)} run{plural} under {args.checkpoints_dir}/", title_justify="left")
     for column, justify in (("run", "left"), ("data · model, options", "left"), ("steps · epochs", "right"),
-                            ("time · img/s", "right"), ("device", "left"), ("FD latest (best)", "right"),
+                            ("time · img/s", "right"), ("device", "left"), (f"{BEST.short} latest (best)", "right"),
                             ("prec. / recall", "right"), ("floor", "right"), ("saved", "right"), ("status", "left")):
         table.add_column(column, justify=justify, overflow="fold", no_wrap=column == "run",
                          min_width=26 if column.startswith("data") else None)
     for s in summaries:
         if s.status in ("unreadable", "no checkpoint") or (s.status == "running" and not s.steps):
-            table.add_row(s.name, f"[red]{s.problem}[/red]" if s.status == "unreadable" else (s.problem or ""), *[""] * 7, status_text(s))
+            problem = f"[red]{s.problem}[/red]" if s.status == "unreadable" else (s.problem or "")
+            table.add_row(s.name, problem, *[""] * 7, status_text(s))
             continue
-        latest, best = s.latest_eval or {}, s.best_eval or {}
-        fd = f"{latest['fid']:.2f} ({best['fid']:.2f})" if latest else "-"
-        quality = f"{latest['precision']:.3f} / {latest['recall']:.3f}" if "precision" in latest and "recall" in latest else "-"
         device = " ".join(x for x in (s.device, s.precision) if x and x != "auto") or "-"
         device += f" x{s.world_size}" if s.world_size > 1 else ""
         speed = f" · {s.images_per_s:,.0f}" if s.images_per_s else ""
         table.add_row(s.name, f"{s.data} · {s.model}" + (f" {s.options_text}" if s.options else ""),
-                      f"{s.steps:,} · {s.epochs:.2f}", duration(s.elapsed_s) + speed, device, fd, quality,
-                      f"{s.floor_fid:.2f}" if s.floor_fid is not None else "-", age(s.saved_at), status_text(s))
+                      f"{s.steps:,} · {s.epochs:.2f}", duration(s.elapsed_s) + speed, device, *score_cells(s),
+                      age(s.saved_at), status_text(s))
     console.print(table)
     return 0
+
+
+def score_cells(s) -> tuple[str, str, str]:
+    """The latest FD (the best), precision / recall and the floor, formatted as the score table says."""
+    latest, best = s.latest_eval or {}, s.best_eval or {}
+    fd = f"{BEST.show(latest[BEST.key])} ({BEST.show(best[BEST.key])})" if latest else "-"
+    precision, recall = score("precision"), score("recall")
+    both = precision.key in latest and recall.key in latest
+    quality = f"{precision.show(latest[precision.key])} / {recall.show(latest[recall.key])}" if both else "-"
+    return fd, quality, BEST.show(s.floor_fid) if s.floor_fid is not None else "-"
 
 
 def status_text(s) -> str:
@@ -77,7 +88,9 @@ def status_text(s) -> str:
 
 @hookimpl
 def register_commands(cli):
-    p = cli.command("runs", help="every run under checkpoints/ in one table: progress, speed, scores, status", run=run_runs)
-    p.add_argument("--checkpoints-dir", default="checkpoints", metavar="DIR")
-    p.add_argument("--sort", choices=sorted(SORTS), default="saved", help="order (default saved: newest first; fid: best first)")
+    p = cli.command("runs", help="every run under checkpoints/ in one table: progress, speed, scores, status",
+                    run=run_runs)
+    add_folder_options(p, samples=False)
+    p.add_argument("--sort", choices=sorted(SORTS), default="saved",
+                   help="order (default saved: newest first; fid: best first)")
     p.add_argument("--json", action="store_true", help="print the summaries as JSON")

@@ -21,9 +21,9 @@ from collections import Counter
 from pathlib import Path
 
 from ganstudio import hookimpl
-from ganstudio.api.commands import add_checkpoint_options, add_class_option
-from ganstudio.errors import GanstudioError
+from ganstudio.api.commands import add_checkpoint_options, add_class_option, add_folder_options
 from ganstudio.api.options import positive_int, seed_number
+from ganstudio.errors import GanstudioError
 
 MAX_SEED = 2**63 - 1  # what torch.manual_seed takes
 MAX_SEEDS = 1_000_000  # images one --seeds may ask for (a typo such as 100-1310000 is caught, not generated)
@@ -100,26 +100,36 @@ def check_combinations(args) -> None:
 
 
 def run_sample(args) -> int:
-    import numpy as np
-
-    from ganstudio.train.accel import resolve_device
-    from ganstudio.store.atomic import writing
-    from ganstudio.output.generation import class_names_of, generate_images, load_model, per_class_inputs, seeded_inputs
-    from ganstudio.output.images import labelled_rows, output_kind, save_images, save_png
+    from ganstudio.output.generation import class_names_of, generate_images
+    from ganstudio.api.runs import load_model
+    from ganstudio.output.images import output_kind
     from ganstudio.store.runs import choose_checkpoint, run_name_of
+    from ganstudio.train.accel import resolve_device
 
     check_combinations(args)
     if args.out is not None:
         output_kind(args.out)  # a bad --out is one line before the model is loaded
     path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
     model, ckpt = load_model(path, args.plugins, kind="gan", ema=not args.no_ema)
-    conditional = model.condition == "class"
-    names = class_names_of(model) if conditional else []
+    names = class_names_of(model) if model.condition == "class" else []
+    latents, labels, seeds, default_name = choose_inputs(args, model, names)
+    images = generate_images(model, latents, labels, resolve_device(args.device))
+    out = args.out or str(Path(args.samples_dir) / run_name_of(ckpt) / default_name)
+    written = write_samples(args, out, images, labels, seeds, names)
+    step = ckpt.get("progress", {}).get("step", "?")
+    print(f"{written} from {path} ({chosen}, step {step})")
+    print_how_to_repeat(args, seeds[: args.per_class] if args.per_class is not None else seeds)
+    return 0
+
+
+def choose_inputs(args, model, names: list[str]):
+    """(latents, labels or None, the seed of each image, the default file name) for what args ask."""
+    from ganstudio.output.generation import per_class_inputs, seeded_inputs
+
     seed = args.seed if args.seed is not None else 0
     trunc = f"-trunc{args.truncation:g}" if args.truncation is not None else ""
-
     if args.per_class is not None:
-        if not conditional:
+        if model.condition != "class":
             raise GanstudioError(f"--per-class: model '{model.config.model}' is not class-conditional (it generates without "
                                  f"a class); use --n")
         if seed + args.per_class - 1 > MAX_SEED:
@@ -128,41 +138,45 @@ def run_sample(args) -> int:
         # is `sample --seeds S+c --class r`.
         column_seeds = list(range(seed, seed + args.per_class))
         latents, labels = per_class_inputs(model, column_seeds, args.truncation)
-        seeds = column_seeds * len(names)
-        default_name = f"per-class-{args.per_class}-seed{seed}{trunc}.png"
+        return latents, labels, column_seeds * len(names), f"per-class-{args.per_class}-seed{seed}{trunc}.png"
+    if args.seeds is not None:
+        seeds = args.seeds
+        default_name = (f"seed{seeds[0]:06d}" if len(seeds) == 1 else f"seeds-{short_seeds(seeds)}") + ".png"
     else:
-        if args.seeds is not None:
-            seeds = args.seeds
-            default_name = (f"seed{seeds[0]:06d}" if len(seeds) == 1 else f"seeds-{short_seeds(seeds)}") + ".png"
-        else:
-            n = args.n if args.n is not None else 144
-            if seed + n - 1 > MAX_SEED:
-                raise GanstudioError(f"--seed {seed} --n {n}: the seeds run past {MAX_SEED}")
-            seeds = list(range(seed, seed + n))
-            default_name = f"sample-{n}-seed{seed}.png"
-        latents, labels = seeded_inputs(model, seeds, args.truncation, args.class_name)
-        suffix = f"-{file_part(args.class_name)}" if args.class_name else ""
-        default_name = default_name[: -len(".png")] + suffix + trunc + ".png"
+        n = args.n if args.n is not None else 144
+        if seed + n - 1 > MAX_SEED:
+            raise GanstudioError(f"--seed {seed} --n {n}: the seeds run past {MAX_SEED}")
+        seeds = list(range(seed, seed + n))
+        default_name = f"sample-{n}-seed{seed}.png"
+    latents, labels = seeded_inputs(model, seeds, args.truncation, args.class_name)
+    suffix = f"-{file_part(args.class_name)}" if args.class_name else ""
+    return latents, labels, seeds, default_name[: -len(".png")] + suffix + trunc + ".png"
 
-    device = resolve_device(args.device)
-    images = generate_images(model, latents, labels, device)
-    out = args.out or str(Path(args.samples_dir) / run_name_of(ckpt) / default_name)
-    label_names = [names[int(y)] for y in labels] if conditional and labels is not None else None
+
+def write_samples(args, out: str, images, labels, seeds: list[int], names: list[str]) -> str:
+    """Write the images as --out asks (a labelled grid for --per-class PNGs); what was written, in words."""
+    import numpy as np
+
+    from ganstudio.output.images import labelled_rows, output_kind, save_images, save_png
+    from ganstudio.store.atomic import writing
+
+    label_names = [names[int(y)] for y in labels] if names and labels is not None else None
     with writing(out):
         if args.per_class is not None and output_kind(out) == "png":
             grid = labelled_rows(images, args.per_class, names, scale=args.scale)
             save_png(grid, out)
-            written = f"{out} ({len(names)} classes x {args.per_class} grid, {grid.shape[1]}x{grid.shape[0]} px)"
-        else:
-            arrays = {"seeds": np.array(seeds, dtype=np.uint64)}
-            if labels is not None:
-                arrays["labels"] = labels.numpy()
-            file_names = [seed_file_name(s, label_names[i] if label_names else None) for i, s in enumerate(seeds)]
-            written = save_images(images, out, scale=args.scale, names=file_names, arrays=arrays,
-                                  cols=args.per_class)
-    step = ckpt.get("progress", {}).get("step", "?")
-    print(f"{written} from {path} ({chosen}, step {step})")
-    seeds_text = describe_seeds(column_seeds if args.per_class is not None else seeds)
+            return f"{out} ({len(names)} classes x {args.per_class} grid, {grid.shape[1]}x{grid.shape[0]} px)"
+        arrays = {"seeds": np.array(seeds, dtype=np.uint64)}
+        if labels is not None:
+            arrays["labels"] = labels.numpy()
+        file_names = [seed_file_name(s, label_names[i] if label_names else None) for i, s in enumerate(seeds)]
+        return save_images(images, out, scale=args.scale, names=file_names, arrays=arrays, cols=args.per_class)
+
+
+def print_how_to_repeat(args, seeds: list[int]) -> None:
+    """The seeds made (one per column with --per-class) and the option that makes any of them again."""
+    seed = args.seed if args.seed is not None else 0
+    seeds_text = describe_seeds(seeds)
     seeds_text = seeds_text if len(seeds_text) <= 60 else seeds_text[:57] + "..."
     again = "--seeds N" + (f" --truncation {args.truncation:g}" if args.truncation is not None else "")
     if args.per_class is not None:
@@ -170,7 +184,6 @@ def run_sample(args) -> int:
     else:
         print(f"seeds {seeds_text}" + (f", class {args.class_name}" if args.class_name else "")
               + f": any of these images again with `{again}" + (f" --class {args.class_name}`" if args.class_name else "`"))
-    return 0
 
 
 def short_seeds(seeds: list[int]) -> str:
@@ -200,4 +213,4 @@ def register_commands(cli):
                         "seed000123.png, with the class: seed000123-trouser.png")
     p.add_argument("--scale", type=positive_int, default=1, help="enlarge each pixel this many times in the PNGs (default 1)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    p.add_argument("--samples-dir", default="samples", metavar="DIR")
+    add_folder_options(p, checkpoints=False)

@@ -8,13 +8,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ganstudio import hookimpl
+from ganstudio.api.commands import add_folder_options
 from ganstudio.api import ImageData
 from ganstudio.api.data import add_data_options, load_data
+from ganstudio.api.options import positive_int
 from ganstudio.config import DataSpec
 from ganstudio.errors import GanstudioError
-from ganstudio.api.options import positive_int
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used, so `--help` needs none
+    import torch
 
 
 def pick(data: ImageData, count: int, seed: int | None) -> torch.Tensor:
@@ -31,8 +36,8 @@ def run_show(args) -> int:
     import numpy as np
     import torch
 
-    from ganstudio.store.atomic import writing
     from ganstudio.output.images import labelled_gallery, make_grid, save_png
+    from ganstudio.store.atomic import writing
 
     data = load_data(args.plugins, DataSpec.from_args(args), args.split)
     if args.labels and (data.labels is None or not data.classes):
@@ -69,4 +74,4 @@ def register_commands(cli):
     p.add_argument("--labels", action="store_true", help="put the class name under each image")
     p.add_argument("--seed", type=int, help="pick images at random with this seed (default: the first rows x cols)")
     p.add_argument("--out", metavar="FILE.png", help="output file (default samples/show/<data>-<split>-<rows>x<cols>.png)")
-    p.add_argument("--samples-dir", default="samples", metavar="DIR")
+    add_folder_options(p, checkpoints=False)

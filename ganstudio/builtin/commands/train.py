@@ -15,18 +15,28 @@ import os
 import sys
 
 from ganstudio import hookimpl
-from ganstudio.train.accel import PRECISIONS
 from ganstudio.api import DatasetPlugin
 from ganstudio.api.data import add_data_options
-from ganstudio.config import DataSpec, TrainConfig
-from ganstudio.errors import GanstudioError, OtherRankFailed, PluginError
-from ganstudio.api.options import add_option_flags, describe_options, key_value, number_type, positive_float, positive_int, seed_number
+from ganstudio.api.options import (
+    add_option_flags,
+    describe_options,
+    key_value,
+    number_type,
+    positive_float,
+    positive_int,
+    seed_number,
+)
+from ganstudio.config import DEFAULT_EPOCHS, DataSpec, TrainConfig
+from ganstudio.errors import GanstudioError, PluginError
+from ganstudio.train.accel import PRECISIONS
 
 ema_decay = number_type(float, low=0, high=0.99999, what="an EMA decay (0 turns it off)")
 
 
 # Options that define a run: no argparse default, so that --resume can tell which ones the user gave (and ignored).
-RUN_DEFAULTS = {"model": "dcgan", "batch_size": 128, "seed": 0, "precision": "auto", "ema_decay": 0.0, "augment": "off"}
+# Their defaults are TrainConfig's (ganstudio/config.py), as are those of the other options below.
+RUN_OPTIONS = ("model", "batch_size", "seed", "precision", "ema_decay", "augment")
+RUN_DEFAULTS = {name: TrainConfig.default(name) for name in RUN_OPTIONS}
 
 
 def given_options(args) -> set[str]:
@@ -83,74 +93,62 @@ def chosen_callbacks(args):
 
 
 def run_train(args) -> int:
-    import contextlib
-
-    from ganstudio.train.accel import resolve_device
-    from ganstudio.train.distributed import Distributed, rank_prefix, under_torchrun
-    from ganstudio.train.launch import LAUNCHED, launch_torchrun
     from ganstudio.output.live import LiveView
-    from ganstudio.train.loop import fit
-    from ganstudio.train.run import open_run
+    from ganstudio.train.distributed import Distributed, under_torchrun
+    from ganstudio.train.entry import train
+    from ganstudio.train.launch import LAUNCHED, launch_torchrun
 
     if args.nproc is not None:
         if under_torchrun():
-            raise GanstudioError("--nproc starts torchrun itself; under torchrun, drop it (torchrun's --nproc-per-node says how many)")
+            raise GanstudioError("--nproc starts torchrun itself; under torchrun, drop it (torchrun's --nproc-per-node "
+                                 "says how many)")
         return launch_torchrun(args.argv, args.nproc)
     config = config_from_args(args)
     dist = Distributed.from_environment(config.sync_batchnorm)
     if config.sync_batchnorm and not dist.enabled:
-        print("note: --sync-batchnorm matters only with several processes (torchrun, --nproc); ignored", file=sys.stderr)
-    finished = False  # a clean finish waits for every rank before leaving the process group
-    try:
-        device = dist.setup(resolve_device(config.device))
-        if config.sync_batchnorm and dist.enabled and device.type != "cuda":
-            # Every rank finds this; rank 0 says it.
-            raise (GanstudioError if dist.is_main else OtherRankFailed)(
-                "--sync-batchnorm needs CUDA devices (PyTorch's SyncBatchNorm runs only on GPUs); on the CPU leave it off")
-        view = LiveView(f"train {config.run_name}") if dist.is_main else None
-        run = open_run(config, args.plugins, resume=args.resume, overwrite=args.overwrite, given=given_options(args), dist=dist)
-        c = run.config
-        if dist.is_main:
-            print(f"data: {run.data.source} — {len(run.data):,} images {run.data.image_shape}")
-            print(
-                f"model: {c.model} ({run.model_plugin.plugin}), {sum(p.numel() for p in run.model.parameters()):,} parameters, "
-                f"device {run.device} ({run.precision.name}), batch {c.batch_size}"
-                + (" (the model's default; --batch-size N for another)" if not args.resume and not hasattr(args, "batch_size")
-                   and run.model_plugin.batch_size else "")
-                + f", {run.batches.per_epoch:,} batches/epoch"
-                + (f", resuming at step {run.step:,}" if args.resume else "")
-                + (f" (the default for '{c.data.name}'; --model NAME for another)" if not args.resume and not hasattr(args, "model") else "")
-            )
-            if not args.resume and not hasattr(args, "ema_decay") and run.model_plugin.ema_decay:
-                print(f"generator EMA: decay {c.ema_decay:g} (the model's default; --ema-decay 0 turns it off)")
-            if not args.resume and (defaults := dataset_model_options(args, c.data.name, c.model)):
-                listed = ", ".join(f"{key}={value}" for key, value in defaults.items())
-                print(f"model options: {listed} (the default for '{c.data.name}'; --model-option KEY=VALUE for another)")
-            if dist.enabled:
-                print(f"distributed: {dist.world_size} process{'es' if dist.world_size > 1 else ''} ({dist.backend}), batch {c.batch_size} per process, "
-                      f"{c.batch_size * dist.world_size} per step in all; the learning rate is the model's, not rescaled "
-                      f"(docs/distributed.md)" + (", synchronised batch norm" if c.sync_batchnorm else ""))
-        with view if view is not None else contextlib.nullcontext():
-            code = fit(run, args.plugins, view)
-        if dist.is_main:
-            outputs = sorted(p.name for p in run.samples_dir.iterdir()) if run.samples_dir.is_dir() else []
-            shown = f"{run.samples_dir}/ ({', '.join(outputs[:4])}{', ...' if len(outputs) > 4 else ''})" if outputs else "no sample files"
-            print(f"run '{c.run_name}': step {run.step:,}, epoch {run.epoch:.2f}; checkpoint {run.checkpoint_path}; outputs in {shown}")
-            if code:
-                print(f"stopped by a signal; continue with: ganstudio train --name {c.run_name} --resume")
-        finished = True
-        if code and os.environ.get(LAUNCHED):
-            return 0  # `train --nproc` reports the signal itself; a clean exit keeps torchrun quiet
-        return code
-    except GanstudioError as error:
-        if dist.enabled and not error.quiet:
-            # Said before leaving the group: torchrun stops this process (SIGTERM) soon after the failed rank exits,
-            # and leaving the group takes long enough that the CLI's own print, after it, often came too late.
-            print(f"{rank_prefix()}error: {error}", file=sys.stderr, flush=True)
-            error.quiet = True
-        raise
-    finally:
-        dist.close(finished)
+        print("note: --sync-batchnorm matters only with several processes (torchrun, --nproc); ignored",
+              file=sys.stderr)
+    view = LiveView(f"train {config.run_name}") if dist.is_main else None
+    announce = (lambda run: announce_run(args, run, dist)) if dist.is_main else None
+    run, code = train(config, args.plugins, resume=args.resume, overwrite=args.overwrite, given=given_options(args),
+                      view=view, dist=dist, announce=announce)
+    if dist.is_main:
+        outputs = sorted(p.name for p in run.samples_dir.iterdir()) if run.samples_dir.is_dir() else []
+        shown = (f"{run.samples_dir}/ ({', '.join(outputs[:4])}{', ...' if len(outputs) > 4 else ''})" if outputs
+                 else "no sample files")
+        print(f"run '{run.config.run_name}': step {run.step:,}, epoch {run.epoch:.2f}; checkpoint "
+              f"{run.checkpoint_path}; outputs in {shown}")
+        if code:
+            print(f"stopped by a signal; continue with: ganstudio train --name {run.config.run_name} --resume")
+    if code and os.environ.get(LAUNCHED):
+        return 0  # `train --nproc` reports the signal itself; a clean exit keeps torchrun quiet
+    return code
+
+
+def announce_run(args, run, dist) -> None:
+    """What trains: the data, the model and its size, the device, and the defaults that chose them."""
+    c, new = run.config, not args.resume
+    print(f"data: {run.data.source} — {len(run.data):,} images {run.data.image_shape}")
+    print(
+        f"model: {c.model} ({run.model_plugin.plugin}), {sum(p.numel() for p in run.model.parameters()):,} parameters, "
+        f"device {run.device} ({run.precision.name}), batch {c.batch_size}"
+        + (" (the model's default; --batch-size N for another)" if new and not hasattr(args, "batch_size")
+           and run.model_plugin.batch_size else "")
+        + f", {run.batches.per_epoch:,} batches/epoch"
+        + (f", resuming at step {run.step:,}" if args.resume else "")
+        + (f" (the default for '{c.data.name}'; --model NAME for another)" if new and not hasattr(args, "model")
+           else "")
+    )
+    if new and not hasattr(args, "ema_decay") and run.model_plugin.ema_decay:
+        print(f"generator EMA: decay {c.ema_decay:g} (the model's default; --ema-decay 0 turns it off)")
+    if new and (defaults := dataset_model_options(args, c.data.name, c.model)):
+        listed = ", ".join(f"{key}={value}" for key, value in defaults.items())
+        print(f"model options: {listed} (the default for '{c.data.name}'; --model-option KEY=VALUE for another)")
+    if dist.enabled:
+        print(f"distributed: {dist.world_size} process{'es' if dist.world_size > 1 else ''} ({dist.backend}), batch "
+              f"{c.batch_size} per process, {c.batch_size * dist.world_size} per step in all; the learning rate is the "
+              f"model's, not rescaled (docs/distributed.md)"
+              + (", synchronised batch norm" if c.sync_batchnorm else ""))
 
 
 def add_plugin_options(p: argparse.ArgumentParser, plugins) -> None:
@@ -191,6 +189,7 @@ def model_batch_sizes(plugins) -> str:
 
 @hookimpl
 def register_commands(cli):
+    default = TrainConfig.default
     p = cli.command("train", help="train a model on a dataset, with a live view, checkpoints and sample grids", run=run_train)
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     add_data_options(p)
@@ -199,12 +198,14 @@ def register_commands(cli):
     p.add_argument("--model-option", type=key_value, action="append", metavar="KEY=VALUE",
                    help="a setting of the model plugin, e.g. --model-option width=32 (repeatable; listed below)")
     p.add_argument("--name", help="run name (default <data>-<model>); outputs go to checkpoints/<name>/ and samples/<name>/")
-    p.add_argument("--epochs", type=positive_int, help="total epochs of the run (default 5 when no --steps/--minutes)")
+    p.add_argument("--epochs", type=positive_int,
+                   help=f"total epochs of the run (default {DEFAULT_EPOCHS} when no --steps/--minutes)")
     p.add_argument("--steps", type=positive_int, help="total training steps of the run")
     p.add_argument("--minutes", type=positive_float, help="wall-clock budget; stops cleanly and saves")
     p.add_argument("--batch-size", type=positive_int, default=argparse.SUPPRESS, help=f"images per batch (default: {model_batch_sizes(cli.plugins)})")
-    p.add_argument("--seed", type=seed_number, default=argparse.SUPPRESS, help="seed of the run's data order and weights (default 0)")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu or cuda")
+    p.add_argument("--seed", type=seed_number, default=argparse.SUPPRESS,
+                   help=f"seed of the run's data order and weights (default {default('seed')})")
+    p.add_argument("--device", default=default("device"), help="auto (default: CUDA when present), cpu or cuda")
     p.add_argument("--precision", default=argparse.SUPPRESS, choices=PRECISIONS,
                    help="auto (default): bf16 autocast where the hardware runs it natively (CUDA GPUs with bf16, AVX512-BF16 "
                         "or AMX CPUs), fp16 with loss scaling on older CUDA GPUs, else fp32")
@@ -222,13 +223,14 @@ def register_commands(cli):
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (minutes of compiling; pays off on long GPU runs)")
     p.add_argument("--resume", action="store_true", help="continue checkpoints/<name>/last.pt with its settings")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if checkpoints/<name>/last.pt exists")
-    p.add_argument("--log-every", type=positive_int, default=10, help="steps between metric syncs / log lines (default 10)")
+    p.add_argument("--log-every", type=positive_int, default=default("log_every"),
+                   help=f"steps between metric syncs / log lines (default {default('log_every')})")
     p.add_argument("--grid-every", type=positive_int, help="also render the fixed-latent grid every N steps (besides epoch ends)")
     p.add_argument("--callbacks", help="comma-separated callbacks to use instead of the defaults")
     p.add_argument("--with", dest="with_callback", action="append", metavar="NAME", help="add a callback to the defaults, e.g. --with tensorboard (repeatable)")
     p.add_argument("--no-callback", action="append", metavar="NAME", help="disable a callback (repeatable)")
     for name, callback in cli.plugins.callbacks.items():
         p.add_argument(f"--no-{name}", dest="no_callback", action="append_const", const=name, help=f"disable callback '{name}': {callback.description}")
-    p.add_argument("--checkpoints-dir", default="checkpoints", metavar="DIR")
-    p.add_argument("--samples-dir", default="samples", metavar="DIR")
+    p.add_argument("--checkpoints-dir", default=default("checkpoints_dir"), metavar="DIR")
+    p.add_argument("--samples-dir", default=default("samples_dir"), metavar="DIR")
     add_plugin_options(p, cli.plugins)

@@ -19,13 +19,22 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ganstudio import hookimpl
 from ganstudio.api import DataRequest, DatasetPlugin, ImageData
 from ganstudio.builtin.datasets import cache_root, download_failure, remove_empty_folders
-from ganstudio.builtin.datasets.imagecache import IMAGE_EXTENSIONS, MAX_PIXELS, ImageFileOptions, list_images, prepare_images
+from ganstudio.builtin.datasets.imagecache import (
+    IMAGE_EXTENSIONS,
+    MAX_PIXELS,
+    ImageFileOptions,
+    list_images,
+    prepare_images,
+)
 from ganstudio.errors import GanstudioError
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used, so `--help` needs none
+    import torch
 
 CROP = 178  # the aligned faces are 178x218; the square centre holds the face
 DEFAULT_IMAGE_SIZE = 64

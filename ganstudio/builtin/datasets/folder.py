@@ -15,7 +15,13 @@ from pathlib import Path
 
 from ganstudio import hookimpl
 from ganstudio.api import DataRequest, DatasetPlugin, ImageData
-from ganstudio.builtin.datasets.imagecache import IMAGE_EXTENSIONS, MAX_PIXELS, ImageFileOptions, list_images, prepare_images
+from ganstudio.builtin.datasets.imagecache import (
+    IMAGE_EXTENSIONS,
+    MAX_PIXELS,
+    ImageFileOptions,
+    list_images,
+    prepare_images,
+)
 from ganstudio.errors import GanstudioError
 
 DEFAULT_IMAGE_SIZE = 64

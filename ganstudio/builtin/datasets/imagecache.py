@@ -24,11 +24,15 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ganstudio.api import option
 from ganstudio.builtin.datasets import cache_root
 from ganstudio.errors import GanstudioError
+
+if TYPE_CHECKING:  # annotations only: numpy and torch are imported where they are used
+    import numpy as np
+    import torch
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 MAX_PIXELS = 40_000_000  # per image file (a 40 MP photo decodes to ~120 MB); --data-option max_pixels=N raises it
@@ -76,7 +80,6 @@ def decode(path: Path, image_size: int, channels: int, crop: Optional[int], max_
     """One file -> uint8 (C, S, S): centre-crop a square (``crop`` pixels, or the short side), resize to S.
     A file of more than ``max_pixels`` pixels is refused before it is decoded (its header says its size)."""
     import numpy as np
-
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
@@ -169,42 +172,75 @@ def _skipped_note(unreadable: list[str]) -> str:
     return f"; skipped {len(unreadable):,} unreadable file{'s' if len(unreadable) != 1 else ''} ({shown})"
 
 
-def _build(target: Path, root: Path, files: list[Path], image_size: int, channels: int, crop, quiet: bool, max_pixels: int) -> dict:
-    import numpy as np
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+def _build(target: Path, root: Path, files: list[Path], image_size: int, channels: int, crop, quiet: bool,
+           max_pixels: int) -> dict:
     shape = (len(files), channels, image_size, image_size)
-    needed = math.prod(shape)
+    _check_room(target, len(files), math.prod(shape))
+    _remove_abandoned(target.parent)
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    stream = _open_array(partial, target, shape)
+    if not quiet:
+        print(f"preparing {len(files):,} images from {root} (once; later runs reuse the cache)", file=sys.stderr)
+    try:
+        with stream:
+            kept, unreadable = _decode_all(stream, target, root, files, shape, crop, quiet, max_pixels)
+        index = {"version": CACHE_VERSION, "root": str(root.resolve()), "image_size": image_size, "channels": channels,
+                 "crop": crop, "files": kept, "unreadable": unreadable}
+        (partial / "index.json").write_text(json.dumps(index))
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)  # atomic: a half-written cache is never picked up
+        return index
+    except OSError as e:
+        raise GanstudioError(f"cannot write the image cache {target}: {e.strerror or e}") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _check_room(target: Path, count: int, needed: int) -> None:
+    """One line when the cache's folder cannot be made or has not ``needed`` bytes (and 1 MiB) free."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(target.parent).free
     except OSError as e:
-        raise GanstudioError(f"cannot write the image cache under {target.parent}: {e.strerror or e} (set $GANSTUDIO_CACHE to a writable folder)") from None
+        raise GanstudioError(f"cannot write the image cache under {target.parent}: {e.strerror or e} "
+                             "(set $GANSTUDIO_CACHE to a writable folder)") from None
     if free < needed + 2**20:
-        raise GanstudioError(f"preparing {len(files):,} images needs {needed / 1e9:.2f} GB in {target.parent}, "
+        raise GanstudioError(f"preparing {count:,} images needs {needed / 1e9:.2f} GB in {target.parent}, "
                              f"which has {free / 1e9:.2f} GB free (set $GANSTUDIO_CACHE to a bigger disk)")
-    _remove_abandoned(target.parent)
+
+
+def _open_array(partial: Path, target: Path, shape: tuple[int, ...]):
+    """partial/images.npy opened for writing, its header (uint8, ``shape``) written."""
+    import numpy as np
+
     try:
         partial.mkdir(exist_ok=True)
         # Written with plain file writes, not a writable memory map: a full disk is then an OSError, not a SIGBUS.
         stream = open(partial / "images.npy", "wb")
         np.lib.format.write_array_header_1_0(stream, {"descr": "|u1", "fortran_order": False, "shape": shape})
+        return stream
     except OSError as e:
         shutil.rmtree(partial, ignore_errors=True)
-        raise GanstudioError(f"cannot write the image cache under {target.parent}: {e.strerror or e} (set $GANSTUDIO_CACHE to a writable folder)") from None
-    if not quiet:
-        print(f"preparing {len(files):,} images from {root} (once; later runs reuse the cache)", file=sys.stderr)
+        raise GanstudioError(f"cannot write the image cache under {target.parent}: {e.strerror or e} "
+                             "(set $GANSTUDIO_CACHE to a writable folder)") from None
+
+
+def _decode_all(stream, target: Path, root: Path, files: list[Path], shape: tuple[int, ...], crop, quiet: bool,
+                max_pixels: int) -> tuple[list[str], list[str]]:
+    """Decode every file into ``stream``, one row each in order: (kept, unreadable) paths relative to ``root``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    _, channels, image_size, _ = shape
     kept, unreadable = [], []
     console = Console(stderr=True)
-    progress = Progress(TextColumn(f"preparing {name_of(target)}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=console, transient=True, disable=quiet or not console.is_terminal)  # no bar in logs
+    progress = Progress(TextColumn(f"preparing {name_of(target)}"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=console, transient=True,
+                        disable=quiet or not console.is_terminal)  # no bar in logs
     # Pillow releases the GIL while decoding and resizing, so threads use every core without pickling.
     pool = ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1))
     try:
-        with stream, progress, warnings.catch_warnings():
+        with progress, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's per-file warnings (palette transparency, EXIF) would flood the bar
             task = progress.add_task("prepare", total=len(files))
             jobs = ((root / rel, image_size, channels, crop, max_pixels) for rel in files)
@@ -221,17 +257,9 @@ def _build(target: Path, root: Path, files: list[Path], image_size: int, channel
                 raise GanstudioError(f"none of the {len(files):,} image files under {root} could be read (e.g. {files[0]})")
             # The header promised len(files) rows; unreadable files leave zero rows at the end, never read.
             stream.write(bytes(len(unreadable) * channels * image_size * image_size))
-        index = {"version": CACHE_VERSION, "root": str(root.resolve()), "image_size": image_size, "channels": channels,
-                 "crop": crop, "files": kept, "unreadable": unreadable}
-        (partial / "index.json").write_text(json.dumps(index))
-        shutil.rmtree(target, ignore_errors=True)
-        partial.rename(target)  # atomic: a half-written cache is never picked up
-        return index
-    except OSError as e:
-        raise GanstudioError(f"cannot write the image cache {target}: {e.strerror or e}") from None
+        return kept, unreadable
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: stop decoding now, not after the last file
-        shutil.rmtree(partial, ignore_errors=True)
 
 
 def name_of(target: Path) -> str:

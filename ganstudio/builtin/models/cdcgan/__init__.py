@@ -31,8 +31,7 @@ from typing import Optional
 
 from ganstudio import hookimpl
 from ganstudio.api import ModelPlugin, option
-from ganstudio.builtin.models.dcgan import square_sides
-
+from ganstudio.builtin.models.shared import square_sides
 
 AC_G_DEFAULT = 3.0
 

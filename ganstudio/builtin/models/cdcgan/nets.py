@@ -1,4 +1,4 @@
-"""The class-conditional DCGAN: DCGAN's networks (ganstudio/builtin/models/dcgan/nets.py) with class-conditional batch norm in G
+"""The class-conditional DCGAN: DCGAN's networks (ganstudio/builtin/models/shared/nets.py) with class-conditional batch norm in G
 (or, with cbn=false, a class embedding concatenated to z) and a projection discriminator (Miyato & Koyama 2018)
 with an auxiliary classifier (Odena et al. 2017) when ac > 0.
 Registered by ganstudio/builtin/models/cdcgan/__init__.py."""
@@ -11,8 +11,8 @@ from torch import nn
 
 from ganstudio.api import Metric, ModelConfig, TrainableModel
 from ganstudio.builtin.models.cdcgan import CDCGANOptions
-from ganstudio.builtin.models.dcgan import nets as dcgan
-from ganstudio.builtin.models.sngan.nets import hinge_loss_d, hinge_loss_g
+from ganstudio.builtin.models.shared import nets as dcgan  # DCGAN's networks, shared with the dcgan model
+from ganstudio.builtin.models.shared.nets import hinge_loss_d, hinge_loss_g
 
 
 class Generator(nn.Module):
@@ -187,6 +187,14 @@ class ConditionalDCGAN(TrainableModel):
         if labels is None:  # no class asked for: uniform classes, as sample_labels draws them
             labels = self.sample_labels(len(z), device=z.device)
         return self.generator(z, labels)
+
+    def discriminate(self, images, labels=None):
+        """The projection discriminator's logit of each image as a real image of its class (int64 ``labels``, (N,)),
+        float (N,); the classifier heads are not part of it."""
+        if labels is None:  # a score without a class would be a guess: D judges "a real image of class y"
+            raise ValueError("cdcgan's discriminator scores an image as one of its class: pass labels (class indices)")
+        logit, _, _ = self.discriminator(images.contiguous(memory_format=self.memory_format), labels)
+        return logit.float()
 
     def training_step(self, batches, optimizers, context):
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]

@@ -1,22 +1,24 @@
-"""The classifiers' networks, training step and ``predict``. Registered by ganstudio/builtin/models/classifier/__init__.py."""
+"""The classifiers' networks, training step and test accuracy. Registered by
+ganstudio/builtin/models/classifier/__init__.py."""
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ganstudio.api import ImageData, Metric, ModelConfig, TrainableModel
+from ganstudio.api.images import random_flip, random_shift, to_float
 from ganstudio.builtin.models.classifier import CNNOptions, MLPOptions
 from ganstudio.errors import GanstudioError
-from ganstudio.api.images import random_flip, random_shift, to_float
 
 
 def conv_block(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2)]
 
 
 class ClassifierBase(TrainableModel):
@@ -91,7 +93,8 @@ class CNNClassifier(ClassifierBase):
         super().__init__(config)
         c, h, w = config.image_shape
         o = self.options
-        self.body = nn.Sequential(*conv_block(c, o.width), *conv_block(o.width, 2 * o.width), *conv_block(2 * o.width, 4 * o.width))
+        self.body = nn.Sequential(*conv_block(c, o.width), *conv_block(o.width, 2 * o.width),
+                                  *conv_block(2 * o.width, 4 * o.width))
         flat = 4 * o.width * (h // 8) * (w // 8)
         self.embed = nn.Sequential(nn.Flatten(), nn.Linear(flat, o.hidden), nn.ReLU(inplace=True))
         self.classify = nn.Sequential(nn.Dropout(o.dropout), nn.Linear(o.hidden, config.num_classes))
@@ -145,25 +148,16 @@ class MLPClassifier(ClassifierBase):
 
 
 @torch.no_grad()
-def predict(model: ClassifierBase, images_uint8: torch.Tensor, device, batch_size: int = 1000,
-            progress: Optional[Callable[[int], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features float32 (N, hidden), class probabilities (N, classes)) for uint8 images, in batches, on the CPU."""
+def classify_accuracy(model: ClassifierBase, data: ImageData, device, batch_size: int = 1000) -> float:
+    """The share of ``data``'s images classified as their label, in eval mode (its training mode restored after).
+    The features eval scores in come from ganstudio.scoring.evaluation.predict, through the same two methods."""
     was_training = model.training
     model.eval()
-    feats, probs = [], []
     try:
-        for i in range(0, len(images_uint8), batch_size):
-            x = to_float(images_uint8[i : i + batch_size].to(device))
-            f = model.features(x)
-            feats.append(f.float().cpu())
-            probs.append(torch.softmax(model.head(f).float(), dim=1).cpu())
-            if progress is not None:
-                progress(len(x))
+        # argmax of the probabilities, as eval reads the classes (softmax can round two logits to one probability)
+        logits = [model(to_float(data.images[i : i + batch_size].to(device))).float()
+                  for i in range(0, len(data.images), batch_size)]
+        predicted = [torch.softmax(batch, dim=1).cpu().argmax(1) for batch in logits]
     finally:
         model.train(was_training)
-    return torch.cat(feats), torch.cat(probs)
-
-
-def classify_accuracy(model: ClassifierBase, data: ImageData, device) -> float:
-    _, probs = predict(model, data.images, device)
-    return (probs.argmax(1) == data.labels).float().mean().item()
+    return (torch.cat(predicted) == data.labels).float().mean().item()

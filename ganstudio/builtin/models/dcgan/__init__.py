@@ -4,7 +4,8 @@
 
 The image side must be base * 2**k with base in 3..8 and k >= 1 (28 = 7*4, 32 = 4*8, 64 = 4*16).
 The generator starts from a base x base map and doubles it k times; the discriminator mirrors it.
-The networks and the training step are in ganstudio/builtin/models/dcgan/nets.py, imported when a model is built.
+The training step is in ganstudio/builtin/models/dcgan/nets.py and the networks in
+ganstudio/builtin/models/shared/nets.py (cdcgan and wgan-gp build on them), imported when a model is built.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from ganstudio import hookimpl
 from ganstudio.api import ModelPlugin, option
+from ganstudio.builtin.models.shared import square_sides
 
 
 @dataclass
@@ -23,34 +25,6 @@ class DCGANOptions:
     beta1: float = option(0.5, "Adam beta1; the paper's 0.5 (0.9 makes DCGAN training oscillate)", min=0, below=1)
     beta2: float = option(0.999, "Adam beta2", min=0, below=1)
     channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
-
-
-def upsampling_plan(side: int) -> tuple[int, int] | None:
-    """(base, k) with side == base * 2**k, base in 4..8 where possible (3 for 3*2^k), k >= 1; else None.
-
-    Halving down to the smallest base >= 4 gives the canonical 4x4 start at 64x64 and 7x7 at 28x28."""
-    base, k = side, 0
-    while base % 2 == 0 and base // 2 >= 3:
-        base //= 2
-        k += 1
-        if base // 2 < 4:
-            break
-    return (base, k) if k >= 1 and base <= 8 else None
-
-
-def square_sides(model: str):
-    """A ``supports(image_shape)`` for models built on ``upsampling_plan``: square images whose side it can build
-    (shared by dcgan, cdcgan, wgan-gp and sngan)."""
-
-    def supports(image_shape) -> str | None:
-        c, h, w = image_shape
-        if h != w:
-            return f"{model} needs square images, got {h}x{w}"
-        if upsampling_plan(h) is None:
-            return f"{model} cannot build {h}x{w} images: the side must be 3..8 times a power of two (e.g. 28, 32, 64, 128)"
-        return None
-
-    return supports
 
 
 supports = square_sides("dcgan")

@@ -1,54 +1,15 @@
-"""DCGAN (Radford et al. 2016): the networks and the training step. Registered by ganstudio/builtin/models/dcgan/__init__.py."""
+"""DCGAN (Radford et al. 2016): the model and its training step; its generator and discriminator are in
+ganstudio/builtin/models/shared/nets.py (cdcgan and wgan-gp build on them). Registered by
+ganstudio/builtin/models/dcgan/__init__.py."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ganstudio.api import Metric, ModelConfig, TrainableModel
-from ganstudio.builtin.models.dcgan import DCGANOptions, upsampling_plan
-
-
-def init_weights(module: nn.Module) -> None:
-    """DCGAN initialisation: conv weights N(0, 0.02), batch-norm weights N(1, 0.02), biases 0."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
-
-class Generator(nn.Module):
-    def __init__(self, latent_dim: int, channels: int, side: int, width: int):
-        super().__init__()
-        base, k = upsampling_plan(side)
-        ch = width * 2 ** (k - 1)
-        layers = [nn.ConvTranspose2d(latent_dim, ch, base, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
-        for _ in range(k - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
-            ch //= 2
-        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, z):
-        return self.net(z.view(z.shape[0], -1, 1, 1))
-
-
-class Discriminator(nn.Module):
-    def __init__(self, channels: int, side: int, width: int):
-        super().__init__()
-        base, k = upsampling_plan(side)
-        ch = width
-        layers = [nn.Conv2d(channels, ch, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
-        for _ in range(k - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
-            ch *= 2
-        layers += [nn.Conv2d(ch, 1, base, 1, 0, bias=False)]  # a logit; the loss applies the sigmoid
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.net(x).flatten()
+from ganstudio.builtin.models.dcgan import DCGANOptions
+from ganstudio.builtin.models.shared.nets import Discriminator, Generator, init_weights
 
 
 class DCGAN(TrainableModel):
@@ -82,6 +43,10 @@ class DCGAN(TrainableModel):
 
     def generate(self, z, labels=None):
         return self.generator(z)
+
+    def discriminate(self, images, labels=None):
+        """D's logit of each image (before the sigmoid the loss applies), float (N,)."""
+        return self.discriminator(images.contiguous(memory_format=self.memory_format)).float()
 
     def training_step(self, batches, optimizers, context):
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ganstudio import hookimpl
 from ganstudio.api import ModelPlugin, option
-from ganstudio.builtin.models.dcgan import square_sides
+from ganstudio.builtin.models.shared import square_sides
 
 
 @dataclass

@@ -12,18 +12,9 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ganstudio.api import Metric, ModelConfig, TrainableModel
-from ganstudio.builtin.models.dcgan import upsampling_plan
+from ganstudio.builtin.models.shared import upsampling_plan
+from ganstudio.builtin.models.shared.nets import hinge_loss_d, hinge_loss_g
 from ganstudio.builtin.models.sngan import SNGANOptions
-
-
-def hinge_loss_d(logit_real: torch.Tensor, logit_fake: torch.Tensor) -> torch.Tensor:
-    """D's hinge loss: real logits are pushed above +1, fake ones below -1; beyond that margin they cost nothing."""
-    return F.relu(1.0 - logit_real).mean() + F.relu(1.0 + logit_fake).mean()
-
-
-def hinge_loss_g(logit_fake: torch.Tensor) -> torch.Tensor:
-    """G's loss: raise D's raw logits on its samples."""
-    return -logit_fake.mean()
 
 
 def _init(layer: nn.Module, gain: float = 1.0) -> nn.Module:
@@ -139,6 +130,10 @@ class SNGAN(TrainableModel):
 
     def generate(self, z, labels=None):
         return self.generator(z)
+
+    def discriminate(self, images, labels=None):
+        """D's raw logit of each image (what the hinge loss uses), float (N,)."""
+        return self.discriminator(images.contiguous(memory_format=self.memory_format)).float()
 
     def training_step(self, batches, optimizers, context):
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]

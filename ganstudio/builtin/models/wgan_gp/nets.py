@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from ganstudio.api import Metric, ModelConfig, TrainableModel
-from ganstudio.builtin.models.dcgan import upsampling_plan
+from ganstudio.builtin.models.shared import upsampling_plan
+from ganstudio.builtin.models.shared.nets import Generator, init_weights
 from ganstudio.builtin.models.wgan_gp import WGANGPOptions
-from ganstudio.builtin.models.dcgan.nets import Generator, init_weights
 
 
 class Critic(nn.Module):
@@ -63,6 +63,10 @@ class WGANGP(TrainableModel):
 
     def generate(self, z, labels=None):
         return self.generator(z)
+
+    def discriminate(self, images, labels=None):
+        """The critic's unbounded score of each image, float (N,)."""
+        return self.discriminator(images.contiguous(memory_format=self.memory_format)).float()
 
     def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """(||grad critic(x_hat)|| - 1)^2 at random points x_hat on the lines between real and fake images."""

@@ -7,8 +7,12 @@ naming what broke. Everything runs on the CPU, on tiny synthetic data, in a temp
     def test_model_contract(tmp_path):
         check_model_plugin(my_plugin, "my-gan", tmp_path, options={"width": 8})
 
+Each check takes a plugin (a module or an object with hookimpls) or a list of them: a distribution whose dataset
+names a default model registered by a sibling module passes both.
+
 Also for unit tests of a model: ``FixedBatches`` (a Batches over given tensors), ``step_context()``,
 ``synthetic_data()`` and ``plugins_with(plugin)`` (the built-ins plus yours, no entry points, no plugins folder).
+The layer above the training engine: it may import everything but the CLI and the built-ins.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ from typing import Optional
 import torch
 
 from ganstudio import hookimpl
-from ganstudio.api import Batch, Batches, DatasetPlugin, ImageData, ModelConfig, StepContext, TrainableModel
+from ganstudio.api import Batches, DatasetPlugin, ImageData, ModelConfig, StepContext, TrainableModel
 from ganstudio.api.data import load_data
+from ganstudio.api.images import to_float
+from ganstudio.api.model import Batch
+from ganstudio.api.options import parse_options
 from ganstudio.config import DataSpec
 from ganstudio.errors import GanstudioError
-from ganstudio.api.images import to_float
-from ganstudio.api.options import parse_options
 
 __all__ = ["FixedBatches", "step_context", "synthetic_data", "plugins_with", "train_run",
            "check_model_plugin", "check_dataset_plugin", "check_callback_plugin"]
@@ -50,8 +55,14 @@ class FixedBatches(Batches):
                      self.attributes[part] if self.attributes is not None else None)
 
 
-def step_context(step: int = 0, fraction: Optional[float] = None, batch_size: int = 0) -> StepContext:
-    return StepContext(step, step * batch_size, 0.0, fraction)
+def step_context(step: int = 0, fraction: Optional[float] = None, batch_size: int = 0,
+                 total_steps: Optional[int] = None) -> StepContext:
+    return StepContext(step, step * batch_size, 0.0, fraction, total_steps)
+
+
+def _several(plugin) -> tuple:
+    """A plugin, or a list/tuple of plugins registered together."""
+    return tuple(plugin) if isinstance(plugin, (list, tuple)) else (plugin,)
 
 
 def synthetic_data(n: int = 64, shape=(1, 28, 28), classes: int = 10, seed: int = 0) -> ImageData:
@@ -105,22 +116,21 @@ def train_run(plugins, folder, model: str, steps: int, resume: bool = False, cal
               callback_options=None, batch_size: int = 16, name: str = "contract", stop_at: Optional[int] = None):
     """Train ``model`` on ``contract-data`` for ``steps`` (total) under ``folder``; returns the finished Run.
     ``stop_at``: interrupt the run there (a run planned for ``steps``, stopped early, as Ctrl-C would)."""
-    from ganstudio.train.loop import fit
-    from ganstudio.train.run import open_run
     from ganstudio.config import TrainConfig
+    from ganstudio.train.entry import train
 
     # ema_decay: the kit checks that the core's generator EMA resumes exactly with every model.
-    config = TrainConfig(data=DataSpec("contract-data"), model=model, model_options=dict(options or {}), name=name, steps=steps, ema_decay=0.999,
-                         batch_size=batch_size, device="cpu", precision="fp32", log_every=1, grid_samples=8,
+    config = TrainConfig(data=DataSpec("contract-data"), model=model, model_options=dict(options or {}), name=name,
+                         steps=steps, ema_decay=0.999, batch_size=batch_size, device="cpu", precision="fp32",
+                         log_every=1, grid_samples=8,
                          checkpoints_dir=str(Path(folder) / "checkpoints"), samples_dir=str(Path(folder) / "samples"),
                          callbacks=list(callbacks), callback_options=dict(callback_options or {}))
-    run = open_run(config, plugins, resume=resume, overwrite=not resume)
     stopper = _StopAt(stop_at) if stop_at is not None else None
     if stopper is not None:
         plugins.pm.register(stopper, name="ganstudio.testing:stop-at")
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            code = fit(run, plugins)
+            run, code = train(config, plugins, resume=resume, overwrite=not resume)
     finally:
         if stopper is not None:
             plugins.pm.unregister(stopper)
@@ -133,21 +143,26 @@ def _weights(model: torch.nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
 
 
-def check_model_plugin(plugin, name: str, folder, options: Optional[dict] = None, data: Optional[ImageData] = None) -> None:
+def check_model_plugin(plugin, name: str, folder, options: Optional[dict] = None, data: Optional[ImageData] = None,
+                       distributed: bool = True) -> None:
     """Builds; one step changes the weights and returns finite scalar metrics; generate has the data's shape and
     range; a conditional model honours its labels; the state round-trips; two steps + resume + two steps equals
-    four steps exactly on the CPU; ``ganstudio sample`` works from the checkpoint alone."""
-    from ganstudio.output.generation import generate_images, load_model
-
+    four steps exactly on the CPU; ``ganstudio sample`` works from the checkpoint alone; with ``distributed``, three
+    steps on two processes (DDP over gloo, as ``--nproc 2``) run with the model's ``ddp_options`` and leave the
+    ranks with the same weights."""
     data = data if data is not None else synthetic_data()
-    plugins = plugins_with(plugin, data=data)
+    plugins = plugins_with(*_several(plugin), data=data)
     assert name in plugins.models, f"model '{name}' is not registered (registered: {', '.join(plugins.models)})"
     entry = plugins.models[name]
     parse_options(entry.options, dict(options or {}), f"model '{name}'")  # the options parse on their own
     classes = list(data.classes or [])
-    config = ModelConfig(data.image_shape, len(classes), dict(options or {}), classes, list(data.attribute_names or []), name)
+
+    def build() -> TrainableModel:
+        attributes = list(data.attribute_names or [])
+        return entry.build(ModelConfig(data.image_shape, len(classes), dict(options or {}), classes, attributes, name))
+
     torch.manual_seed(0)
-    model = entry.build(config)
+    model = build()
     assert isinstance(model, TrainableModel), f"build returned {type(model).__name__}, not a TrainableModel"
     optimizers = model.configure_optimizers()
     assert optimizers and all(isinstance(o, torch.optim.Optimizer) for o in optimizers.values()), "configure_optimizers: a dict of optimizers"
@@ -163,8 +178,19 @@ def check_model_plugin(plugin, name: str, folder, options: Optional[dict] = None
         assert torch.isfinite(value), f"metric '{key}' is not finite after one step"
     if model.kind == "gan":
         _check_generation(model, data)
+    _check_resume(plugins, name, Path(folder), options, model.kind)
+    if distributed:
+        from ganstudio.testing.ddp import check_distributed_step
+
+        check_distributed_step(build, data, Path(folder) / "ddp")
+
+
+def _check_resume(plugins, name: str, folder: Path, options: Optional[dict], kind: str) -> None:
+    """2 steps + resume + 2 steps equals 4 steps (weights and EMA); the checkpoint alone reproduces the samples."""
+    from ganstudio.api.runs import load_run
+    from ganstudio.output.generation import generate_images
+
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        folder = Path(folder)
         straight = train_run(plugins, folder / "straight", name, 4, options=options)
         # The first leg is planned for 4 steps too (schedules that follow context.fraction see the same values).
         train_run(plugins, folder / "resumed", name, 4, options=options, stop_at=2)
@@ -175,8 +201,9 @@ def check_model_plugin(plugin, name: str, folder, options: Optional[dict] = None
         assert resumed.ema is not None and resumed.ema.updates == straight.ema.updates, "the generator EMA was not resumed"
         for key, value in _weights(straight.ema.module).items():
             assert torch.equal(value, _weights(resumed.ema.module)[key]), f"resume is not exact: EMA '{key}' differs after 2 + 2 steps vs 4"
-    if model.kind == "gan":
-        loaded, _ = load_model(resumed.checkpoint_path, plugins, kind="gan")
+    if kind == "gan":
+        loaded, info = load_run(resumed.checkpoint_path, plugins=plugins, kind="gan")
+        assert info.step == 4 and info.model == name and info.ema == (resumed.ema is not None), f"load_run: {info}"
         z = loaded.sample_latent(4, generator=torch.Generator().manual_seed(0))
         labels = loaded.sample_labels(4, generator=torch.Generator().manual_seed(1))
         with resumed.ema.swapped_into(resumed.model) if resumed.ema is not None else contextlib.nullcontext():
@@ -208,7 +235,7 @@ def _check_generation(model: TrainableModel, data: ImageData) -> None:
 def check_dataset_plugin(plugin, name: str, root=None, options: Optional[dict] = None, splits=("train",)) -> dict:
     """Each split loads through the core as valid ImageData, the same twice (the data order depends on it); labels
     fall inside the class names; default_model_options are valid options of default_model; returns {split: ImageData}."""
-    plugins = plugins_with(plugin)
+    plugins = plugins_with(*_several(plugin))
     assert name in plugins.datasets, f"dataset '{name}' is not registered (registered: {', '.join(plugins.datasets)})"
     default_model = plugins.datasets[name].default_model
     assert default_model in plugins.models, f"default_model '{default_model}' is not a registered model ({', '.join(plugins.models)})"
@@ -237,7 +264,7 @@ def check_callback_plugin(plugin, name: str, folder, options: Optional[dict] = N
                           model_options: Optional[dict] = None) -> None:
     """The callback joins a real run (with its options as the command line gives them) and a resumed one without
     error; a state_dict() it keeps is plain (loads with weights_only=True) and comes back on resume."""
-    plugins = plugins_with(plugin)
+    plugins = plugins_with(*_several(plugin))
     assert name in plugins.callbacks, f"callback '{name}' is not registered (registered: {', '.join(plugins.callbacks)})"
     entry = plugins.callbacks[name]
     parse_options(entry.options, dict(options or {}), f"callback '{name}'")

@@ -1,0 +1,53 @@
+"""The one score table: every eval score's key, labels, better direction, format, scale, curves panel and floor.
+Plain data, no torch: ``ganstudio eval``, the eval callback, curves, report and runs all read it; anyone may import it.
+
+    from ganstudio.scoring.table import SCORES, score
+    for s in SCORES:
+        print(s.label, s.show(result["samples"][s.key]), s.better)      # FID 12.34 lower
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Score:
+    key: str  # its name in score dicts, --json, metrics.jsonl and run summaries
+    label: str  # eval's table, the log line of --eval-every, the live view and the curves' legend
+    short: str  # the run pages and tables (ganstudio report / runs), where the column heads are tight
+    better: str  # "lower", "higher" or "about 1"
+    format: str = "{:.3f}"  # of the shown value (after ``scale``)
+    scale: float = 1.0  # shown multiplied by this: KID is shown x1000
+    group: str = ""  # the curves panel it shares with the scores of the same group
+    range: Optional[tuple[float, float]] = None  # the curves panel's fixed y range
+    in_training: bool = True  # reported into the step's record by the eval callback (--eval-every)
+    # Every score has a floor: the same score for held-out real images (the "real" column of ganstudio eval).
+    # ``floor`` names the metrics.jsonl key ganstudio eval records it under (runs and report show it); None: not
+    # recorded.
+    floor: Optional[str] = None
+
+    def show(self, value: float) -> str:
+        """The value as every table and log line shows it: ``0.0281`` -> ``28.10`` for KID×10³."""
+        return self.format.format(value * self.scale)
+
+
+SCORES = (
+    Score("fid", "FID", "FD", "lower", "{:.2f}", group="Fréchet distance", floor="floor_fid"),
+    Score("kid", "KID×10³", "KID×10³", "lower", "{:.2f}", scale=1000.0, group="KID×10³"),
+    # Not reported during training: the log line of --eval-every shows it, the curves do not.
+    Score("inception_score", "Inception Score", "IS", "higher", "{:.2f}", group="Inception Score", in_training=False),
+    Score("precision", "precision", "precision", "higher", group="precision / recall", range=(0.0, 1.0)),
+    Score("recall", "recall", "recall", "higher", group="precision / recall", range=(0.0, 1.0)),
+    Score("density", "density", "density", "about 1", group="density / coverage"),
+    Score("coverage", "coverage", "coverage", "higher", group="density / coverage"),
+)
+BY_KEY = {s.key: s for s in SCORES}
+KEYS = tuple(BY_KEY)
+TRAINING_SCORES = tuple(s for s in SCORES if s.in_training)  # what --eval-every reports at its step
+BEST = BY_KEY["fid"]  # the score best.pt, `runs --sort fid` and the report's "best" column go by
+
+
+def score(key: str) -> Score:
+    return BY_KEY[key]
