@@ -66,12 +66,15 @@ def time_eval(args, plugins, timer: Timer, device):
 
     train, test, gan, classifier = timer("load data and models", lambda: load_models(args, plugins))
     n = args.n
-    samples = timer(f"generate {n:,} samples", lambda: generate_images(
-        gan, gan.sample_latent(n, generator=torch.Generator().manual_seed(0)), device=device))
+    samples = timer(
+        f"generate {n:,} samples",
+        lambda: generate_images(gan, gan.sample_latent(n, generator=torch.Generator().manual_seed(0)), device=device),
+    )
     reference_images = random_subset(train.images, n, 0)
     floor_images = random_subset(test.images, n, 0)
-    ref = timer(f"features: {len(reference_images):,} training images",
-                lambda: extract(classifier, reference_images, device))
+    ref = timer(
+        f"features: {len(reference_images):,} training images", lambda: extract(classifier, reference_images, device)
+    )
     floor = timer(f"features: {len(floor_images):,} held-out images", lambda: extract(classifier, floor_images, device))
     fake = timer(f"features: {n:,} samples", lambda: extract(classifier, samples, device))
     reference = timer("reference statistics + k-NN radii", lambda: Reference(*ref))
@@ -87,8 +90,9 @@ def time_parts(reference, fake) -> Timer:
     parts("  Fréchet distance (eigh)", lambda: frechet_distance(reference.mu, reference.sigma, mu, sigma))
     parts("  KID (100 subsets of 1,000)", lambda: kid(reference.features, fake[0]))
     parts("  Inception Score", lambda: inception_score(fake[1]))
-    parts("  precision/recall (k=3)",
-          lambda: precision_recall(reference.features, fake[0], 3, real_radii=reference.radii))
+    parts(
+        "  precision/recall (k=3)", lambda: precision_recall(reference.features, fake[0], 3, real_radii=reference.radii)
+    )
     return parts
 
 
@@ -104,8 +108,10 @@ def main() -> None:
     parts = time_parts(reference, fake)
 
     n = args.n
-    print(f"ganstudio eval speed: n={n:,}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    print(
+        f"ganstudio eval speed: n={n:,}, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    )
     print(f"real data: {train.source}; feature size {fake[0].shape[1]}")
     width = max(len(label) for label, _, _ in timer.rows + parts.rows) + 2
     for label, seconds, _ in timer.rows:

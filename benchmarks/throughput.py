@@ -1,20 +1,22 @@
-"""Training throughput of ganstudio's loop against a pytorch/examples-style baseline, measured in the same run.
+r"""Training throughput of ganstudio's loop against a pytorch/examples-style baseline, measured in the same run.
 
     .venv/bin/python benchmarks/throughput.py                      # CPU: 28x28 and 64x64, 3 rounds of 15 s per row
     .venv/bin/python benchmarks/throughput.py --device cuda --seconds 30 --compile
     .venv/bin/python benchmarks/throughput.py --shapes 28 --repeats 5 --no-ablation   # the headline ratio, tighter
-    .venv/bin/python benchmarks/throughput.py --shapes 28 --no-ablation --compare-with /tmp/before   # vs another checkout
+    .venv/bin/python benchmarks/throughput.py --shapes 28 --no-ablation \
+        --compare-with /tmp/before                                     # vs another checkout
 
 Every row runs in a fresh subprocess (its own threads, its own peak memory) and trains the same DCGAN
-(ganstudio/builtin/models/dcgan/nets.py, default width 64, batch 128) on the same images for ``--seconds`` after a warm-up:
+(ganstudio/builtin/models/dcgan/nets.py, default width 64, batch 128) on the same images for ``--seconds``
+after a warm-up:
 
 * ``baseline``: the way pytorch/examples dcgan/main.py feeds and trains it: a torchvision Dataset that
   builds a PIL image per sample and applies ``transforms`` (28x28: ToTensor + Normalize over the uint8
   Fashion-MNIST array, as torchvision's FashionMNIST does; 64x64: ImageFolder over 178x218 JPEGs with
   Resize(64) + CenterCrop(64) + ToTensor + Normalize), ``DataLoader(shuffle=True, num_workers=2)``,
   ``.item()`` on D(x), D(G(z)) and the losses every step, fp32, NCHW, torch's default threads.
-* ``ours``: ganstudio's training loop (ganstudio/train/loop.py ``fit``, no callbacks): the dataset as one uint8 tensor (on the
-  GPU when training there), batches by index, normalisation on the device, a host sync every 10 steps,
+* ``ours``: ganstudio's training loop (ganstudio/train/loop.py ``fit``, no callbacks): the dataset as one uint8
+  tensor (on the GPU when training there), batches by index, normalisation on the device, a host sync every 10 steps,
   one thread per core; the variants switch precision and memory format to show what each one buys.
 
 It also times sampling (``ganstudio sample``'s generate) and ``ganstudio eval``'s feature extraction, and
@@ -41,8 +43,18 @@ import torch
 HERE = Path(__file__).resolve()
 BATCH = 128
 # Dense bf16 tensor-core peaks (no sparsity), from NVIDIA's data sheets, for the "of bf16 peak" column.
-BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0,
-                    "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0, "RTX 4090": 165.0}
+BF16_PEAK_TFLOPS = {
+    "H200": 989.0,
+    "H100 SXM": 989.0,
+    "H100 PCIe": 756.0,
+    "H100 NVL": 835.0,
+    "H100": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "L4": 121.0,
+    "A10": 125.0,
+    "RTX 4090": 165.0,
+}
 
 OURS_VARIANTS = {  # name -> (precision, channels_last)
     "ours fp32 NCHW": ("fp32", False),
@@ -85,7 +97,8 @@ def make_jpeg_folder(folder: Path, count: int, seed: int = 0) -> Path:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process plus its largest joined child (a DataLoader worker), in MB (Linux: KiB units)."""
+    """Peak resident memory of this process plus its largest joined child (a DataLoader worker), in MB
+    (Linux: KiB units)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return (own + children) / 1024
@@ -114,13 +127,12 @@ def step_flops(model, images) -> float:
 def run_ours(args, precision: str, channels_last: bool) -> dict:
     """ganstudio's training loop on the shape's data for args.seconds after warm-up; images/s from its own hooks."""
     from ganstudio import hookimpl
-    from ganstudio.train.accel import resolve_device
     from ganstudio.api import DataRequest, DatasetPlugin
-    from ganstudio.config import DataSpec
-    from ganstudio.train.loop import fit
+    from ganstudio.config import DataSpec, TrainConfig
     from ganstudio.plugins import load_plugins
+    from ganstudio.train.accel import resolve_device
+    from ganstudio.train.loop import fit
     from ganstudio.train.run import Run
-    from ganstudio.config import TrainConfig
 
     data_name = "fashion" if args.shape == 28 else "bench-celeba"
 
@@ -129,8 +141,15 @@ def run_ours(args, precision: str, channels_last: bool) -> dict:
         def register_datasets(self, register):
             from ganstudio.builtin.datasets.celeba import load_celeba
 
-            register(DatasetPlugin("bench-celeba", lambda request: load_celeba(
-                DataRequest(split="train", root=Path(args.jpeg_folder), image_size=64, quiet=True)), "benchmark JPEGs"))
+            register(
+                DatasetPlugin(
+                    "bench-celeba",
+                    lambda request: load_celeba(
+                        DataRequest(split="train", root=Path(args.jpeg_folder), image_size=64, quiet=True)
+                    ),
+                    "benchmark JPEGs",
+                )
+            )
 
     marks: list[tuple[float, int]] = []
 
@@ -144,9 +163,19 @@ def run_ours(args, precision: str, channels_last: bool) -> dict:
     plugins.pm.register(Clock(), name="bench-clock")
     with tempfile.TemporaryDirectory() as out:
         config = TrainConfig(
-            data=DataSpec(data_name), model="dcgan", name="bench", minutes=(args.warmup + args.seconds) / 60, batch_size=BATCH,
-            device=args.device, precision=precision, compile=args.compile, callbacks=[], checkpoints_dir=f"{out}/c",
-            samples_dir=f"{out}/s", save_every_minutes=1e9, model_options={"channels_last": channels_last},
+            data=DataSpec(data_name),
+            model="dcgan",
+            name="bench",
+            minutes=(args.warmup + args.seconds) / 60,
+            batch_size=BATCH,
+            device=args.device,
+            precision=precision,
+            compile=args.compile,
+            callbacks=[],
+            checkpoints_dir=f"{out}/c",
+            samples_dir=f"{out}/s",
+            save_every_minutes=1e9,
+            model_options={"channels_last": channels_last},
             # Marks come when the loop syncs: every 10 steps on a GPU (as in training), every 2 on the CPU, where a
             # step is synchronous anyway and a 64x64 step takes a third of a second.
             log_every=2 if resolve_device(args.device).type == "cpu" else 10,
@@ -176,8 +205,8 @@ def run_baseline(args) -> dict:
     import torchvision.transforms as transforms
     from PIL import Image
 
-    from ganstudio.train.accel import resolve_device
     from ganstudio.builtin.models.dcgan.nets import Discriminator, Generator, init_weights
+    from ganstudio.train.accel import resolve_device
 
     device = resolve_device(args.device)
     if args.shape == 28:
@@ -194,10 +223,17 @@ def run_baseline(args) -> dict:
 
         dataset, channels, side = FashionLike(), 1, 28
     else:
-        dataset = dset.ImageFolder(root=str(Path(args.jpeg_folder).parent), transform=transforms.Compose([
-            transforms.Resize(64), transforms.CenterCrop(64), transforms.ToTensor(),
-            transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-        ]))
+        dataset = dset.ImageFolder(
+            root=str(Path(args.jpeg_folder).parent),
+            transform=transforms.Compose(
+                [
+                    transforms.Resize(64),
+                    transforms.CenterCrop(64),
+                    transforms.ToTensor(),
+                    transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+                ]
+            ),
+        )
         channels, side = 3, 64
     loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=2, drop_last=True)
     nz = 100
@@ -245,7 +281,11 @@ def run_baseline(args) -> dict:
             if start_time is None and now - t_begin >= args.warmup:
                 start_time, start_step = now, step
             if start_time is not None and now - start_time >= args.seconds:
-                result = {"images_per_s": (step - start_step) * BATCH / (now - start_time), "precision": "fp32", "steps": step}
+                result = {
+                    "images_per_s": (step - start_step) * BATCH / (now - start_time),
+                    "precision": "fp32",
+                    "steps": step,
+                }
                 if device.type == "cuda":
                     result["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
                 return result
@@ -253,10 +293,10 @@ def run_baseline(args) -> dict:
 
 def run_sampling(args) -> dict:
     """``ganstudio sample``'s generate: 10,000 images from a default-size DCGAN at 28x28."""
-    from ganstudio.train.accel import resolve_device
     from ganstudio.api import ModelConfig
-    from ganstudio.output.generation import generate_images
     from ganstudio.builtin.models.dcgan.nets import DCGAN
+    from ganstudio.output.generation import generate_images
+    from ganstudio.train.accel import resolve_device
 
     device = resolve_device(args.device)
     model = DCGAN(ModelConfig((1, 28, 28), 10, {})).to(device)
@@ -270,10 +310,10 @@ def run_sampling(args) -> dict:
 
 def run_features(args) -> dict:
     """``ganstudio eval``'s feature extraction: the classifier's penultimate layer for 10,000 28x28 images."""
-    from ganstudio.train.accel import resolve_device
     from ganstudio.api import ModelConfig
     from ganstudio.builtin.models.classifier.nets import CNNClassifier
     from ganstudio.scoring.evaluation import predict
+    from ganstudio.train.accel import resolve_device
 
     device = resolve_device(args.device)
     model = CNNClassifier(ModelConfig((1, 28, 28), 10, {})).to(device)
@@ -316,7 +356,8 @@ def machine_description(device: str) -> str:
         pass
     from ganstudio.train.accel import cpu_cores, cpu_has_native_bf16
 
-    text = f"{cpu}, {cpu_cores()} cores (native bf16: {'yes' if cpu_has_native_bf16() else 'no'}), torch {torch.__version__}"
+    bf16 = "yes" if cpu_has_native_bf16() else "no"
+    text = f"{cpu}, {cpu_cores()} cores (native bf16: {bf16}), torch {torch.__version__}"
     if device != "cpu" and torch.cuda.is_available():
         text += f", GPU {torch.cuda.get_device_name(0)}"
     return text
@@ -334,16 +375,27 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per training row (after warm-up)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of each training row not measured")
-    parser.add_argument("--shapes", default="28,64", help="comma-separated: 28 (1x28x28 Fashion-MNIST), 64 (3x64x64 JPEGs)")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds of the training rows; the table shows each row's median")
+    parser.add_argument(
+        "--shapes", default="28,64", help="comma-separated: 28 (1x28x28 Fashion-MNIST), 64 (3x64x64 JPEGs)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="rounds of the training rows; the table shows each row's median"
+    )
     parser.add_argument("--jpegs", type=int, default=3000, help="CelebA-sized JPEGs written for the 64x64 rows")
-    parser.add_argument("--no-ablation", dest="ablation", action="store_false",
-                        help="only the baseline and ours (default): more rounds in the same time")
+    parser.add_argument(
+        "--no-ablation",
+        dest="ablation",
+        action="store_false",
+        help="only the baseline and ours (default): more rounds in the same time",
+    )
     parser.add_argument("--compile", action="store_true", help="add an 'ours --compile' row (torch.compile)")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table as markdown to FILE")
-    parser.add_argument("--compare-with", metavar="DIR",
-                        help="another ganstudio checkout (e.g. a git worktree of an older commit): its 'ours (default)' row runs "
-                             "from its own code and benchmark script in the same rounds")
+    parser.add_argument(
+        "--compare-with",
+        metavar="DIR",
+        help="another ganstudio checkout (e.g. a git worktree of an older commit): its 'ours (default)' row runs "
+        "from its own code and benchmark script in the same rounds",
+    )
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row in this process
     parser.add_argument("--shape", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--jpeg-folder", help=argparse.SUPPRESS)
@@ -367,7 +419,11 @@ def main() -> None:
     plan = []
     for shape in shapes:
         variants = list(OURS_VARIANTS) if args.ablation else ["ours (default)"]
-        names = ["baseline", *variants] + (["ours --compile"] if args.compile else []) + (["compared"] if args.compare_with else [])
+        names = (
+            ["baseline", *variants]
+            + (["ours --compile"] if args.compile else [])
+            + (["compared"] if args.compare_with else [])
+        )
         plan += [(f"{shape}", name) for _ in range(args.repeats) for name in names]
     plan += [("28", "sampling"), ("28", "features")]
     results: dict[tuple[str, str], list[dict]] = {}
@@ -375,17 +431,35 @@ def main() -> None:
         script, row, row_env = HERE, name, env
         if name == "compared":  # the other checkout's own script and code, on its own import path
             other = Path(args.compare_with).resolve()
-            script, row, row_env = other / "benchmarks" / "throughput.py", "ours (default)", dict(env, PYTHONPATH=str(other))
-        cmd = [sys.executable, str(script), "--row", row, "--shape", shape, "--device", args.device,
-               "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--jpeg-folder", str(jpeg_dir)]
+            script, row, row_env = (
+                other / "benchmarks" / "throughput.py",
+                "ours (default)",
+                dict(env, PYTHONPATH=str(other)),
+            )
+        cmd = [
+            sys.executable,
+            str(script),
+            "--row",
+            row,
+            "--shape",
+            shape,
+            "--device",
+            args.device,
+            "--seconds",
+            str(args.seconds),
+            "--warmup",
+            str(args.warmup),
+            "--jpeg-folder",
+            str(jpeg_dir),
+        ]
         print(f"[{i}/{len(plan)}] {name} at {shape}x{shape} ...", end=" ", file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, env=row_env)
-        line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+        line = next((text for text in proc.stdout.splitlines() if text.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             print("failed:\n    " + "\n    ".join(tail), file=sys.stderr)
             continue
-        result = json.loads(line[len("RESULT "):])
+        result = json.loads(line[len("RESULT ") :])
         print(f"{result['images_per_s']:,.0f} images/s", file=sys.stderr)
         results.setdefault((shape, name), []).append(result)
 
@@ -399,7 +473,10 @@ def main() -> None:
         ours = next((r for r in rows if r["shape"] == str(shape) and r["row"] == "ours (default)"), None)
         other = next((r for r in rows if r["shape"] == str(shape) and r["row"] == "compared"), None)
         if ours and other:
-            print(f"{shape}x{shape}: this checkout / {args.compare_with}: {ours['images_per_s'] / other['images_per_s']:.3f}")
+            print(
+                f"{shape}x{shape}: this checkout / {args.compare_with}: "
+                f"{ours['images_per_s'] / other['images_per_s']:.3f}"
+            )
 
 
 def print_table(rows: list[dict], args) -> None:
@@ -412,21 +489,38 @@ def print_table(rows: list[dict], args) -> None:
     baseline = {r["shape"]: r["images_per_s"] for r in rows if r["row"] == "baseline"}
     for r in rows:
         training = r["row"] not in ("sampling", "features")
-        what = {"sampling": "sampling (ganstudio sample)", "features": "eval features (classifier)",
-                "compared": f"train: ours (default) of {args.compare_with}"}.get(r["row"], f"train: {r['row']}")
+        what = {
+            "sampling": "sampling (ganstudio sample)",
+            "features": "eval features (classifier)",
+            "compared": f"train: ours (default) of {args.compare_with}",
+        }.get(r["row"], f"train: {r['row']}")
         shape = "1x28x28" if r["shape"] == "28" else "3x64x64"
         ratio = f"{r['images_per_s'] / baseline[r['shape']]:.2f}x" if training and baseline.get(r["shape"]) else ""
         rounds = " / ".join(f"{v:,.0f}" for v in r["rounds"]) if len(r["rounds"]) > 1 else ""
-        cells = [what, shape, r.get("precision", "fp32"), f"{r['images_per_s']:,.0f}", ratio, rounds, f"{r['peak_rss_mb']:,.0f}"]
+        cells = [
+            what,
+            shape,
+            r.get("precision", "fp32"),
+            f"{r['images_per_s']:,.0f}",
+            ratio,
+            rounds,
+            f"{r['peak_rss_mb']:,.0f}",
+        ]
         if gpu:
             tf = r.get("tflops")
-            cells += [f"{r.get('cuda_max_allocated_mb', 0):,.0f}", f"{tf:.1f}" if tf else "",
-                      f"{tf / peak * 100:.1f}%" if tf and peak else ""]
+            cells += [
+                f"{r.get('cuda_max_allocated_mb', 0):,.0f}",
+                f"{tf:.1f}" if tf else "",
+                f"{tf / peak * 100:.1f}%" if tf and peak else "",
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     machine = machine_description(args.device)
-    text = (f"Machine: {machine}\nDevice: {args.device}; batch {BATCH}; each training row {args.seconds:g} s measured after "
-            f"{args.warmup:g} s warm-up, {args.repeats} interleaved rounds, median shown\n\n{table}\n")
+    text = (
+        f"Machine: {machine}\nDevice: {args.device}; batch {BATCH}; "
+        f"each training row {args.seconds:g} s measured after "
+        f"{args.warmup:g} s warm-up, {args.repeats} interleaved rounds, median shown\n\n{table}\n"
+    )
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text)

@@ -11,8 +11,8 @@ import sys
 import traceback
 
 from ganstudio import __version__
-from ganstudio.train.distributed import rank_prefix
 from ganstudio.errors import GanstudioError, PluginError
+from ganstudio.train.distributed import rank_prefix
 
 # torch and the plugins are imported inside main(), so that Ctrl-C during those (slow) imports is one line too.
 
@@ -38,7 +38,10 @@ class CommandRegistry:
 
     def command(self, name: str, *, help: str, run) -> argparse.ArgumentParser:
         if name in self._owners:
-            raise PluginError(f"command '{name}' is registered twice: by plugin '{self._owners[name]}' and by plugin '{self.current_plugin}'")
+            raise PluginError(
+                f"command '{name}' is registered twice: "
+                f"by plugin '{self._owners[name]}' and by plugin '{self.current_plugin}'"
+            )
         self._owners[name] = self.current_plugin
         self.plugins.commands.setdefault(self.current_plugin, []).append(name)
         parser = self._subparsers.add_parser(name, help=help, description=help, parents=[self._parent])
@@ -50,10 +53,18 @@ def _global_options(add_help: bool) -> ArgumentParser:
     # No abbreviations: read before the command's own options are known, "--n 4" must not mean "--no-plugins".
     parser = ArgumentParser(add_help=add_help, allow_abbrev=False)
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    parser.add_argument("--plugins-dir", default=argparse.SUPPRESS, metavar="DIR",
-                        help="load the *.py plugins in DIR (./plugins is loaded only once trusted: ganstudio plugins --trust)")
-    parser.add_argument("--no-plugins", action="store_true", default=argparse.SUPPRESS,
-                        help="load only the built-in plugins: no entry points, no plugins folder")
+    parser.add_argument(
+        "--plugins-dir",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="load the *.py plugins in DIR (./plugins is loaded only once trusted: ganstudio plugins --trust)",
+    )
+    parser.add_argument(
+        "--no-plugins",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="load only the built-in plugins: no entry points, no plugins folder",
+    )
     return parser
 
 
@@ -61,7 +72,11 @@ def build_parser(plugins) -> ArgumentParser:
     from ganstudio.plugins import call_impl
 
     parent = _global_options(add_help=False)
-    parser = ArgumentParser(prog="ganstudio", description="Train GANs, watch them learn, sample, score; extend with plugins.", parents=[parent])
+    parser = ArgumentParser(
+        prog="ganstudio",
+        description="Train GANs, watch them learn, sample, score; extend with plugins.",
+        parents=[parent],
+    )
     parser.add_argument("--version", action="version", version=f"ganstudio {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     registry = CommandRegistry(subparsers, parent, plugins)
@@ -108,5 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug, or an error nobody anticipated: still one line unless --debug
         if debug:
             traceback.print_exc()
-        print(f"{rank_prefix()}error: unexpected {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"{rank_prefix()}error: unexpected {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1

@@ -26,9 +26,14 @@ class DataSpec:
 
     @classmethod
     def from_args(cls, args, default: Optional[str] = None) -> "DataSpec":
-        return cls(name=getattr(args, "data", None) or default or cls.name, root=getattr(args, "data_root", None),
-                   download=bool(getattr(args, "download", False)), image_size=getattr(args, "image_size", None),
-                   channels=getattr(args, "channels", None), options=dict(getattr(args, "data_option", None) or []))
+        return cls(
+            name=getattr(args, "data", None) or default or cls.name,
+            root=getattr(args, "data_root", None),
+            download=bool(getattr(args, "download", False)),
+            image_size=getattr(args, "image_size", None),
+            channels=getattr(args, "channels", None),
+            options=dict(getattr(args, "data_option", None) or []),
+        )
 
     @classmethod
     def from_dict(cls, d: dict) -> "DataSpec":
@@ -44,20 +49,36 @@ class TrainConfig:
     name: Optional[str] = field(default=None, metadata=RUN)  # run name; default "<data>-<model>"
     batch_size: int = field(default=128, metadata=RUN)
     seed: int = field(default=0, metadata=RUN)
-    precision: str = field(default="auto", metadata=RUN)  # auto: bf16 where the hardware runs it natively, else fp32 (accel.py)
-    grid_samples: int = field(default=64, metadata=RUN)  # size of the fixed-noise grid (conditional: about this many, a row per class)
-    ema_decay: float = field(default=0.0, metadata=RUN)  # generator EMA (ema.py) for all outputs; train sets the model's own (ModelPlugin.ema_decay) when none is given
-    augment: str = field(default="off", metadata=RUN)  # DiffAugment policy before D (augment.py): off, on, or a list of ops
-    epochs: Optional[int] = field(default=None, metadata=INVOCATION)  # total epochs of the run (resumed runs count those done)
+    precision: str = field(
+        default="auto", metadata=RUN
+    )  # auto: bf16 where the hardware runs it natively, else fp32 (accel.py)
+    grid_samples: int = field(
+        default=64, metadata=RUN
+    )  # size of the fixed-noise grid (conditional: about this many, a row per class)
+    ema_decay: float = field(
+        default=0.0, metadata=RUN
+    )  # generator EMA (ema.py) for all outputs; train sets the model's own (ModelPlugin.ema_decay) when none is given
+    augment: str = field(
+        default="off", metadata=RUN
+    )  # DiffAugment policy before D (augment.py): off, on, or a list of ops
+    epochs: Optional[int] = field(
+        default=None, metadata=INVOCATION
+    )  # total epochs of the run (resumed runs count those done)
     steps: Optional[int] = field(default=None, metadata=INVOCATION)  # total training steps of the run
     minutes: Optional[float] = field(default=None, metadata=INVOCATION)  # wall-clock budget of this invocation
     device: str = field(default="auto", metadata=INVOCATION)  # auto picks CUDA when present
-    compile: bool = field(default=False, metadata=INVOCATION)  # torch.compile: pays off on long GPU runs, costs minutes on CPU
-    sync_batchnorm: bool = field(default=False, metadata=INVOCATION)  # under torchrun: batch-norm statistics over all ranks
+    compile: bool = field(
+        default=False, metadata=INVOCATION
+    )  # torch.compile: pays off on long GPU runs, costs minutes on CPU
+    sync_batchnorm: bool = field(
+        default=False, metadata=INVOCATION
+    )  # under torchrun: batch-norm statistics over all ranks
     checkpoints_dir: str = field(default="checkpoints", metadata=INVOCATION)
     samples_dir: str = field(default="samples", metadata=INVOCATION)
     log_every: int = field(default=10, metadata=INVOCATION)  # steps between host syncs: metrics, NaN check, view, hooks
-    grid_every: Optional[int] = field(default=None, metadata=INVOCATION)  # fixed-noise grid every N steps (besides epoch ends)
+    grid_every: Optional[int] = field(
+        default=None, metadata=INVOCATION
+    )  # fixed-noise grid every N steps (besides epoch ends)
     save_every_minutes: float = field(default=5.0, metadata=INVOCATION)  # periodic checkpoint besides epoch ends
     callbacks: Optional[list] = field(default=None, metadata=INVOCATION)  # None: every callback whose default is on
     disabled_callbacks: list = field(default_factory=list, metadata=INVOCATION)
@@ -103,11 +124,11 @@ def ignored_on_resume(stored: TrainConfig, given: TrainConfig, names) -> list[st
     resumed run does not take because they define the run, as "name value (the run's: value)"."""
     out = []
     for name in sorted(names):
-        holder_old, holder_new, field_name = (stored.data, given.data, name[5:]) if name.startswith("data.") else (stored, given, name)
+        holder_old, holder_new, field_name = (
+            (stored.data, given.data, name[5:]) if name.startswith("data.") else (stored, given, name)
+        )
         role = next((f.metadata.get("role") for f in dataclasses.fields(holder_old) if f.name == field_name), None)
         old, new = getattr(holder_old, field_name), getattr(holder_new, field_name)
         if role == RUN["role"] and old != new:
             out.append(f"{name.replace('data.', 'data ')} {new} (the run's: {old})")
     return out
-
-

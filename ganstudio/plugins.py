@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pluggy
 
-from ganstudio.api import hookspecs
-from ganstudio.api import CallbackPlugin, DatasetPlugin, ModelPlugin
+from ganstudio.api import CallbackPlugin, DatasetPlugin, ModelPlugin, hookspecs
 from ganstudio.errors import Interrupted, PluginError, unknown_name
 
 DEFAULT_PLUGINS = (
@@ -114,9 +113,15 @@ class Plugins:
 
             def register(item, _plugin=plugin_name):
                 if not isinstance(item, item_type):
-                    raise PluginError(f"plugin '{_plugin}' registered {item!r} as a {kind}; expected ganstudio.api.{item_type.__name__}")
+                    raise PluginError(
+                        f"plugin '{_plugin}' registered {item!r} as a {kind}; "
+                        f"expected ganstudio.api.{item_type.__name__}"
+                    )
                 if item.name in items:
-                    raise PluginError(f"{kind} '{item.name}' is registered twice: by plugin '{items[item.name].plugin}' and by plugin '{_plugin}'")
+                    raise PluginError(
+                        f"{kind} '{item.name}' is registered twice: "
+                        f"by plugin '{items[item.name].plugin}' and by plugin '{_plugin}'"
+                    )
                 item.plugin = _plugin
                 items[item.name] = item
 
@@ -137,7 +142,11 @@ class Plugins:
 
 def _failing_plugin(caller, tb) -> str:
     """The plugin whose hook implementation is the innermost frame of the traceback that belongs to one."""
-    codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls() if hasattr(impl.function, "__code__")}
+    codes = {
+        impl.function.__code__: impl.plugin_name
+        for impl in caller.get_hookimpls()
+        if hasattr(impl.function, "__code__")
+    }
     found = "?"
     while tb is not None:
         found = codes.get(tb.tb_frame.f_code, found)
@@ -155,8 +164,9 @@ def call_impl(impl, hook_name: str, **kwargs):
         raise PluginError(f"plugin '{impl.plugin_name}' failed in hook {hook_name}: {type(e).__name__}: {e}") from e
 
 
-def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: bool = True, local: bool = True,
-                 quiet: bool = False) -> Plugins:
+def load_plugins(
+    plugins_dir: str | os.PathLike | None = None, entry_points: bool = True, local: bool = True, quiet: bool = False
+) -> Plugins:
     """Load built-ins, entry points (unless ``entry_points`` is False or GANSTUDIO_NO_ENTRY_POINTS is set) and a
     plugins folder: ``plugins_dir`` when given, else ``./plugins`` if the user trusts it (``local=False``: none).
     An untrusted ./plugins is not imported; a note on stderr says how to load it (unless ``quiet``)."""
@@ -177,7 +187,9 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: boo
             try:
                 plugin = ep.load()
             except (Exception, SystemExit) as e:  # sys.exit() at import must not end the command as a "success"
-                raise PluginError(f'could not import plugin "{ep.name}" (entry point from {dist}): {type(e).__name__}: {e}') from e
+                raise PluginError(
+                    f'could not import plugin "{ep.name}" (entry point from {dist}): {type(e).__name__}: {e}'
+                ) from e
             _register(pm, plugin, ep.name, f"entry point {dist}")
             info[ep.name] = PluginInfo(ep.name, "entry point", dist)
 
@@ -187,9 +199,12 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None, entry_points: boo
     files = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_")) if local and folder.is_dir() else []
     if files and plugins_dir is None and not is_trusted(folder):
         if not quiet:
-            print(f"note: ./plugins holds {len(files)} plugin file{'s' if len(files) != 1 else ''}, not loaded: the folder is not "
-                  "trusted. `ganstudio plugins --trust` loads it from now on, `ganstudio --plugins-dir plugins ...` this once",
-                  file=sys.stderr)
+            print(
+                f"note: ./plugins holds {len(files)} plugin file{'s' if len(files) != 1 else ''}, "
+                "not loaded: the folder is not trusted. "
+                "`ganstudio plugins --trust` loads it from now on, `ganstudio --plugins-dir plugins ...` this once",
+                file=sys.stderr,
+            )
         files = []
     if files:
         # Plugin files may share code: a helper module in the folder (e.g. _common.py, not loaded as a plugin)
@@ -213,10 +228,18 @@ def check_pending(pm: pluggy.PluginManager) -> None:
     except pluggy.PluginValidationError as e:
         specs = [name for name in dir(hookspecs) if not name.startswith("_") and callable(getattr(hookspecs, name))]
         hook = next(
-            (name for name, caller in vars(pm.hook).items() if not name.startswith("_") and not caller.has_spec()
-             and any(impl.plugin is e.plugin for impl in caller.get_hookimpls())), "?")
-        raise PluginError(f"plugin '{pm.get_name(e.plugin)}' implements unknown hook '{hook}'"
-                          + _suggest(hook, specs)) from None
+            (
+                name
+                for name, caller in vars(pm.hook).items()
+                if not name.startswith("_")
+                and not caller.has_spec()
+                and any(impl.plugin is e.plugin for impl in caller.get_hookimpls())
+            ),
+            "?",
+        )
+        raise PluginError(
+            f"plugin '{pm.get_name(e.plugin)}' implements unknown hook '{hook}'" + _suggest(hook, specs)
+        ) from None
 
 
 def _suggest(name: str, choices: list[str]) -> str:

@@ -44,4 +44,6 @@ def load_shapes(request):
 
 @hookimpl
 def register_datasets(register):
-    register(DatasetPlugin("shapes", load_shapes, "example plugin: synthetic squares/discs/crosses, 1x28x28, 3 classes"))
+    register(
+        DatasetPlugin("shapes", load_shapes, "example plugin: synthetic squares/discs/crosses, 1x28x28, 3 classes")
+    )

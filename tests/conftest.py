@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +39,9 @@ def workdir(tmp_path, monkeypatch):
     monkeypatch.setenv("GANSTUDIO_NO_ENTRY_POINTS", "1")
     monkeypatch.delenv("GANSTUDIO_DATA", raising=False)
     (tmp_path / "config").mkdir()
-    (tmp_path / "config/trusted-plugin-folders.json").write_text(json.dumps({"folders": [str((tmp_path / "plugins").resolve())]}))
+    (tmp_path / "config/trusted-plugin-folders.json").write_text(
+        json.dumps({"folders": [str((tmp_path / "plugins").resolve())]})
+    )
     return tmp_path
 
 

@@ -20,14 +20,22 @@ def docs_script(lead_in: str) -> str:
     return textwrap.dedent(match.group(1))
 
 
-BLOCK_IMPORTS = "import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None  # importing it fails\nsys.argv = ['script', {path!r}]\n"
+BLOCK_IMPORTS = (
+    "import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None  # importing it fails\n"
+    "sys.argv = ['script', {path!r}]\n"
+)
 
 
 def run_script(code: str, path: Path, cwd: Path, blocked: tuple) -> None:
     script = cwd / "script.py"
     script.write_text(BLOCK_IMPORTS.format(blocked=list(blocked), path=str(path)) + code)
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr
 
 

@@ -35,7 +35,9 @@ def make_celeba_torchvision(root: Path, n_train: int = 24, n_valid: int = 2, n_t
     names = write_faces(base / "img_align_celeba", n_train + n_valid + n_test)
     codes = [0] * n_train + [1] * n_valid + [2] * n_test
     (base / "list_eval_partition.txt").write_text("".join(f"{n} {c}\n" for n, c in zip(names, codes)))
-    rows = [f"{n} " + " ".join("1" if (i >> k) & 1 else "-1" for k in range(len(ATTRIBUTES))) for i, n in enumerate(names)]
+    rows = [
+        f"{n} " + " ".join("1" if (i >> k) & 1 else "-1" for k in range(len(ATTRIBUTES))) for i, n in enumerate(names)
+    ]
     (base / "list_attr_celeba.txt").write_text(f"{len(names)}\n{' '.join(ATTRIBUTES)}\n" + "\n".join(rows) + "\n")
     return root
 

@@ -4,8 +4,8 @@ from tests/tiny_models.py (``tiny``, ``tiny-cond``), 2 training steps each, and 
 import shutil
 
 import pytest
-
 from conftest import make_idx_dataset
+
 from ganstudio.cli import main
 
 PLUGIN = "from tiny_models import register_models  # noqa: F401  (tiny and tiny-cond)\n"
@@ -19,18 +19,49 @@ def train_sample_runs(root):
     data = make_idx_dataset(root / "tiny", n_train=128, n_test=64)
     (root / "plugins").mkdir()
     (root / "plugins/tiny_plugins.py").write_text(PLUGIN)
-    runs = {"plain": ("tiny",), "cond": ("tiny-cond",),
-            "bars": ("tiny-cond", "--model-option", "bars=true", "--model-option", "confuse=3")}
+    runs = {
+        "plain": ("tiny",),
+        "cond": ("tiny-cond",),
+        "bars": ("tiny-cond", "--model-option", "bars=true", "--model-option", "confuse=3"),
+    }
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.setenv("GANSTUDIO_CACHE", str(root / "cache"))
         mp.setenv("GANSTUDIO_NO_ENTRY_POINTS", "1")
         for name, (model, *options) in runs.items():
-            args = ["--plugins-dir", "plugins", "train", "--data", "fashion", "--data-root", str(data), "--model", model,
-                    *options, "--name", name, *TRAIN]
+            args = [
+                "--plugins-dir",
+                "plugins",
+                "train",
+                "--data",
+                "fashion",
+                "--data-root",
+                str(data),
+                "--model",
+                model,
+                *options,
+                "--name",
+                name,
+                *TRAIN,
+            ]
             assert main(args) == 0, name
-        assert main(["train", "--data", "fashion", "--data-root", str(data), "--model", "classifier", "--model-option",
-                     "width=8", *TRAIN]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--data",
+                    "fashion",
+                    "--data-root",
+                    str(data),
+                    "--model",
+                    "classifier",
+                    "--model-option",
+                    "width=8",
+                    *TRAIN,
+                ]
+            )
+            == 0
+        )
     return root
 
 

@@ -138,16 +138,45 @@ def test_compile_for_training_keeps_the_state_dict_keys():
 
 
 def test_train_records_precision_and_refuses_fp16_on_cpu(cli, tiny_idx, workdir):
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "dcgan", "--model-option", "width=8", *FAST,
-                         "--steps", "4", "--precision", "bf16", "--device", "cpu")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        tiny_idx,
+        "--model",
+        "dcgan",
+        "--model-option",
+        "width=8",
+        *FAST,
+        "--steps",
+        "4",
+        "--precision",
+        "bf16",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     assert "device cpu (bf16)" in out
     ckpt = load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")
     assert ckpt["config"]["precision"] == "bf16"
     assert all(torch.isfinite(v).all() for v in ckpt["state"]["model"].values() if v.is_floating_point())
 
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--name", "x", "--steps", "2",
-                         "--precision", "fp16", "--device", "cpu")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        tiny_idx,
+        "--name",
+        "x",
+        "--steps",
+        "2",
+        "--precision",
+        "fp16",
+        "--device",
+        "cpu",
+    )
     assert code != 0
     assert err.strip() == "error: --precision fp16 needs a CUDA device; on the CPU use bf16 or fp32"
 

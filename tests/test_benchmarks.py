@@ -13,12 +13,32 @@ REPO = Path(__file__).resolve().parent.parent
 def test_throughput_benchmark_prints_its_table(tmp_path):
     out = tmp_path / "table.md"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "throughput.py"), "--shapes", "28", "--seconds", "1", "--warmup", "0.5",
-         "--repeats", "1", "--no-ablation", "--markdown", str(out)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "throughput.py"),
+            "--shapes",
+            "28",
+            "--seconds",
+            "1",
+            "--warmup",
+            "0.5",
+            "--repeats",
+            "1",
+            "--no-ablation",
+            "--markdown",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     table = out.read_text()
-    for row in ("train: baseline", "train: ours (default)", "sampling (ganstudio sample)", "eval features (classifier)"):
+    for row in (
+        "train: baseline",
+        "train: ours (default)",
+        "sampling (ganstudio sample)",
+        "eval features (classifier)",
+    ):
         assert f"| {row} | 1x28x28 |" in table
     assert "failed" not in proc.stderr

@@ -5,11 +5,11 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
-
 from conftest import FAST
+
 from ganstudio.builtin.callbacks.curves import plot_curves, smooth
-from ganstudio.store.rundir import read_metrics
 from ganstudio.errors import GanstudioError
+from ganstudio.store.rundir import read_metrics
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
 
@@ -36,7 +36,9 @@ def test_metrics_jsonl_has_one_valid_record_per_logged_step_and_survives_resume(
     # Records after the checkpoint (as if the process had died after logging them) are dropped on resume.
     with open(path, "a") as f:
         f.write(json.dumps({"step": 12, "epoch": 1.5, "loss_d": 9.0}) + "\n")
-    code, out, err = cli("train", "--name", "fashion-dcgan", "--data-root", tiny_idx, "--resume", "--steps", "14", "--log-every", "2")
+    code, out, err = cli(
+        "train", "--name", "fashion-dcgan", "--data-root", tiny_idx, "--resume", "--steps", "14", "--log-every", "2"
+    )
     assert code == 0, err
     resumed = read_jsonl(path)
     assert [r["step"] for r in resumed] == [2, 4, 6, 8, 10, 12, 14]
@@ -61,8 +63,18 @@ def test_read_metrics_skips_a_torn_last_line_but_not_damage_elsewhere(tmp_path):
 
 def test_plot_curves_adds_panels_for_eval_scores(tmp_path):
     rng = np.random.default_rng(0)
-    records = [{"step": s, "epoch": s / 100, "loss_d": 1 + rng.normal(0, 0.1), "loss_g": 2 + rng.normal(0, 0.3),
-                "d_real": 0.7, "d_fake": 0.3, "images_per_s": 500.0} for s in range(10, 1010, 10)]
+    records = [
+        {
+            "step": s,
+            "epoch": s / 100,
+            "loss_d": 1 + rng.normal(0, 0.1),
+            "loss_g": 2 + rng.normal(0, 0.3),
+            "d_real": 0.7,
+            "d_fake": 0.3,
+            "images_per_s": 500.0,
+        }
+        for s in range(10, 1010, 10)
+    ]
     plain = iio.imread(plot_curves(records, tmp_path / "plain.png", title="t"))
     for r in records:  # an eval every 250 steps, repeated in every record until the next one (as the loop logs it)
         r.update({"fid": 100.0 / (1 + r["step"] // 250), "precision": 0.1 * (r["step"] // 250)})

@@ -5,14 +5,20 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from conftest import FAST
 from PIL import Image
 
-from conftest import FAST
 from ganstudio.builtin.callbacks.gif import Timeline, thin_evenly
 from ganstudio.output.timeline import add_caption
 from ganstudio.store.rundir import read_grid_index
 
-TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)  # 256 images / batch 32 = 8 steps per epoch; log every 2 steps
+TINY = (
+    "--model",
+    "dcgan",
+    "--model-option",
+    "width=8",
+    *FAST,
+)  # 256 images / batch 32 = 8 steps per epoch; log every 2 steps
 GRID = 8 * 30 + 2  # 64 fixed-noise samples of 28 px: an 8x8 grid with 2 px padding
 
 
@@ -47,7 +53,12 @@ def test_short_run_timeline_has_one_captioned_frame_per_grid(cli, tiny_idx, work
     samples = workdir / "samples/fashion-dcgan"
     # start, steps 4 and 12 (--grid-every), step 8 (epoch 1); 12 is also the end, so no extra final grid
     assert [e["step"] for e in read_grid_index(samples)] == [0, 4, 8, 12]
-    assert sorted(p.name for p in samples.glob("*_*.png")) == ["epoch_0001.png", "step_000000.png", "step_000004.png", "step_000012.png"]
+    assert sorted(p.name for p in samples.glob("*_*.png")) == [
+        "epoch_0001.png",
+        "step_000000.png",
+        "step_000004.png",
+        "step_000012.png",
+    ]
 
     frames, durations, loop = gif_frames(samples / "timeline.gif")
     assert len(frames) == 4
@@ -60,7 +71,12 @@ def test_short_run_timeline_has_one_captioned_frame_per_grid(cli, tiny_idx, work
         assert np.array_equal(grid, iio.imread(samples / name)), name
     # Captions: stored per frame, drawn as white text on the black band, different for each step.
     store = json.loads((samples / "timeline/frames.json").read_text())
-    assert [f["caption"] for f in store["frames"]] == ["step 0  epoch 0.00", "step 4  epoch 0.50", "step 8  epoch 1.00", "step 12  epoch 1.50"]
+    assert [f["caption"] for f in store["frames"]] == [
+        "step 0  epoch 0.00",
+        "step 4  epoch 0.50",
+        "step 8  epoch 1.00",
+        "step 12  epoch 1.50",
+    ]
     bands = [caption_band(f) for f in frames]
     assert all(b.max() > 200 and (b > 128).mean() < 0.5 for b in bands), "white text on black"
     assert len({b.tobytes() for b in bands}) == 4, "each frame shows its own step"
@@ -70,7 +86,20 @@ def test_resumed_run_continues_the_same_timeline(cli, tiny_idx, workdir):
     train(cli, tiny_idx, "--steps", "8", "--grid-every", "4")
     before, _, _ = gif_frames(workdir / "samples/fashion-dcgan/timeline.gif")
     assert len(before) == 3  # steps 0, 4, 8
-    code, out, err = cli("train", "--name", "fashion-dcgan", "--data-root", tiny_idx, "--resume", "--steps", "16", "--grid-every", "4", "--log-every", "2")
+    code, out, err = cli(
+        "train",
+        "--name",
+        "fashion-dcgan",
+        "--data-root",
+        tiny_idx,
+        "--resume",
+        "--steps",
+        "16",
+        "--grid-every",
+        "4",
+        "--log-every",
+        "2",
+    )
     assert code == 0, err
     after, _, _ = gif_frames(workdir / "samples/fashion-dcgan/timeline.gif")
     store = json.loads((workdir / "samples/fashion-dcgan/timeline/frames.json").read_text())
@@ -86,7 +115,9 @@ def test_frame_cap_thins_evenly_and_keeps_first_and_newest(cli, tiny_idx, workdi
     assert len(frames) == len(steps) <= 5
     assert steps[0] == 0 and steps[-1] == 20
     assert len(read_grid_index(workdir / "samples/fashion-dcgan")) == 11, "the grid PNGs themselves are all kept"
-    assert len(list((workdir / "samples/fashion-dcgan/timeline").glob("frame_*.png"))) == len(steps), "thinned frames are deleted"
+    assert len(list((workdir / "samples/fashion-dcgan/timeline").glob("frame_*.png"))) == len(steps), (
+        "thinned frames are deleted"
+    )
 
 
 def test_thin_evenly_doubles_the_stride():
@@ -143,7 +174,7 @@ def test_gif_works_without_the_grid_callback(cli, tiny_idx, workdir):
     assert len(frames) == 4
 
 
-PROBE_PLUGIN = '''
+PROBE_PLUGIN = """
 from PIL import Image
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin
@@ -161,7 +192,7 @@ class Probe:
 @hookimpl
 def register_callbacks(register):
     register(CallbackPlugin("probe", Probe, "counts timeline frames while training runs", default=False))
-'''
+"""
 
 
 def test_the_gif_grows_while_training_runs(cli, tiny_idx, workdir):
@@ -169,4 +200,11 @@ def test_the_gif_grows_while_training_runs(cli, tiny_idx, workdir):
     (workdir / "plugins/probe.py").write_text(PROBE_PLUGIN)
     train(cli, tiny_idx, "--steps", "12", "--grid-every", "4", "--callbacks", "gif,probe")
     seen = (workdir / "samples/fashion-dcgan/probe.txt").read_text().split()
-    assert seen == ["2:1", "4:2", "6:2", "8:3", "10:3", "12:4"]  # a step's grid is rendered before its metrics are logged
+    assert seen == [
+        "2:1",
+        "4:2",
+        "6:2",
+        "8:3",
+        "10:3",
+        "12:4",
+    ]  # a step's grid is rendered before its metrics are logged

@@ -4,9 +4,8 @@ import sys
 import types
 
 import pytest
-import torch
-
 from conftest import FAST
+
 from ganstudio.store.checkpoint import load_checkpoint
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
@@ -83,13 +82,26 @@ def test_tensorboard_writes_scalars_and_grids(cli, tiny_idx, workdir, monkeypatc
     assert calls[-1] == ("close",)
 
     calls.clear()
-    code, out, err = cli("train", "--name", "fashion-dcgan", "--data-root", tiny_idx, "--resume", "--steps", "10", "--callbacks", "tensorboard")
+    code, out, err = cli(
+        "train",
+        "--name",
+        "fashion-dcgan",
+        "--data-root",
+        tiny_idx,
+        "--resume",
+        "--steps",
+        "10",
+        "--callbacks",
+        "tensorboard",
+    )
     assert code == 0, err
-    assert calls[0] == ("init", "checkpoints/fashion-dcgan/tensorboard", 9), "events after the checkpoint's step 8 are purged"
+    assert calls[0] == ("init", "checkpoints/fashion-dcgan/tensorboard", 9), (
+        "events after the checkpoint's step 8 are purged"
+    )
     assert [c[2] for c in calls if c[0] == "image"] == [10], "no step-0 grid on resume; a final grid at the end"
 
 
-FAILING_PLUGIN = '''
+FAILING_PLUGIN = """
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin
 
@@ -104,7 +116,7 @@ class Boom:
 @hookimpl
 def register_callbacks(register):
     register(CallbackPlugin("boom", Boom, "fails at the first epoch end"))
-'''
+"""
 
 
 def test_a_failing_callback_is_reported_by_name(cli, tiny_idx, workdir):
@@ -113,7 +125,9 @@ def test_a_failing_callback_is_reported_by_name(cli, tiny_idx, workdir):
     code, out, err = train(cli, tiny_idx, "--steps", "16")
     assert code == 2 and err.count("\n") == 1, err
     assert "plugin 'callback:boom' failed in hook after_epoch_run: RuntimeError: out of ink" in err
-    assert load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")["progress"]["step"] == 8, "saved before failing"
+    assert load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")["progress"]["step"] == 8, (
+        "saved before failing"
+    )
 
     code, out, err = train(cli, tiny_idx, "--name", "quiet", "--no-boom")
     assert code == 0, "--no-<name> exists for third-party callbacks too: " + err

@@ -48,7 +48,9 @@ def test_the_twin_classifier_learns_the_classes_of_the_samples_and_g_is_trained_
     """tac (TAC-GAN): a second head learns which class G's samples are; G's loss subtracts its cross entropy. Off, there
     is no twin head at all (checkpoints from before it load); it needs ac."""
     off = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "ac": "1"}, model="cdcgan"))
-    assert off.discriminator.twin is None and off.discriminator(torch.zeros(2, 1, 28, 28), torch.tensor([0, 1]))[2] is None
+    assert (
+        off.discriminator.twin is None and off.discriminator(torch.zeros(2, 1, 28, 28), torch.tensor([0, 1]))[2] is None
+    )
     with pytest.raises(GanstudioError, match="tac needs ac > 0"):
         ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "ac": "0", "tac": "1"}, model="cdcgan"))
     labels = torch.arange(32) % 4
@@ -58,7 +60,9 @@ def test_the_twin_classifier_learns_the_classes_of_the_samples_and_g_is_trained_
         torch.manual_seed(0)
         model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "ac": "1", **options}, model="cdcgan"))
         twin_before = model.discriminator.twin.weight.detach().clone() if model.discriminator.twin is not None else None
-        metrics = model.training_step(FixedBatches(images, labels, batch_size=32), model.configure_optimizers(), step_context())
+        metrics = model.training_step(
+            FixedBatches(images, labels, batch_size=32), model.configure_optimizers(), step_context()
+        )
         assert all(torch.isfinite(v) for v in metrics.values())
         return model, twin_before
 
@@ -73,19 +77,31 @@ def test_the_twin_classifier_learns_the_classes_of_the_samples_and_g_is_trained_
     sure_0, sure_1 = torch.tensor([[5.0, 0.0], [5.0, 0.0]]), torch.tensor([[0.0, 5.0], [0.0, 5.0]])
     ce = torch.nn.functional.cross_entropy
     assert generator_class_loss(sure_0, None, labels, 2.0, 0.5) == pytest.approx(2 * ce(sure_0, labels).item())
-    assert generator_class_loss(sure_0, sure_1, labels, 2.0, 0.5) == pytest.approx((2 * ce(sure_0, labels) - 0.5 * ce(sure_1, labels)).item())
+    assert generator_class_loss(sure_0, sure_1, labels, 2.0, 0.5) == pytest.approx(
+        (2 * ce(sure_0, labels) - 0.5 * ce(sure_1, labels)).item()
+    )
     assert generator_class_loss(None, None, labels, 2.0, 0.5) == 0.0
 
-def test_a_checkpoint_from_before_the_twin_classifier_and_ac_g_resumes_as_it_was(cli, tiny_idx, workdir, one_torch_thread):
+
+def test_a_checkpoint_from_before_the_twin_classifier_and_ac_g_resumes_as_it_was(
+    cli, tiny_idx, workdir, one_torch_thread
+):
     code, out, err = train(cli, tiny_idx, "--steps", "2")
     assert code == 0, err
     path = workdir / "checkpoints/fashion-cdcgan/last.pt"
     ckpt = load_checkpoint(path)
     options = ckpt["model"]["config"]["options"]
     del options["tac"], options["ac_g"]  # a cdcgan checkpoint from before tac, and before ac_g (default then: as ac)
-    del options["lr_d"], options["hinge"], options["d_width"], options["ms"]  # ... and from before lr_d, hinge, d_width, ms
+    del (
+        options["lr_d"],
+        options["hinge"],
+        options["d_width"],
+        options["ms"],
+    )  # ... and from before lr_d, hinge, d_width, ms
     torch.save(ckpt, path)
-    code, out, err = cli("train", "--name", "fashion-cdcgan", "--data-root", tiny_idx, "--resume", "--steps", "3", *FAST)
+    code, out, err = cli(
+        "train", "--name", "fashion-cdcgan", "--data-root", tiny_idx, "--resume", "--steps", "3", *FAST
+    )
     assert code == 0, err
     options = load_checkpoint(path)["model"]["config"]["options"]
     assert options["tac"] == 0.0 and options["ac_g"] is None
@@ -96,8 +112,8 @@ def test_a_checkpoint_from_before_the_twin_classifier_and_ac_g_resumes_as_it_was
 
 
 def test_hinge_loss_and_a_learning_rate_of_its_own_for_d(monkeypatch, one_torch_thread):
-    """hinge (the default): D's loss is SNGAN's hinge of its real and fake logits, G's the negated mean fake logit; lr_d: D's
-    Adam learning rate (none: lr, as G's)."""
+    """hinge (the default): D's loss is SNGAN's hinge of its real and fake logits, G's the negated mean fake logit;
+    lr_d: D's Adam learning rate (none: lr, as G's)."""
     labels = torch.arange(32) % 4
     images = torch.rand(32, 1, 28, 28) * 2 - 1
     seen = {}
@@ -106,6 +122,7 @@ def test_hinge_loss_and_a_learning_rate_of_its_own_for_d(monkeypatch, one_torch_
         def record(*logits):
             seen[name] = logits
             return real_function(*logits)
+
         monkeypatch.setattr(cdcgan_nets, name, record)
 
     spy("hinge_loss_d", cdcgan_nets.hinge_loss_d)
@@ -114,7 +131,9 @@ def test_hinge_loss_and_a_learning_rate_of_its_own_for_d(monkeypatch, one_torch_
     def one_step(**options):
         torch.manual_seed(0)
         model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, "ac": "0", **options}, model="cdcgan"))
-        metrics = model.training_step(FixedBatches(images, labels, batch_size=32), model.configure_optimizers(), step_context())
+        metrics = model.training_step(
+            FixedBatches(images, labels, batch_size=32), model.configure_optimizers(), step_context()
+        )
         return model, metrics
 
     bce, _ = one_step(hinge="false")
@@ -142,6 +161,7 @@ def test_hinge_loss_and_a_learning_rate_of_its_own_for_d(monkeypatch, one_torch_
 
 def test_d_width_sets_the_discriminator_apart_from_the_generator():
     """d_width: D's own width (none: width, as G's); G is the same either way."""
+
     def widths(**options):
         model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, **options}, model="cdcgan"))
         first_d = next(m for m in model.discriminator.features.modules() if isinstance(m, torch.nn.Conv2d))
@@ -163,7 +183,9 @@ def test_mode_seeking_pairs_samples_of_one_class_and_rewards_distance_per_z_dist
     labels = torch.tensor([0, 0, 1, 1])
     assert mode_seeking_loss(fake, z, labels).item() == pytest.approx(1 / ((0.5 + 1.0) / (1.0 + 3.0) + 1e-5))
     shuffled = torch.tensor([3, 0, 2, 1])  # the pairs are found by class, wherever they sit in the batch
-    assert mode_seeking_loss(fake[shuffled], z[shuffled], labels[shuffled]).item() == pytest.approx(1 / (1.5 / 4 + 1e-5))
+    assert mode_seeking_loss(fake[shuffled], z[shuffled], labels[shuffled]).item() == pytest.approx(
+        1 / (1.5 / 4 + 1e-5)
+    )
     lone = fake.clone().requires_grad_(True)  # two samples of class 0, then classes 1 and 2: only the first pair counts
     mode_seeking_loss(lone, z, torch.tensor([0, 0, 1, 2])).backward()
     assert lone.grad[:2].abs().sum() > 0 and lone.grad[2:].abs().sum() == 0
@@ -172,11 +194,14 @@ def test_mode_seeking_pairs_samples_of_one_class_and_rewards_distance_per_z_dist
     loss.backward()
     assert loss.item() == 0.0 and apart.grad.abs().sum() == 0
     # samples that all but ignore z (a hundredth of the distance for the same z) cost about a hundred times more
-    assert mode_seeking_loss(fake / 100, z, labels).item() == pytest.approx(100 * mode_seeking_loss(fake, z, labels).item(), rel=1e-2)
+    assert mode_seeking_loss(fake / 100, z, labels).item() == pytest.approx(
+        100 * mode_seeking_loss(fake, z, labels).item(), rel=1e-2
+    )
 
 
 def test_ms_adds_the_mode_seeking_term_to_g_alone(monkeypatch, one_torch_thread):
-    """ms > 0 adds ms x the mode-seeking term of the step's own fakes, z and labels to G's loss; D's loss is unchanged."""
+    """ms > 0 adds ms x the mode-seeking term of the step's own fakes, z and labels to G's loss; D's loss is
+    unchanged."""
     labels = torch.arange(32) % 4
     images = torch.rand(32, 1, 28, 28) * 2 - 1
     seen = []
@@ -191,12 +216,14 @@ def test_ms_adds_the_mode_seeking_term_to_g_alone(monkeypatch, one_torch_thread)
     def one_step(**options):
         torch.manual_seed(0)
         model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, **options}, model="cdcgan"))
-        return model.training_step(FixedBatches(images, labels, batch_size=32), model.configure_optimizers(), step_context())
+        return model.training_step(
+            FixedBatches(images, labels, batch_size=32), model.configure_optimizers(), step_context()
+        )
 
     plain = one_step()
     assert seen == []  # the default: off
     seeking = one_step(ms="2")
-    (fake_shape, z_shape, seen_labels, value), = seen
+    ((fake_shape, z_shape, seen_labels, value),) = seen
     assert fake_shape == (32, 1, 28, 28) and z_shape[0] == 32 and torch.equal(seen_labels, labels)
     assert seeking["loss_d"].item() == pytest.approx(plain["loss_d"].item())
     assert seeking["loss_g"].item() == pytest.approx(plain["loss_g"].item() + 2 * value, rel=1e-4)
@@ -218,7 +245,9 @@ def test_minibatch_std_appends_the_spread_of_each_group_as_one_channel():
         assert torch.allclose(out[i, 3], expected.expand(5, 5), atol=1e-6)
     assert MinibatchStd(4)(torch.ones(8, 3, 5, 5))[:, 3].abs().max() < 1e-3
     odd = MinibatchStd(4)(torch.randn(6, 2, 3, 3))  # 6 = 3 x 2: groups of 3
-    assert odd.shape == (6, 3, 3, 3) and torch.allclose(odd[0, 2], odd[2, 2]) and not torch.allclose(odd[0, 2], odd[1, 2])
+    assert (
+        odd.shape == (6, 3, 3, 3) and torch.allclose(odd[0, 2], odd[2, 2]) and not torch.allclose(odd[0, 2], odd[1, 2])
+    )
     assert MinibatchStd(4)(torch.randn(1, 2, 3, 3)).shape == (1, 3, 3, 3)  # a batch of one: its own group
     nhwc = x.contiguous(memory_format=torch.channels_last)
     assert MinibatchStd(4)(nhwc).is_contiguous(memory_format=torch.channels_last)
@@ -229,6 +258,7 @@ def test_mbstd_lets_d_see_the_rest_of_the_batch_and_trains(tmp_path, one_torch_t
     """mbstd=N puts the channel before D's last downsampling convolution: in eval mode (batch norm on its running
     statistics) one image's logit then depends on the other images of its group, where without it it does not; the
     option passes the contract kit, and checkpoints from before it rebuild without the channel."""
+
     def logits(images, **options):
         torch.manual_seed(0)
         model = ConditionalDCGAN(ModelConfig((1, 28, 28), 4, {**TINY, **options}, model="cdcgan")).eval()

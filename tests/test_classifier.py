@@ -2,13 +2,13 @@
 
 import pytest
 import torch
-
 from conftest import make_idx_dataset
+
 from ganstudio.api import ModelConfig
-from ganstudio.store.checkpoint import load_checkpoint
-from ganstudio.errors import GanstudioError
-from ganstudio.builtin.models.classifier.nets import CNNClassifier, MLPClassifier
 from ganstudio.api.images import random_flip, random_shift
+from ganstudio.builtin.models.classifier.nets import CNNClassifier, MLPClassifier
+from ganstudio.errors import GanstudioError
+from ganstudio.store.checkpoint import load_checkpoint
 
 
 def one_bright_pixel(n, row=14, col=14):
@@ -72,8 +72,23 @@ def test_classifier_needs_labels_and_known_options():
 @pytest.mark.parametrize("model", ["classifier", "mlp"])
 def test_training_smoke_prints_and_stores_test_accuracy(cli, workdir, model):
     data = make_idx_dataset(workdir / "tiny", n_train=512, n_test=200)
-    code, out, err = cli("train", "--data", "fashion", "--data-root", data, "--model", model, "--model-option",
-                         "width=8" if model == "classifier" else "hidden=64", "--batch-size", "64", "--epochs", "3", "--log-every", "4")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        data,
+        "--model",
+        model,
+        "--model-option",
+        "width=8" if model == "classifier" else "hidden=64",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "3",
+        "--log-every",
+        "4",
+    )
     assert code == 0, err
     ckpt = load_checkpoint(workdir / f"checkpoints/fashion-{model}/last.pt")
     results = ckpt["results"]

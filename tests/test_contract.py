@@ -5,61 +5,13 @@ The built-ins are loaded already by the kit's ``plugins_with``; the kit wants a 
 it ``NOTHING``, an object without hookimpls (a built-in module passed again would be registered twice).
 """
 
-import sys
-
+import docs_ema_plugin
 import pytest
+import torch
+from image_trees import make_celeba_torchvision, make_image_folder
 
 from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.testing import check_callback_plugin, check_dataset_plugin, check_model_plugin, plugins_with, train_run
-from image_trees import make_celeba_torchvision, make_image_folder
-
-# --- the docs' example callback (docs/plugins.md, "Callback state"; tests/test_docs.py checks it is the same code) ---
-from dataclasses import dataclass
-
-import torch
-
-from ganstudio import hookimpl
-from ganstudio.api import CallbackPlugin, option
-
-
-@dataclass
-class EMAOptions:
-    decay: float = option(0.999, "how much of the average each step keeps", min=0.0)
-
-
-class GeneratorEMA:
-    """An exponential moving average of the generator's parameters, updated after every step."""
-
-    def __init__(self, options: EMAOptions):
-        self.decay = options.decay
-        self.average = {}  # parameter name -> tensor on the run's device
-
-    @hookimpl
-    def before_training_run(self, run):
-        self.pairs = []
-        for name, param in run.model.generator.named_parameters():
-            # resumed: load_state_dict() has put the saved average here (on the CPU); fresh: start from the weights
-            self.average[name] = self.average.get(name, param.detach()).to(param.device, copy=True)
-            self.pairs.append((self.average[name], param))
-
-    @hookimpl
-    def after_training_step(self):
-        with torch.no_grad():  # tensor ops only: no .item(), so no host sync
-            for average, param in self.pairs:
-                average.lerp_(param, 1.0 - self.decay)
-
-    def state_dict(self):  # kept in the checkpoint, under callbacks["ema"]
-        return {"average": dict(self.average)}
-
-    def load_state_dict(self, state):  # on --resume, before before_training_run
-        self.average = dict(state["average"])
-
-
-@hookimpl
-def register_callbacks(register):
-    register(CallbackPlugin("ema", GeneratorEMA, "moving average of the generator's weights", default=False,
-                            options=EMAOptions))
-# --- end of the docs' example ------------------------------------------------------------------------------------
 
 
 class Nothing:
@@ -111,12 +63,15 @@ def test_celeba_dataset_passes_the_contract(workdir):
 # --- callbacks -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, options, output", [
-    ("grid", {}, "samples/contract/latest.png"),
-    ("gif", {"fps": "8", "max_frames": "3"}, "samples/contract/timeline.gif"),
-    ("curves", {}, "samples/contract/curves.png"),
-    ("log", {}, "checkpoints/contract/metrics.jsonl"),
-])
+@pytest.mark.parametrize(
+    "name, options, output",
+    [
+        ("grid", {}, "samples/contract/latest.png"),
+        ("gif", {"fps": "8", "max_frames": "3"}, "samples/contract/timeline.gif"),
+        ("curves", {}, "samples/contract/curves.png"),
+        ("log", {}, "checkpoints/contract/metrics.jsonl"),
+    ],
+)
 def test_built_in_callback_passes_the_contract(name, options, output, workdir, one_torch_thread):
     check_callback_plugin(NOTHING, name, workdir, options=options, model_options=TINY_DCGAN)
     assert (workdir / output).is_file(), f"callback '{name}' wrote no {output}"
@@ -140,11 +95,11 @@ def test_tensorboard_callback_passes_the_contract(workdir, one_torch_thread):
 
 
 def test_docs_ema_callback_passes_the_contract(workdir, one_torch_thread):
-    check_callback_plugin(sys.modules[__name__], "ema", workdir, options={"decay": "0.9"}, model_options=TINY_DCGAN)
+    check_callback_plugin(docs_ema_plugin, "ema", workdir, options={"decay": "0.9"}, model_options=TINY_DCGAN)
 
 
 def test_docs_ema_callback_state_round_trips_through_a_resume(workdir, one_torch_thread):
-    plugins = plugins_with(sys.modules[__name__])
+    plugins = plugins_with(docs_ema_plugin)
     kwargs = dict(callbacks=["ema"], callback_options={"ema": {"decay": "0.9"}}, options=TINY_DCGAN)
     straight = train_run(plugins, workdir / "straight", "dcgan", 5, **kwargs)
     train_run(plugins, workdir / "resumed", "dcgan", 3, **kwargs)

@@ -6,11 +6,10 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import FAST
 
 from ganstudio.builtin.callbacks.gif import Timeline
 from ganstudio.store.rundir import read_grid_index as read_index
-
-from conftest import FAST
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", "--model-option", "latent_dim=8", *FAST)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -37,13 +36,17 @@ def test_a_timeline_killed_mid_thinning_opens_again(tmp_path):
 
 
 def test_a_torn_last_line_of_grids_jsonl_blocks_nothing(cli, workdir, tiny_idx):
-    assert cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "4", "--grid-every", "2")[0] == 0
+    assert (
+        cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "4", "--grid-every", "2")[0] == 0
+    )
     index = workdir / "samples/fashion-dcgan/grids.jsonl"
     index.write_text(index.read_text() + '{"file": "step_0000')  # killed mid-append
     assert [e["step"] for e in read_index(index.parent)] == [0, 2, 4]
     code, out, err = cli("gif", "fashion-dcgan")
     assert code == 0, err
-    code, out, err = cli("train", "--data", "fashion", "--model", "dcgan", "--resume", "--steps", "6", "--grid-every", "2")
+    code, out, err = cli(
+        "train", "--data", "fashion", "--model", "dcgan", "--resume", "--steps", "6", "--grid-every", "2"
+    )
     assert code == 0, err
     assert [e["step"] for e in read_index(index.parent)] == [0, 2, 4, 6]
     index.write_text('{"file": "x.png", "step": 1}\nnot json\n{"file": "y.png", "step": 2}\n')

@@ -8,11 +8,11 @@ import PIL.Image
 import PIL.ImageOps
 import pytest
 import torch
+from image_trees import make_image_folder, write_faces
 
 from ganstudio.builtin.datasets import imagecache
 from ganstudio.builtin.datasets.imagecache import decode, list_images, prepare_images
 from ganstudio.errors import GanstudioError
-from image_trees import make_image_folder, write_faces
 
 
 @pytest.fixture
@@ -145,7 +145,9 @@ def test_too_little_disk_space_is_said_before_decoding(workdir, monkeypatch, ope
     root = make_image_folder(workdir / "pics", count=4)
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 1000, 1000))
-    with pytest.raises(GanstudioError, match=r"needs 0.00 GB in .*prepared, which has 0.00 GB free \(set \$GANSTUDIO_CACHE"):
+    with pytest.raises(
+        GanstudioError, match=r"needs 0.00 GB in .*prepared, which has 0.00 GB free \(set \$GANSTUDIO_CACHE"
+    ):
         prepare_images("folder", root, list_images(root), 32, 3, quiet=True)
     assert opened == [] and not any((workdir / "cache" / "prepared").iterdir())
 

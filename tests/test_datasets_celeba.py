@@ -5,12 +5,12 @@ import re
 import PIL.Image
 import pytest
 import torch
+from image_trees import ATTRIBUTES, make_celeba_bare, make_celeba_torchvision
 
 from ganstudio.api import DataRequest
-from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.builtin.datasets import celeba
 from ganstudio.errors import GanstudioError
-from image_trees import ATTRIBUTES, make_celeba_bare, make_celeba_torchvision
+from ganstudio.store.checkpoint import load_checkpoint
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "8", "--log-every", "2")
 
@@ -65,9 +65,14 @@ def test_bare_folder_of_jpegs(workdir, tmp_path):
 def test_not_found_names_places_and_layout(workdir, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(GanstudioError, match=r"--data-root .*empty holds no CelebA images; expected .*celeba/img_align_celeba/000001.jpg"):
+    with pytest.raises(
+        GanstudioError,
+        match=r"--data-root .*empty holds no CelebA images; expected .*celeba/img_align_celeba/000001.jpg",
+    ):
         celeba.load_celeba(DataRequest(root=empty))
-    with pytest.raises(GanstudioError, match=r"CelebA not found \(looked in .*cache\); pass --data-root DIR or --download"):
+    with pytest.raises(
+        GanstudioError, match=r"CelebA not found \(looked in .*cache\); pass --data-root DIR or --download"
+    ):
         celeba.load_celeba(DataRequest())
 
 
@@ -83,7 +88,9 @@ def test_download_failure_is_one_message_with_manual_steps(workdir, monkeypatch)
 
     def quota_exceeded(root, split, download):
         calls.append((root, split, download))
-        raise RuntimeError("The daily quota of the file img_align_celeba.zip is exceeded and it can't be downloaded.\nmore")
+        raise RuntimeError(
+            "The daily quota of the file img_align_celeba.zip is exceeded and it can't be downloaded.\nmore"
+        )
 
     monkeypatch.setattr(torchvision.datasets, "CelebA", quota_exceeded)
     with pytest.raises(GanstudioError) as info:
@@ -125,5 +132,13 @@ def test_corrupt_jpeg_is_skipped_and_dcgan_trains_at_64(cli, tv_tree, workdir):
     (tv_tree / "celeba" / "img_align_celeba" / "000003.jpg").write_bytes(b"\xff\xd8\xff\xe0 broken")
     code, out, err = cli("train", "--data", "celeba", "--data-root", tv_tree, "--steps", "2", *TINY)
     assert code == 0, err
-    assert "prepared 23 images" in err and "skipped 1 unreadable file (000003.jpg)" in err and "23 images (3, 64, 64)" in out
-    assert load_checkpoint(workdir / "checkpoints" / "celeba-dcgan" / "last.pt")["model"]["config"]["image_shape"] == (3, 64, 64)
+    assert (
+        "prepared 23 images" in err
+        and "skipped 1 unreadable file (000003.jpg)" in err
+        and "23 images (3, 64, 64)" in out
+    )
+    assert load_checkpoint(workdir / "checkpoints" / "celeba-dcgan" / "last.pt")["model"]["config"]["image_shape"] == (
+        3,
+        64,
+        64,
+    )

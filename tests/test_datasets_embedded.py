@@ -1,13 +1,14 @@
-"""The subsets shipped in the package: used, with a warning, when the full data is nowhere; named explicitly otherwise."""
+"""The subsets shipped in the package: used, with a warning, when the full data is nowhere; named explicitly
+otherwise."""
 
 from pathlib import Path
 
 import pytest
 
 from ganstudio.api import DataRequest
-from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.builtin.datasets import idx_datasets
 from ganstudio.errors import GanstudioError
+from ganstudio.store.checkpoint import load_checkpoint
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "64", "--log-every", "2")
 PACKAGE_DATA = Path(idx_datasets.__file__).resolve().parent / "files"
@@ -55,8 +56,15 @@ def test_named_subsets_load_without_a_warning(capsys):
 def test_package_data_is_small_and_carries_its_notices():
     files = [f for f in PACKAGE_DATA.rglob("*") if f.is_file()]
     assert sum(f.stat().st_size for f in files) < 5_000_000
-    for subset, licence in (("fashion-mini", "MIT License"), ("mnist-mini", "Creative Commons Attribution-Share Alike 3.0")):
+    for subset, licence in (
+        ("fashion-mini", "MIT License"),
+        ("mnist-mini", "Creative Commons Attribution-Share Alike 3.0"),
+    ):
         readme = (PACKAGE_DATA / subset / "README.md").read_text()
         assert licence in readme and "4,000" in readme
         assert {f.name for f in (PACKAGE_DATA / subset).iterdir()} >= {
-            "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+        }

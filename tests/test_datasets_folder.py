@@ -2,12 +2,12 @@
 
 import pytest
 import torch
+from image_trees import make_image_folder
 
 from ganstudio.api import DataRequest
-from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.builtin.datasets.folder import load_folder
 from ganstudio.errors import GanstudioError
-from image_trees import make_image_folder
+from ganstudio.store.checkpoint import load_checkpoint
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "8", "--log-every", "2")
 
@@ -31,10 +31,16 @@ def test_train_and_test_subfolders_are_splits(workdir, tmp_path):
         load_folder(DataRequest(root=flat, split="test"))
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda root: None, r"no images \(png/jpg/jpeg/webp/bmp\) under .*: it is empty"),
-    (lambda root: [(root / f"notes{i}.txt").write_text("x") for i in range(3)], r"it holds 3 other files, e.g. notes"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda root: None, r"no images \(png/jpg/jpeg/webp/bmp\) under .*: it is empty"),
+        (
+            lambda root: [(root / f"notes{i}.txt").write_text("x") for i in range(3)],
+            r"it holds 3 other files, e.g. notes",
+        ),
+    ],
+)
 def test_empty_or_foreign_folder_is_a_clear_error(workdir, tmp_path, setup, message):
     root = tmp_path / "nothing"
     root.mkdir()
@@ -53,7 +59,9 @@ def test_missing_or_wrong_data_root(workdir, tmp_path):
 
 def test_folder_run_from_the_cli(cli, tmp_path, workdir):
     root = make_image_folder(tmp_path / "pics", count=24)
-    code, out, err = cli("train", "--data", "folder", "--data-root", root, "--image-size", "32", "--channels", "1", "--steps", "3", *TINY)
+    code, out, err = cli(
+        "train", "--data", "folder", "--data-root", root, "--image-size", "32", "--channels", "1", "--steps", "3", *TINY
+    )
     assert code == 0, err
     assert "24 images (1, 32, 32)" in out and "prepared 24 images 1x32x32" in err
     ckpt = load_checkpoint(workdir / "checkpoints" / "folder-dcgan" / "last.pt")

@@ -1,19 +1,20 @@
-"""Generator EMA (ganstudio/train/ema.py) and DiffAugment (ganstudio/train/augment.py), both applied by the core to any GAN."""
+"""Generator EMA (ganstudio/train/ema.py) and DiffAugment (ganstudio/train/augment.py), both applied by the core
+to any GAN."""
 
 import numpy as np
 import pytest
 import torch
+from conftest import FAST
 from torch import nn
 
-from conftest import FAST
-from ganstudio.train.augment import attach, cutout, diff_augment, parse_policy, translation
-from ganstudio.store.checkpoint import load_checkpoint
-from ganstudio.train.ema import GeneratorEMA
+from ganstudio.api.runs import load_model
 from ganstudio.errors import GanstudioError
 from ganstudio.output.generation import generate_images, seeded_inputs
-from ganstudio.api.runs import load_model
 from ganstudio.plugins import load_plugins
+from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.testing import plugins_with, train_run
+from ganstudio.train.augment import attach, cutout, diff_augment, parse_policy, translation
+from ganstudio.train.ema import GeneratorEMA
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", "--model-option", "latent_dim=8")
 
@@ -76,13 +77,26 @@ def test_bad_decays_are_refused(decay):
 
 
 def test_training_keeps_the_average_in_the_checkpoint_and_sample_uses_it(cli, tiny_idx):
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--steps", "6", *TINY, *FAST,
-                         "--callbacks", "log", "--ema-decay", "0.9")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        tiny_idx,
+        "--steps",
+        "6",
+        *TINY,
+        *FAST,
+        "--callbacks",
+        "log",
+        "--ema-decay",
+        "0.9",
+    )
     assert code == 0, err
     ckpt = load_checkpoint("checkpoints/fashion-dcgan/last.pt")
     assert ckpt["ema"]["updates"] == 6 and ckpt["ema"]["decay"] == 0.9 and ckpt["config"]["ema_decay"] == 0.9
     averaged = ckpt["ema"]["weights"]
-    raw = {k[len("generator."):]: v for k, v in ckpt["state"]["model"].items() if k.startswith("generator.")}
+    raw = {k[len("generator.") :]: v for k, v in ckpt["state"]["model"].items() if k.startswith("generator.")}
     assert averaged.keys() == raw.keys()
     assert not all(torch.equal(averaged[k], raw[k]) for k in raw)
     plugins = load_plugins(entry_points=False, local=False)
@@ -103,8 +117,21 @@ def test_training_keeps_the_average_in_the_checkpoint_and_sample_uses_it(cli, ti
 
 
 def test_ema_decay_zero_turns_it_off_and_out_of_range_is_one_line(cli, tiny_idx):
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--steps", "2", *TINY, *FAST,
-                         "--callbacks", "log", "--ema-decay", "0")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        tiny_idx,
+        "--steps",
+        "2",
+        *TINY,
+        *FAST,
+        "--callbacks",
+        "log",
+        "--ema-decay",
+        "0",
+    )
     assert code == 0, err
     assert load_checkpoint("checkpoints/fashion-dcgan/last.pt")["ema"] is None
     code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--ema-decay", "1", "--name", "x")

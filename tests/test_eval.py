@@ -11,12 +11,36 @@ from conftest import make_idx_dataset
 from ganstudio.cli import main
 from ganstudio.store.checkpoint import load_checkpoint
 
-GAN = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "32", "--log-every", "2",
-       "--ema-decay", "0.999")
+GAN = (
+    "--model",
+    "dcgan",
+    "--model-option",
+    "width=8",
+    "--batch-size",
+    "32",
+    "--log-every",
+    "2",
+    "--ema-decay",
+    "0.999",
+)
 CLASSIFIER = ("--model", "classifier", "--model-option", "width=8", "--batch-size", "32", "--log-every", "4")
-SCORES = {"fid": float, "kid": float, "kid_std": float, "inception_score": float, "inception_score_std": float,
-          "precision": float, "recall": float, "density": float, "coverage": float, "class_counts": list,
-          "rarest_class": str, "rarest_share": float, "commonest_class": str, "commonest_share": float, "images": int}
+SCORES = {
+    "fid": float,
+    "kid": float,
+    "kid_std": float,
+    "inception_score": float,
+    "inception_score_std": float,
+    "precision": float,
+    "recall": float,
+    "density": float,
+    "coverage": float,
+    "class_counts": list,
+    "rarest_class": str,
+    "rarest_share": float,
+    "commonest_class": str,
+    "commonest_share": float,
+    "images": int,
+}
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +100,17 @@ def test_eval_json_keys_types_and_metrics_file(cli, checkpoints):
 def test_eval_table_output(cli, checkpoints):
     code, out, err = cli("eval", "--n", "64")
     assert code == 0, err
-    for label in ("FID", "KID×10³", "Inception Score", "precision", "recall", "density", "coverage", "rarest class",
-                  "samples per class"):
+    for label in (
+        "FID",
+        "KID×10³",
+        "Inception Score",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "rarest class",
+        "samples per class",
+    ):
         assert label in out
     assert "appended to checkpoints/fashion-dcgan/metrics.jsonl" in out
 
@@ -115,8 +148,13 @@ def test_dataset_of_checkpoint_and_classifier_differ(cli, trained, checkpoints, 
     # a classifier trained on 'mnist' cannot score a GAN trained on 'fashion'
     code, out, err = cli("train", "--data", "mnist", "--data-root", trained / "tiny", *CLASSIFIER, "--steps", "2")
     assert code == 0, err
-    code, out, err = cli("eval", "--checkpoint", "checkpoints/fashion-dcgan/last.pt",
-                         "--classifier", "checkpoints/mnist-classifier/last.pt")
+    code, out, err = cli(
+        "eval",
+        "--checkpoint",
+        "checkpoints/fashion-dcgan/last.pt",
+        "--classifier",
+        "checkpoints/mnist-classifier/last.pt",
+    )
     assert code == 2
     assert "trained on 'mnist'" in err and "'fashion'" in err and "Traceback" not in err
     code, out, err = cli("eval", "--data", "mnist")
@@ -129,8 +167,9 @@ def test_a_classifier_of_data_with_the_same_classes_is_accepted(cli, trained, ch
     # fashion-mini is a subset of Fashion-MNIST: a classifier trained on it has the same classes and image shape
     code, out, err = cli("train", "--data", "fashion-mini", *CLASSIFIER, "--steps", "2")
     assert code == 0, err
-    code, out, err = cli("eval", "fashion-dcgan", "--n", "64", "--json",
-                         "--classifier", "checkpoints/fashion-mini-classifier/last.pt")
+    code, out, err = cli(
+        "eval", "fashion-dcgan", "--n", "64", "--json", "--classifier", "checkpoints/fashion-mini-classifier/last.pt"
+    )
     assert code == 0, err
     result = json.loads(out)
     assert result["classifier"] == "checkpoints/fashion-mini-classifier/last.pt" and result["data"] == "fashion"
@@ -138,8 +177,22 @@ def test_a_classifier_of_data_with_the_same_classes_is_accepted(cli, trained, ch
 
 
 def test_eval_every_logs_scores_and_keeps_best(cli, trained, checkpoints, workdir):
-    code, out, err = cli("train", "--data", "fashion", "--data-root", trained / "tiny", *GAN, "--name", "watched",
-                         "--steps", "8", "--eval-every", "4", "--callbacks", "eval")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        trained / "tiny",
+        *GAN,
+        "--name",
+        "watched",
+        "--steps",
+        "8",
+        "--eval-every",
+        "4",
+        "--callbacks",
+        "eval",
+    )
     assert code == 0, err
     assert "eval at step 4: FID" in out and "eval at step 8: FID" in out
     best = load_checkpoint(workdir / "checkpoints/watched/best.pt")
@@ -156,9 +209,27 @@ def test_every_in_training_eval_lands_in_the_log_and_curves_at_its_step(cli, tra
     from ganstudio.builtin.callbacks.eval import SCORES
     from ganstudio.store.rundir import read_metrics
 
-    code, out, err = cli("train", "--data", "fashion", "--data-root", trained / "tiny", "--model-option", "width=8",
-                         "--batch-size", "32", "--log-every", "3", "--name", "scored", "--steps", "8",
-                         "--eval-every", "4", "--callbacks", "eval,log")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        trained / "tiny",
+        "--model-option",
+        "width=8",
+        "--batch-size",
+        "32",
+        "--log-every",
+        "3",
+        "--name",
+        "scored",
+        "--steps",
+        "8",
+        "--eval-every",
+        "4",
+        "--callbacks",
+        "eval,log",
+    )
     assert code == 0, err
     records = read_metrics(workdir / "checkpoints/scored/metrics.jsonl")
     scored = [r["step"] for r in records if "fid" in r]

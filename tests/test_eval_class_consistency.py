@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-
 from sample_runs import FASHION, runs_in, train_sample_runs
 from tiny_models import bar_row
 
@@ -28,8 +27,12 @@ def test_class_consistency_arithmetic():
     predicted = torch.tensor([0, 0, 1, 0, 1, 0, 0, 0, 1])
     probs = torch.nn.functional.one_hot(predicted, 4).float() * 0.7 + 0.075
     result = class_consistency(probs, asked, ["a", "b", "c", "d"])
-    assert result == {"mean": (3 / 4 + 1 / 2 + 0) / 3, "worst_class": "c", "worst": 0.0,
-                      "per_class": {"a": 0.75, "b": 0.5, "c": 0.0}}  # only the classes asked for; each counts the same
+    assert result == {
+        "mean": (3 / 4 + 1 / 2 + 0) / 3,
+        "worst_class": "c",
+        "worst": 0.0,
+        "per_class": {"a": 0.75, "b": 0.5, "c": 0.0},
+    }  # only the classes asked for; each counts the same
     assert class_consistency(probs, asked)["per_class"] == {"0": 0.75, "1": 0.5, "2": 0.0}
 
 
@@ -37,6 +40,7 @@ def bar_reader(real_extract, misread=None):
     """The classifier's features, but class probabilities from reading which class's bar is brightest: a perfect
     classifier of the test data's pattern, and of tiny-cond's bars; ``misread={3: 4}`` reads every Dress bar, real
     or generated, as Coat."""
+
     def extract(classifier, images, device, batch_size=1000, progress=None):
         features, _ = real_extract(classifier, images, device, batch_size, progress)
         rows = images.float().mean(dim=(1, 3))  # (N, H): brightness of each row
@@ -59,8 +63,12 @@ def test_eval_reports_class_consistency_of_a_conditional_model(cli, runs, monkey
     result = json.loads(out)
     # 40 samples asked for the 10 classes in turn: 4 each. 'bars' draws every class right but Dress (as Coat).
     assert result["samples"]["class_counts"] == [4, 4, 4, 0, 8, 4, 4, 4, 4, 4]
-    assert result["class_consistency"] == {"mean": 0.9, "worst_class": "Dress", "worst": 0.0,
-                                           "per_class": {name: 0.0 if name == "Dress" else 1.0 for name in FASHION}}
+    assert result["class_consistency"] == {
+        "mean": 0.9,
+        "worst_class": "Dress",
+        "worst": 0.0,
+        "per_class": {name: 0.0 if name == "Dress" else 1.0 for name in FASHION},
+    }
     record = json.loads((runs / "checkpoints/bars/metrics.jsonl").read_text().splitlines()[-1])
     assert record["event"] == "eval" and record["class_consistency"] == 0.9
 
@@ -83,8 +91,12 @@ def test_eval_shows_the_real_floor_of_class_consistency(cli, runs, monkeypatch, 
     assert code == 0, err
     result = json.loads(out)
     assert result["class_consistency"]["mean"] == 0.9  # 'bars' draws Dress as Coat, and Dress reads as Coat anyway
-    assert result["real"]["class_consistency"] == {"mean": 0.9, "worst_class": "Dress", "worst": 0.0,
-                                                   "per_class": {name: 0.0 if name == "Dress" else 1.0 for name in FASHION}}
+    assert result["real"]["class_consistency"] == {
+        "mean": 0.9,
+        "worst_class": "Dress",
+        "worst": 0.0,
+        "per_class": {name: 0.0 if name == "Dress" else 1.0 for name in FASHION},
+    }
     record = json.loads((runs / "checkpoints/bars/metrics.jsonl").read_text().splitlines()[-1])
     assert record["class_consistency"] == 0.9 and record["floor_class_consistency"] == 0.9
 

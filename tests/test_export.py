@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_idx_dataset
 from export_scripts import docs_script, grid_of, run_script
+
 from ganstudio.api.images import to_uint8
+from ganstudio.api.runs import load_model
 from ganstudio.cli import main
 from ganstudio.output.generation import generate_images, seeded_inputs
-from ganstudio.api.runs import load_model
 from ganstudio.plugins import load_plugins
 from ganstudio.store.checkpoint import load_checkpoint, save_checkpoint
 
@@ -44,11 +44,49 @@ def runs(tmp_path_factory):
         torch.set_num_threads(1)
         try:
             for model in ("dcgan", "cdcgan"):
-                assert main(["train", "--data", "fashion", "--data-root", str(data), "--model", model, *TINY,
-                             "--steps", str(STEPS), "--ema-decay", "0.999"]) == 0
-            assert main(["train", "--data", "fashion", "--data-root", str(data), "--model", "classifier",
-                         "--model-option", "width=8", "--batch-size", "32", "--steps", "2", "--callbacks", "log",
-                         "--name", "clf"]) == 0
+                assert (
+                    main(
+                        [
+                            "train",
+                            "--data",
+                            "fashion",
+                            "--data-root",
+                            str(data),
+                            "--model",
+                            model,
+                            *TINY,
+                            "--steps",
+                            str(STEPS),
+                            "--ema-decay",
+                            "0.999",
+                        ]
+                    )
+                    == 0
+                )
+            assert (
+                main(
+                    [
+                        "train",
+                        "--data",
+                        "fashion",
+                        "--data-root",
+                        str(data),
+                        "--model",
+                        "classifier",
+                        "--model-option",
+                        "width=8",
+                        "--batch-size",
+                        "32",
+                        "--steps",
+                        "2",
+                        "--callbacks",
+                        "log",
+                        "--name",
+                        "clf",
+                    ]
+                )
+                == 0
+            )
         finally:
             torch.set_num_threads(threads)
     for run in ("fashion-dcgan", "fashion-cdcgan"):
@@ -72,6 +110,7 @@ def spread_outputs(path: Path, factor: float = 300.0) -> None:
 def export(cli, runs, one_torch_thread):
     def run(*args):
         return cli("export", "--checkpoints-dir", runs, *args)
+
     return run
 
 
@@ -99,7 +138,11 @@ def test_torchscript_reproduces_sample_at_any_batch_size(export, cli, runs, work
     assert code == 0, err
     path = workdir / "samples/fashion-dcgan/generator.pt"
     assert out.count("\n") == 1 and out.startswith("wrote samples/fashion-dcgan/generator.pt (TorchScript, "), out
-    assert "EMA weights" in out and f"step {STEPS}" in out and "torch.jit.load('samples/fashion-dcgan/generator.pt')(z)" in out
+    assert (
+        "EMA weights" in out
+        and f"step {STEPS}" in out
+        and "torch.jit.load('samples/fashion-dcgan/generator.pt')(z)" in out
+    )
     assert re.search(r"\d+\.\d kB", out)
 
     module = torch.jit.load(str(path))  # plain torch: no ganstudio needed to read it
@@ -137,7 +180,10 @@ def test_no_ema_exports_the_raw_weights(export, runs, workdir):
     latents = seeded_inputs(loaded(runs, "fashion-dcgan"), range(4))[0]
     module = torch.jit.load(str(workdir / "raw/generator.pt"))
     with torch.no_grad():
-        raw, averaged = loaded(runs, "fashion-dcgan", ema=False).generate(latents), loaded(runs, "fashion-dcgan").generate(latents)
+        raw, averaged = (
+            loaded(runs, "fashion-dcgan", ema=False).generate(latents),
+            loaded(runs, "fashion-dcgan").generate(latents),
+        )
         assert float((module(latents) - raw).abs().max()) <= 1e-5
     assert float((raw - averaged).abs().max()) > 1e-3  # the two sets of weights do differ
 
@@ -218,16 +264,34 @@ def test_sidecar_says_what_a_standalone_program_needs(export, workdir):
     assert export("fashion-dcgan", "--out", "d/g.pt")[0] == 0
     conditional = json.loads((workdir / "samples/fashion-cdcgan/generator.pt.json").read_text())
     assert conditional == {
-        "format": "torchscript", "file": "generator.pt", "inputs": ["z", "labels"],
-        "input_dtypes": {"z": "float32", "labels": "int64"}, "output": "images", "output_range": [-1, 1],
-        "output_layout": "NCHW", "latent_dim": 8, "latent_shape": [8], "latent_distribution": "standard normal",
-        "image_shape": [1, 28, 28], "condition": "class", "num_classes": 10, "class_names": FASHION,
-        "model": "cdcgan", "run": "fashion-cdcgan", "step": STEPS, "ema": True,
+        "format": "torchscript",
+        "file": "generator.pt",
+        "inputs": ["z", "labels"],
+        "input_dtypes": {"z": "float32", "labels": "int64"},
+        "output": "images",
+        "output_range": [-1, 1],
+        "output_layout": "NCHW",
+        "latent_dim": 8,
+        "latent_shape": [8],
+        "latent_distribution": "standard normal",
+        "image_shape": [1, 28, 28],
+        "condition": "class",
+        "num_classes": 10,
+        "class_names": FASHION,
+        "model": "cdcgan",
+        "run": "fashion-cdcgan",
+        "step": STEPS,
+        "ema": True,
         "max_abs_difference": conditional["max_abs_difference"],
     }
     assert conditional["max_abs_difference"] <= 1e-5
     plain = json.loads((workdir / "d/g.pt.json").read_text())
-    assert plain["condition"] is None and plain["inputs"] == ["z"] and plain["class_names"] == [] and plain["file"] == "g.pt"
+    assert (
+        plain["condition"] is None
+        and plain["inputs"] == ["z"]
+        and plain["class_names"] == []
+        and plain["file"] == "g.pt"
+    )
     assert plain["run"] == "fashion-dcgan" and plain["model"] == "dcgan" and plain["ema"] is True
     assert sorted(p.name for p in (workdir / "d").iterdir()) == ["g.pt", "g.pt.json"]  # no temp files left
 
@@ -256,19 +320,28 @@ def test_a_file_that_fails_its_check_is_not_written(export, workdir, monkeypatch
     assert export("fashion-dcgan", "--out", "keep.pt")[0] == 0
     before = (workdir / "keep.pt").read_bytes(), (workdir / "keep.pt.json").read_text()
     monkeypatch.setattr(command, "TOLERANCE", -1.0)  # every check now fails, as for a generate() tracing gets wrong
-    one_line(export("fashion-cdcgan", "--out", "keep.pt"), "the traced TorchScript generator does not reproduce the model")
+    one_line(
+        export("fashion-cdcgan", "--out", "keep.pt"), "the traced TorchScript generator does not reproduce the model"
+    )
     assert ((workdir / "keep.pt").read_bytes(), (workdir / "keep.pt.json").read_text()) == before  # the old file stays
-    assert sorted(p.name for p in workdir.iterdir() if p.name.startswith(("keep", ".keep"))) == ["keep.pt", "keep.pt.json"]
+    assert sorted(p.name for p in workdir.iterdir() if p.name.startswith(("keep", ".keep"))) == [
+        "keep.pt",
+        "keep.pt.json",
+    ]
 
 
 def test_export_help_imports_no_torch(tmp_path):
-    probe = ("import sys\nfrom ganstudio.cli import main\ntry:\n    main(['export', '--help'])\nexcept SystemExit:\n    pass\n"
-             "print('HEAVY:' + ','.join(m for m in ('torch', 'numpy') if m in sys.modules))")
+    probe = (
+        "import sys\nfrom ganstudio.cli import main\n"
+        "try:\n    main(['export', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY:' + ','.join(m for m in ('torch', 'numpy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
     assert "--format {onnx,torchscript}" in out.stdout and "HEAVY:\n" in out.stdout, out.stdout + out.stderr
 
 
 # --- the standalone scripts of docs/export.md ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("run", ["fashion-dcgan", "fashion-cdcgan"])
 def test_docs_onnx_script_needs_only_onnxruntime_numpy_pillow(export, runs, workdir, run):
@@ -280,7 +353,9 @@ def test_docs_onnx_script_needs_only_onnxruntime_numpy_pillow(export, runs, work
     run_script(code, workdir / "g.onnx", workdir, blocked=("torch", "ganstudio"))
     grid = np.array(Image.open(workdir / "grid.png"))
     model = loaded(runs, run)
-    z = torch.from_numpy(np.random.default_rng(0).standard_normal((64, 8), dtype=np.float32))  # as the script draws them
+    z = torch.from_numpy(
+        np.random.default_rng(0).standard_normal((64, 8), dtype=np.float32)
+    )  # as the script draws them
     labels = torch.arange(64) % 10 if run == "fashion-cdcgan" else None
     expected = grid_of(generate_images(model, z, labels, "cpu"))
     close_pixels(torch.from_numpy(grid), torch.from_numpy(expected))

@@ -7,12 +7,12 @@ import struct
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_idx_dataset
+
 from ganstudio.api import DataRequest
 from ganstudio.builtin.datasets import idx_datasets
-from ganstudio.errors import GanstudioError
 from ganstudio.builtin.datasets.idx_files import read_idx, write_idx
+from ganstudio.errors import GanstudioError
 
 
 def test_roundtrip_gz_and_raw(tmp_path):

@@ -30,17 +30,40 @@ def test_a_fifo_named_like_an_image_is_not_read(workdir, folder):
     os.mkfifo(folder / "pipe.png")
     assert "pipe.png" not in {p.name for p in list_images(folder)}
     # End to end in a child process, so that a regression hangs the child, not the suite.
-    proc = subprocess.run([sys.executable, "-m", "ganstudio", "show", "--data", "folder", "--data-root", str(folder),
-                           "--image-size", "16", "--rows", "1", "--cols", "4"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ganstudio",
+            "show",
+            "--data",
+            "folder",
+            "--data-root",
+            str(folder),
+            "--image-size",
+            "16",
+            "--rows",
+            "1",
+            "--cols",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
 def test_an_image_over_the_pixel_limit_is_refused_in_one_line(cli, folder):
     picture(folder / "huge.png", side=300)  # 90,000 pixels
-    code, out, err = cli("show", "--data", "folder", "--data-root", folder, "--image-size", "16", "--data-option", "max_pixels=50000")
+    code, out, err = cli(
+        "show", "--data", "folder", "--data-root", folder, "--image-size", "16", "--data-option", "max_pixels=50000"
+    )
     assert code == 2 and err.splitlines()[-1].startswith("error: ") and "Traceback" not in err
     assert "huge.png: 300x300 is 90,000 pixels, over the limit of 50,000" in err and "--data-option max_pixels=N" in err
-    code, out, err = cli("show", "--data", "folder", "--data-root", folder, "--image-size", "16", "--data-option", "max_pixels=100000")
+    code, out, err = cli(
+        "show", "--data", "folder", "--data-root", folder, "--image-size", "16", "--data-option", "max_pixels=100000"
+    )
     assert code == 0, err
 
 
@@ -64,5 +87,7 @@ def test_out_of_memory_while_decoding_is_an_error_not_an_unreadable_file(cli, fo
     code, out, err = cli("show", "--data", "folder", "--data-root", folder, "--image-size", "16")
     assert code == 2 and "2.png: out of memory while decoding it" in err
     monkeypatch.setattr(imagecache, "decode", real)
-    code, out, err = cli("show", "--data", "folder", "--data-root", folder, "--image-size", "16", "--rows", "1", "--cols", "4")
+    code, out, err = cli(
+        "show", "--data", "folder", "--data-root", folder, "--image-size", "16", "--rows", "1", "--cols", "4"
+    )
     assert code == 0 and "skipped" not in err, "nothing was cached as unreadable"

@@ -1,14 +1,12 @@
 """``ganstudio interpolate``: spherical interpolation, a seamless loop, and the GIF's dimensions."""
 
 import imageio.v3 as iio
-import numpy as np
 import pytest
 import torch
+from conftest import FAST
 from PIL import Image
 
-from conftest import FAST
 from ganstudio.builtin.commands.interpolate import loop_latents, slerp
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -39,8 +37,22 @@ def test_the_loop_starts_at_the_first_key_and_closes_without_a_repeat():
 
 
 def test_interpolate_writes_a_gif_of_n_image_rows(cli, tiny_idx, workdir):
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "dcgan", "--model-option", "width=8", *FAST, "--steps", "2",
-                         "--callbacks", "log")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        tiny_idx,
+        "--model",
+        "dcgan",
+        "--model-option",
+        "width=8",
+        *FAST,
+        "--steps",
+        "2",
+        "--callbacks",
+        "log",
+    )
     assert code == 0, err
     code, out, err = cli("interpolate", "--n", "3", "--frames", "6", "--scale", "1", "--fps", "10", "--out", "walk.gif")
     assert code == 0, err
@@ -55,7 +67,12 @@ def test_interpolate_writes_a_gif_of_n_image_rows(cli, tiny_idx, workdir):
     frames = iio.imread(workdir / "samples/fashion-dcgan/interpolate-seed0.gif", index=None)
     assert frames.shape[:3] == (4, 2 * 32, 2 * (2 * 30 + 2))
 
-    for args, message in [(("--frames", "1"), "at least 2"), (("--keys", "1"), "at least 2"), (("--out", "walk.png"), "expected a .gif"),
-                          (("--checkpoint", "nope.pt"), "does not exist"), (("--n", "0"), "greater than 0")]:
+    for args, message in [
+        (("--frames", "1"), "at least 2"),
+        (("--keys", "1"), "at least 2"),
+        (("--out", "walk.png"), "expected a .gif"),
+        (("--checkpoint", "nope.pt"), "does not exist"),
+        (("--n", "0"), "greater than 0"),
+    ]:
         code, out, err = cli("interpolate", *args)
         assert code == 2 and message in err and err.count("\n") == 1, (args, err)

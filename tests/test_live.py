@@ -5,11 +5,20 @@ import io
 
 from rich.console import Console
 
-from ganstudio.output.live import LiveView, format_duration
 from ganstudio.builtin.models.dcgan.nets import DCGAN
+from ganstudio.output.live import LiveView, format_duration
 
-METRICS = {"loss_d": 1.02, "loss_g": 1.31, "d_real": 0.64, "d_fake": 0.36, "fid": 61.5, "kid": 1.84,
-           "precision": 0.59, "recall": 0.61, "images_per_s": 2900.0}
+METRICS = {
+    "loss_d": 1.02,
+    "loss_g": 1.31,
+    "d_real": 0.64,
+    "d_fake": 0.36,
+    "fid": 61.5,
+    "kid": 1.84,
+    "precision": 0.59,
+    "recall": 0.61,
+    "images_per_s": 2900.0,
+}
 
 
 def test_terminal_view_at_80_columns_keeps_the_bar_and_wraps_the_metrics():
@@ -22,7 +31,7 @@ def test_terminal_view_at_80_columns_keeps_the_bar_and_wraps_the_metrics():
     assert progress.startswith("train fashion-dcgan ━")
     assert "step 5,600 ep 11.96" in progress and "2,900 img/s" in progress and "ETA 05:40" in progress
     assert all(len(line) <= 80 for line in lines)
-    rest = " ".join(lines[lines.index(progress) + 1:])
+    rest = " ".join(lines[lines.index(progress) + 1 :])
     for shown in ("D loss 1.020", "G loss 1.310", "D(x) 0.640", "D(G(z)) 0.360", "fid 61.5", "recall 0.61"):
         assert shown in rest
     assert "saved checkpoints/fashion-dcgan/last.pt" in lines

@@ -9,9 +9,9 @@ import torch
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, Metric, ModelPlugin, RunView, option
+from ganstudio.errors import DivergenceError
 from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.testing import plugins_with, synthetic_data, train_run
-from ganstudio.errors import DivergenceError
 from ganstudio.train.metric_window import MetricWindow
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -38,7 +38,7 @@ def test_schedulers_step_each_training_step_and_resume_exactly(tmp_path):
     straight = train_run(plugins, tmp_path / "a", "tiny", 7)
     train_run(plugins, tmp_path / "b", "tiny", 4)
     resumed = train_run(plugins, tmp_path / "b", "tiny", 7, resume=True)
-    assert straight.optimizers["g"].param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 2)  # StepLR(3) after 7 steps
+    assert straight.optimizers["g"].param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**2)  # StepLR(3) after 7 steps
     assert resumed.optimizers["g"].param_groups[0]["lr"] == straight.optimizers["g"].param_groups[0]["lr"]
     assert load_checkpoint(resumed.checkpoint_path)["state"]["schedulers"]["g"]["last_epoch"] == 7
     for key, value in straight.model.state_dict().items():
@@ -88,14 +88,24 @@ class ProbePlugin:
             ProbePlugin.instances.append(probe)
             return probe
 
-        register(CallbackPlugin("probe", make, "test probe", default=False, options=ProbeOptions,
-                                metrics={"probe_score": Metric("probe", "probe", points=True)}))
+        register(
+            CallbackPlugin(
+                "probe",
+                make,
+                "test probe",
+                default=False,
+                options=ProbeOptions,
+                metrics={"probe_score": Metric("probe", "probe", points=True)},
+            )
+        )
 
 
 def test_callbacks_run_every_step_report_by_name_and_keep_state(tmp_path):
     ProbePlugin.instances.clear()
     plugins = plugins_with(tiny_models, ProbePlugin())
-    run = train_run(plugins, tmp_path, "tiny", 7, callbacks=["probe", "log"], callback_options={"probe": {"level": "2"}})
+    run = train_run(
+        plugins, tmp_path, "tiny", 7, callbacks=["probe", "log"], callback_options={"probe": {"level": "2"}}
+    )
     probe = ProbePlugin.instances[-1]
     assert probe.steps == 7 and probe.level == 2
     # log_every is 1 in train_run; every record holds this step's values, and floats land at their own step.
@@ -104,7 +114,9 @@ def test_callbacks_run_every_step_report_by_name_and_keep_state(tmp_path):
     records = {r["step"]: r for r in run.history}
     assert records[5]["probe_tensor"] == 5.0 and records[6]["probe_score"] == 12.0
     assert load_checkpoint(run.checkpoint_path)["callbacks"]["probe"] == {"steps": 7}
-    train_run(plugins, tmp_path, "tiny", 9, resume=True, callbacks=["probe"], callback_options={"probe": {"level": "2"}})
+    train_run(
+        plugins, tmp_path, "tiny", 9, resume=True, callbacks=["probe"], callback_options={"probe": {"level": "2"}}
+    )
     assert ProbePlugin.instances[-1].steps == 7 + 2, "the state came back on resume"
 
 
@@ -112,7 +124,9 @@ def test_callback_options_are_checked_in_one_line(tmp_path):
     from ganstudio.errors import GanstudioError
 
     plugins = plugins_with(tiny_models, ProbePlugin())
-    with pytest.raises(GanstudioError, match=r"^callback 'probe' option level \(integer\): expected a whole number, got 'x'$"):
+    with pytest.raises(
+        GanstudioError, match=r"^callback 'probe' option level \(integer\): expected a whole number, got 'x'$"
+    ):
         train_run(plugins, tmp_path, "tiny", 1, callbacks=["probe"], callback_options={"probe": {"level": "x"}})
     with pytest.raises(GanstudioError, match=r"option level \(integer\): expected at least 0, got -1"):
         train_run(plugins, tmp_path, "tiny", 1, callbacks=["probe"], callback_options={"probe": {"level": "-1"}})
@@ -139,12 +153,12 @@ def test_an_fp16_overflow_skips_the_step_instead_of_stopping_the_run(tmp_path, m
     """The CPU GradScaler stands in for CUDA's: the step whose loss is infinite is skipped and logged."""
     from ganstudio.train.accel import Precision
 
-    monkeypatch.setattr(Precision, "grad_scaler", lambda self, device: torch.amp.GradScaler("cpu", init_scale=2.0 ** 10))
+    monkeypatch.setattr(Precision, "grad_scaler", lambda self, device: torch.amp.GradScaler("cpu", init_scale=2.0**10))
     run = train_run(plugins_with(tiny_models), tmp_path, "tiny", 5, options={"overflow_at": 2})
     assert run.step == 5
     skipped = [r for r in run.history if r.get("fp16_skipped_steps")]
     assert [r["step"] for r in skipped] == [3] and "loss" not in skipped[0]
-    assert run.model.grad_scaler.get_scale() == 2.0 ** 9
+    assert run.model.grad_scaler.get_scale() == 2.0**9
 
 
 def test_metric_window_averages_with_one_sync_and_catches_divergence():
@@ -236,8 +250,16 @@ def test_a_step_knows_the_planned_length_of_the_run(tmp_path, target, total):
     from ganstudio.train.entry import train
 
     ContextRecorder.totals.clear()
-    config = TrainConfig(data=DataSpec("contract-data"), model="tiny-ctx", batch_size=16, device="cpu", callbacks=[],
-                         checkpoints_dir=str(tmp_path / "c"), samples_dir=str(tmp_path / "s"), **target)
+    config = TrainConfig(
+        data=DataSpec("contract-data"),
+        model="tiny-ctx",
+        batch_size=16,
+        device="cpu",
+        callbacks=[],
+        checkpoints_dir=str(tmp_path / "c"),
+        samples_dir=str(tmp_path / "s"),
+        **target,
+    )
     run, code = train(config, plugins_with(tiny_models, RecorderPlugin(), data=synthetic_data(64)))
     assert code == 0 and run.step > 0 and set(ContextRecorder.totals) == {total}
 

@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from ganstudio.scoring.metrics import (
-    class_histogram, feature_stats, frechet_distance, inception_score, kid, mmd2_unbiased, polynomial_kernel,
-    precision_recall, sqrt_psd,
+    class_histogram,
+    feature_stats,
+    frechet_distance,
+    inception_score,
+    kid,
+    mmd2_unbiased,
+    polynomial_kernel,
+    precision_recall,
+    sqrt_psd,
 )
 
 
@@ -71,7 +78,11 @@ def test_kid_is_unbiased_where_the_plug_in_estimate_is_not():
     g = torch.Generator().manual_seed(4)
     x, y = torch.randn(400, 50, 8, generator=g), torch.randn(400, 50, 8, generator=g)  # 400 independent trials
     u = mmd2_unbiased(x, y)
-    biased = (polynomial_kernel(x, x).mean((1, 2)) + polynomial_kernel(y, y).mean((1, 2)) - 2 * polynomial_kernel(x, y).mean((1, 2)))
+    biased = (
+        polynomial_kernel(x, x).mean((1, 2))
+        + polynomial_kernel(y, y).mean((1, 2))
+        - 2 * polynomial_kernel(x, y).mean((1, 2))
+    )
     assert u.shape == (400,)
     assert abs(u.mean()) < 3 * u.std() / math.sqrt(len(u))
     assert biased.mean() > 10 * u.std() / math.sqrt(len(u))

@@ -62,8 +62,21 @@ def test_ctrl_c_while_the_classifier_trains_stops_both_and_keeps_no_unfinished_c
 
 
 def test_a_classifier_trained_for_some_minutes_is_finished(cli, workdir, tiny_idx):
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "classifier",
-                         "--model-option", "width=4", "--batch-size", "32", "--minutes", "0.02")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        tiny_idx,
+        "--model",
+        "classifier",
+        "--model-option",
+        "width=4",
+        "--batch-size",
+        "32",
+        "--minutes",
+        "0.02",
+    )
     assert code == 0, err
     assert load_checkpoint(workdir / "checkpoints/fashion-classifier/last.pt")["progress"]["finished"] is True
     assert on_demand.find_classifier(workdir / "checkpoints", "fashion") is not None

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from conftest import FAST
 
 from ganstudio.store.checkpoint import load_checkpoint
-
-from conftest import FAST
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
 
@@ -22,13 +21,16 @@ def one_line(result, message, code=2):
     assert got == code and message in err and err.count("\n") == 1 and "Traceback" not in err, err
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--model-option", "beta1=2"), "model 'dcgan' option beta1 (number): expected a number less than 1, got 2"),
-    (("--model-option", "width=0"), "model 'dcgan' option width (integer): expected at least 1, got 0"),
-    (("--model-option", "lr=-1"), "model 'dcgan' option lr (number): expected a number greater than 0, got -1"),
-    (("--gif-fps", "0.0001"), "callback 'gif' option fps (number): expected at least 0.1, got 0.0001"),
-    (("--callbacks", "grid,grid,log"), None),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--model-option", "beta1=2"), "model 'dcgan' option beta1 (number): expected a number less than 1, got 2"),
+        (("--model-option", "width=0"), "model 'dcgan' option width (integer): expected at least 1, got 0"),
+        (("--model-option", "lr=-1"), "model 'dcgan' option lr (number): expected a number greater than 0, got -1"),
+        (("--gif-fps", "0.0001"), "callback 'gif' option fps (number): expected at least 0.1, got 0.0001"),
+        (("--callbacks", "grid,grid,log"), None),
+    ],
+)
 def test_train_options(cli, tiny_idx, args, message):
     result = cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "1", *args)
     if message is None:
@@ -38,8 +40,13 @@ def test_train_options(cli, tiny_idx, args, message):
 
 
 def test_gif_and_interpolate_fps(cli, run):
-    one_line(cli("interpolate", "--fps", "0.0001"), "expected frames per second (GIF delays are in 1/100 s) from 0.1 to 50")
-    one_line(cli("gif", "fashion-dcgan", "--fps", "0.0001"), "expected frames per second (GIF delays are in 1/100 s) from 0.1 to 50")
+    one_line(
+        cli("interpolate", "--fps", "0.0001"), "expected frames per second (GIF delays are in 1/100 s) from 0.1 to 50"
+    )
+    one_line(
+        cli("gif", "fashion-dcgan", "--fps", "0.0001"),
+        "expected frames per second (GIF delays are in 1/100 s) from 0.1 to 50",
+    )
 
 
 def test_sample_out_without_a_known_extension(cli, run, workdir):
@@ -92,13 +99,15 @@ def test_ctrl_c_during_start_up_imports_is_one_line():
     import sys
 
     # SIGINT while the package imports torch: the child raises KeyboardInterrupt inside main()'s imports.
-    code = ("import builtins, ganstudio.cli as c\n"
-            "real = builtins.__import__\n"
-            "def slow(name, *a, **k):\n"
-            "    if name == 'ganstudio.plugins': raise KeyboardInterrupt\n"
-            "    return real(name, *a, **k)\n"
-            "builtins.__import__ = slow\n"
-            "raise SystemExit(c.main(['plugins']))\n")
+    code = (
+        "import builtins, ganstudio.cli as c\n"
+        "real = builtins.__import__\n"
+        "def slow(name, *a, **k):\n"
+        "    if name == 'ganstudio.plugins': raise KeyboardInterrupt\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = slow\n"
+        "raise SystemExit(c.main(['plugins']))\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 130 and proc.stderr == "interrupted\n"
 
@@ -122,10 +131,15 @@ def test_a_really_full_disk_while_saving(cli, workdir, tiny_idx):
 
     small = workdir / "small"
     small.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a small tmpfs here (not root)")
     try:
-        result = cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "2", "--checkpoints-dir", small)
+        result = cli(
+            "train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "2", "--checkpoints-dir", small
+        )
         one_line(result, "the write failed with")
         assert "is it full?" in result[2] and not list(small.rglob("*.pt"))
     finally:
@@ -134,7 +148,9 @@ def test_a_really_full_disk_while_saving(cli, workdir, tiny_idx):
 
 def test_a_plugin_module_with_a_wrong_hook_signature(cli, workdir):
     (workdir / "plugins").mkdir()
-    (workdir / "plugins/typo.py").write_text("from ganstudio import hookimpl\n\n@hookimpl\ndef after_metrics_logged(run, stepp):\n    pass\n")
+    (workdir / "plugins/typo.py").write_text(
+        "from ganstudio import hookimpl\n\n@hookimpl\ndef after_metrics_logged(run, stepp):\n    pass\n"
+    )
     result = cli("plugins")
     one_line(result, "plugin 'plugins/typo.py' (plugins folder) is invalid:")
     assert "stepp" in result[2]
@@ -146,15 +162,18 @@ def test_a_failed_download_is_one_line_and_leaves_no_empty_folders(cli, workdir,
     class Offline:
         def __init__(self, root, train, download):
             (workdir / "cache/mnist/MNIST/raw").mkdir(parents=True)  # what torchvision makes before it fails
-            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://a/, got:\n"
-                               "<urlopen error [Errno -2] Name or service not known>\nTried http://b/, got:\n"
-                               "<urlopen error [Errno -2] Name or service not known>\n")
+            raise RuntimeError(
+                "Error downloading train-images-idx3-ubyte.gz:\nTried https://a/, got:\n"
+                "<urlopen error [Errno -2] Name or service not known>\nTried http://b/, got:\n"
+                "<urlopen error [Errno -2] Name or service not known>\n"
+            )
 
     monkeypatch.setattr(tvd, "MNIST", Offline)
     code, out, err = cli("show", "--data", "mnist", "--download")
     assert code == 2 and err.splitlines()[-1] == (
         "error: could not download MNIST (urlopen error [Errno -2] Name or service not known): put the four IDX .gz "
-        "files in a folder and pass --data-root DIR")
+        "files in a folder and pass --data-root DIR"
+    )
     assert not (workdir / "cache/mnist").exists()
 
 
@@ -162,7 +181,10 @@ def test_version_answers_without_importing_torch():
     import subprocess
     import sys
 
-    code = "import sys; from ganstudio.cli import main; rc = main(['--version']); print('torch' in sys.modules); raise SystemExit(rc)"
+    code = (
+        "import sys; from ganstudio.cli import main; rc = main(['--version']); "
+        "print('torch' in sys.modules); raise SystemExit(rc)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     from ganstudio import __version__
 

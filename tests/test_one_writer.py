@@ -2,9 +2,9 @@
 
 import os
 
-from ganstudio.store.runs import RunLock
-
 from conftest import FAST
+
+from ganstudio.store.runs import RunLock
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
 
@@ -33,9 +33,24 @@ def test_a_lock_left_by_a_dead_process_is_not_in_the_way(cli, workdir, tiny_idx)
 def test_another_checkpoints_dir_does_not_replace_a_runs_samples(cli, workdir, tiny_idx):
     assert cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "2")[0] == 0
     before = {p.name: p.stat().st_mtime_ns for p in (workdir / "samples/fashion-dcgan").iterdir()}
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "2", "--checkpoints-dir", "elsewhere")
-    assert code == 2 and "samples/fashion-dcgan/ already holds the outputs of another run" in err and err.count("\n") == 1
+    code, out, err = cli(
+        "train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "2", "--checkpoints-dir", "elsewhere"
+    )
+    assert (
+        code == 2 and "samples/fashion-dcgan/ already holds the outputs of another run" in err and err.count("\n") == 1
+    )
     assert {p.name: p.stat().st_mtime_ns for p in (workdir / "samples/fashion-dcgan").iterdir()} == before
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "2", "--checkpoints-dir",
-                         "elsewhere", "--overwrite")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        tiny_idx,
+        *TINY,
+        "--steps",
+        "2",
+        "--checkpoints-dir",
+        "elsewhere",
+        "--overwrite",
+    )
     assert code == 0, err

@@ -8,13 +8,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import make_idx_dataset
+
 from ganstudio import hookimpl
-from ganstudio.api import CallbackPlugin, DatasetPlugin, ImageData, ModelPlugin
-from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.api import DatasetPlugin, ModelPlugin
 from ganstudio.errors import PluginError
 from ganstudio.plugins import DEFAULT_PLUGINS, load_plugins
+from ganstudio.store.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def test_duplicate_names_fail_naming_both_plugins(workdir):
 
     plugins.pm.register(Impostor(), name="impostor")
     with pytest.raises(PluginError) as e:
-        plugins.datasets
+        plugins.datasets  # noqa: B018 (the property access is what raises)
     assert "'ganstudio.builtin.datasets.idx_datasets'" in str(e.value) and "'impostor'" in str(e.value)
 
 
@@ -70,13 +70,16 @@ def test_registering_the_wrong_type_is_named(workdir):
 
     plugins.pm.register(Wrong(), name="wrong")
     with pytest.raises(PluginError, match="plugin 'wrong' registered 'not a callback' as a callback"):
-        plugins.callbacks
+        plugins.callbacks  # noqa: B018 (the property access is what raises)
 
 
 def test_unknown_names_suggest_the_closest(cli, tiny_idx):
     code, out, err = cli("train", "--data", "fashon")
     assert code == 2
-    assert err == "error: unknown dataset 'fashon'. Did you mean 'fashion'? Available: celeba, fashion, fashion-mini, folder, mnist, mnist-mini.\n"
+    assert (
+        err == "error: unknown dataset 'fashon'. Did you mean 'fashion'? "
+        "Available: celeba, fashion, fashion-mini, folder, mnist, mnist-mini.\n"
+    )
     code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "dcgna")
     assert code == 2 and "Did you mean 'dcgan'?" in err
     code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--no-callback", "gird", "--steps", "1")
@@ -97,7 +100,9 @@ LOCAL_DATASET = """
 
     @hookimpl
     def register_datasets(register):
-        register(DatasetPlugin("checker", lambda r: ImageData(torch.zeros(64, 1, 28, 28, dtype=torch.uint8)), "all black"))
+        register(
+            DatasetPlugin("checker", lambda r: ImageData(torch.zeros(64, 1, 28, 28, dtype=torch.uint8)), "all black")
+        )
 """
 
 
@@ -129,19 +134,26 @@ def test_a_plugin_that_fails_to_import_is_named(cli, workdir):
 
 
 def test_a_misspelled_hook_fails_at_load(cli, workdir):
-    write_plugin(workdir / "plugins", "typo", """
+    write_plugin(
+        workdir / "plugins",
+        "typo",
+        """
         from ganstudio import hookimpl
 
         @hookimpl
         def register_dataset(register):
             pass
-    """)
+    """,
+    )
     code, out, err = cli("plugins")
     assert code == 2 and "register_dataset" in err and "plugins/typo.py" in err
 
 
 def test_a_callback_that_raises_is_reported_by_name(cli, workdir, tiny_idx):
-    write_plugin(workdir / "plugins", "explodes", """
+    write_plugin(
+        workdir / "plugins",
+        "explodes",
+        """
         from ganstudio import hookimpl
         from ganstudio.api import CallbackPlugin
 
@@ -157,9 +169,25 @@ def test_a_callback_that_raises_is_reported_by_name(cli, workdir, tiny_idx):
         @hookimpl
         def register_callbacks(register):
             register(CallbackPlugin("explodes", Explodes, "raises at step 4"))
-    """)
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "dcgan", "--steps", "20", "--batch-size", "32",
-                         "--log-every", "2", "--model-option", "width=8")
+    """,
+    )
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        tiny_idx,
+        "--model",
+        "dcgan",
+        "--steps",
+        "20",
+        "--batch-size",
+        "32",
+        "--log-every",
+        "2",
+        "--model-option",
+        "width=8",
+    )
     assert code == 2
     assert "plugin 'callback:explodes' failed in hook after_metrics_logged: RuntimeError: boom" in err
     assert "saved checkpoints/fashion-dcgan/last.pt at step 4 before stopping on the error" in out
@@ -180,12 +208,16 @@ def make_distribution(site: Path, body: str, name: str = "ganstudio-hello", modu
 def run_cli(args, cwd, site):
     env = {**os.environ, "PYTHONPATH": str(site)}
     env.pop("GANSTUDIO_NO_ENTRY_POINTS", None)
-    return subprocess.run([sys.executable, "-m", "ganstudio", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "ganstudio", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_entry_point_plugin_is_loaded_with_its_distribution(tmp_path):
     site = tmp_path / "site"
-    make_distribution(site, """
+    make_distribution(
+        site,
+        """
         import torch
         from ganstudio import hookimpl
         from ganstudio.api import DatasetPlugin, ImageData
@@ -193,7 +225,8 @@ def test_entry_point_plugin_is_loaded_with_its_distribution(tmp_path):
         @hookimpl
         def register_datasets(register):
             register(DatasetPlugin("hello", lambda r: ImageData(torch.zeros(8, 1, 28, 28, dtype=torch.uint8)), "hello"))
-    """)
+    """,
+    )
     result = run_cli(["plugins", "--json"], tmp_path, site)
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
@@ -207,7 +240,10 @@ def test_broken_entry_point_plugin_is_named(tmp_path):
     make_distribution(site, "raise ImportError('needs libfoo')\n")
     result = run_cli(["plugins"], tmp_path, site)
     assert result.returncode == 2
-    assert result.stderr == 'error: could not import plugin "hello" (entry point from ganstudio-hello==1.2.3): ImportError: needs libfoo\n'
+    assert (
+        result.stderr == 'error: could not import plugin "hello" (entry point from ganstudio-hello==1.2.3): '
+        "ImportError: needs libfoo\n"
+    )
 
 
 def test_shipped_example_plugin_works(cli, workdir):
@@ -293,7 +329,10 @@ def test_a_plugin_that_exits_at_import_is_an_error_not_a_silent_success(cli, wor
 
 
 def test_a_dataset_whose_default_model_is_not_installed_is_one_line(cli, workdir):
-    write_plugin(workdir / "elsewhere", "odd", '''
+    write_plugin(
+        workdir / "elsewhere",
+        "odd",
+        """
         import torch
         from ganstudio import hookimpl
         from ganstudio.api import DatasetPlugin, ImageData
@@ -302,12 +341,31 @@ def test_a_dataset_whose_default_model_is_not_installed_is_one_line(cli, workdir
         def register_datasets(register):
             register(DatasetPlugin("odd", lambda r: ImageData(torch.zeros(64, 1, 28, 28, dtype=torch.uint8)), "zeros",
                                    default_model="stylegan9"))
-    ''')
+    """,
+    )
     code, out, err = cli("--plugins-dir", workdir / "elsewhere", "train", "--data", "odd", "--steps", "1")
     assert code == 2 and err.count("\n") == 1
-    assert "dataset 'odd' (plugin '" in err and "odd.py') trains model 'stylegan9' by default, which is not installed: name one with --model" in err
-    code, out, err = cli("--plugins-dir", workdir / "elsewhere", "train", "--data", "odd", "--model", "dcgan",
-                         "--model-option", "width=8", "--batch-size", "32", "--steps", "1", "--callbacks", "log")
+    assert (
+        "dataset 'odd' (plugin '" in err
+        and "odd.py') trains model 'stylegan9' by default, which is not installed: name one with --model" in err
+    )
+    code, out, err = cli(
+        "--plugins-dir",
+        workdir / "elsewhere",
+        "train",
+        "--data",
+        "odd",
+        "--model",
+        "dcgan",
+        "--model-option",
+        "width=8",
+        "--batch-size",
+        "32",
+        "--steps",
+        "1",
+        "--callbacks",
+        "log",
+    )
     assert code == 0, err
 
     import importlib.util
@@ -323,22 +381,42 @@ def test_a_dataset_whose_default_model_is_not_installed_is_one_line(cli, workdir
 
 def test_a_dataset_trains_its_default_model_with_its_own_options(cli, workdir):
     """DatasetPlugin(default_model_options=...) reach the default model (named or not) and are printed; the user's
-    --model-option wins per key; another --model does not get them; check_dataset_plugin rejects options the model lacks."""
-    write_plugin(workdir / "elsewhere", "shaded", '''
+    --model-option wins per key; another --model does not get them; check_dataset_plugin rejects options the model
+    lacks."""
+    write_plugin(
+        workdir / "elsewhere",
+        "shaded",
+        """
         import torch
         from ganstudio import hookimpl
         from ganstudio.api import DatasetPlugin, ImageData
 
         def load(request):
-            return ImageData(torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)), source="random")
+            generator = torch.Generator().manual_seed(0)
+            images = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=generator)
+            return ImageData(images, source="random")
 
         @hookimpl
         def register_datasets(register):
             register(DatasetPlugin("shaded", load, "random", default_model="dcgan",
                                    default_model_options={"width": "8", "latent_dim": "4"}))
-            register(DatasetPlugin("wrong", load, "random", default_model="dcgan", default_model_options={"wings": "2"}))
-    ''')
-    base = ("--plugins-dir", workdir / "elsewhere", "train", "--data", "shaded", "--batch-size", "32", "--steps", "1", "--callbacks", "log")
+            register(DatasetPlugin("wrong", load, "random", default_model="dcgan",
+                                   default_model_options={"wings": "2"}))
+    """,
+    )
+    base = (
+        "--plugins-dir",
+        workdir / "elsewhere",
+        "train",
+        "--data",
+        "shaded",
+        "--batch-size",
+        "32",
+        "--steps",
+        "1",
+        "--callbacks",
+        "log",
+    )
 
     def options(name):
         options = load_checkpoint(workdir / f"checkpoints/{name}/last.pt")["model"]["config"]["options"]
@@ -347,11 +425,15 @@ def test_a_dataset_trains_its_default_model_with_its_own_options(cli, workdir):
     code, out, err = cli(*base, "--name", "plain")
     assert code == 0, err
     assert options("plain") == (8, 4)
-    assert "model options: width=8, latent_dim=4 (the default for 'shaded'; --model-option KEY=VALUE for another)" in out
+    assert (
+        "model options: width=8, latent_dim=4 (the default for 'shaded'; --model-option KEY=VALUE for another)" in out
+    )
     code, out, err = cli(*base, "--name", "mine", "--model", "dcgan", "--model-option", "latent_dim=6")
     assert code == 0, err
     assert options("mine") == (8, 6) and "model options: width=8 (the default" in out
-    code, out, err = cli(*base, "--name", "other", "--model", "wgan-gp", "--model-option", "width=8", "--model-option", "n_critic=1")
+    code, out, err = cli(
+        *base, "--name", "other", "--model", "wgan-gp", "--model-option", "width=8", "--model-option", "n_critic=1"
+    )
     assert code == 0, err
     assert options("other") == (8, 100) and "model options:" not in out
     code, out, err = cli(*base, "--name", "plain", "--resume", "--steps", "2")
@@ -373,18 +455,36 @@ def test_a_dataset_trains_its_default_model_with_its_own_options(cli, workdir):
 def train_dcgan_variant(workdir, name: str, plugin_arguments: str) -> tuple:
     """Writes a plugin registering DCGAN as model ``name`` with ModelPlugin(..., plugin_arguments) and returns the
     train flags for it on tiny Fashion-MNIST files."""
-    write_plugin(workdir / "elsewhere", name.replace("-", "_"), f'''
+    write_plugin(
+        workdir / "elsewhere",
+        name.replace("-", "_"),
+        f'''
         from ganstudio import hookimpl
         from ganstudio.api import ModelPlugin
         from ganstudio.builtin.models.dcgan import DCGANOptions
 
         @hookimpl
         def register_models(register):
-            register(ModelPlugin("{name}", "ganstudio.builtin.models.dcgan.nets:DCGAN", options=DCGANOptions, {plugin_arguments}))
-    ''')
+            register(ModelPlugin("{name}", "ganstudio.builtin.models.dcgan.nets:DCGAN", options=DCGANOptions,
+                                 {plugin_arguments}))
+    ''',
+    )
     data = make_idx_dataset(workdir / "tiny", n_train=64, n_test=16)
-    return ("--plugins-dir", workdir / "elsewhere", "train", "--data", "fashion", "--data-root", data, "--model", name,
-            "--model-option", "width=8", "--callbacks", "log")
+    return (
+        "--plugins-dir",
+        workdir / "elsewhere",
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        data,
+        "--model",
+        name,
+        "--model-option",
+        "width=8",
+        "--callbacks",
+        "log",
+    )
 
 
 def test_a_model_plugin_sets_its_own_batch_size(cli, workdir, capsys):
@@ -408,7 +508,9 @@ def test_a_model_plugin_sets_its_own_batch_size(cli, workdir, capsys):
 
     with pytest.raises(SystemExit):  # the help is read from the registry
         main(["--plugins-dir", str(workdir / "elsewhere"), "train", "--help"])
-    assert "(default: 64 for cdcgan, 16 for small-dcgan, 128 for the others)" in " ".join(capsys.readouterr().out.split())
+    assert "(default: 64 for cdcgan, 16 for small-dcgan, 128 for the others)" in " ".join(
+        capsys.readouterr().out.split()
+    )
 
     with pytest.raises(ValueError, match="batch_size must be a positive int or None, got 0"):
         ModelPlugin("bad", lambda config: None, batch_size=0)
@@ -425,10 +527,16 @@ def test_a_model_plugin_sets_its_own_ema_decay(cli, workdir, capsys):
     assert ckpt["config"]["ema_decay"] == 0.99 and ckpt["ema"] is not None
     code, out, err = cli(*flags, "--steps", "2", "--resume")
     assert code == 0, err
-    assert "generator EMA" not in out and load_checkpoint(workdir / "checkpoints/fashion-avgdcgan/last.pt")["config"]["ema_decay"] == 0.99
+    assert (
+        "generator EMA" not in out
+        and load_checkpoint(workdir / "checkpoints/fashion-avgdcgan/last.pt")["config"]["ema_decay"] == 0.99
+    )
     code, out, err = cli(*flags, "--steps", "1", "--ema-decay", "0", "--name", "raw")
     assert code == 0, err
-    assert "generator EMA" not in out and load_checkpoint(workdir / "checkpoints/raw/last.pt")["config"]["ema_decay"] == 0.0
+    assert (
+        "generator EMA" not in out
+        and load_checkpoint(workdir / "checkpoints/raw/last.pt")["config"]["ema_decay"] == 0.0
+    )
     code, out, err = cli(*flags, "--model", "dcgan", "--steps", "1", "--name", "plain")  # another model: its own (off)
     assert code == 0, err
     assert load_checkpoint(workdir / "checkpoints/plain/last.pt")["config"]["ema_decay"] == 0.0
@@ -438,6 +546,6 @@ def test_a_model_plugin_sets_its_own_ema_decay(cli, workdir, capsys):
     with pytest.raises(SystemExit):
         main(["--plugins-dir", str(workdir / "elsewhere"), "train", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "0.99 for avgdcgan, 0 (off) for the others" in help_text, help_text[help_text.find("moving average"):][:300]
+    assert "0.99 for avgdcgan, 0 (off) for the others" in help_text, help_text[help_text.find("moving average") :][:300]
     with pytest.raises(ValueError, match="ema_decay must be a number in \\[0, 1\\) or None, got 1"):
         ModelPlugin("bad", lambda config: None, ema_decay=1)

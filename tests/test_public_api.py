@@ -38,10 +38,16 @@ def test_the_api_is_its_all_and_no_more():
         assert getattr(ganstudio.api, name) is not None
 
 
-@pytest.mark.parametrize("name, home", [
-    ("GanstudioError", "ganstudio"), ("parse_options", "ganstudio.api.options"), ("Batch", "ganstudio.api.model"),
-    ("import_object", "ganstudio.api.types"), ("LazyBuild", "ganstudio.api.types"),
-])
+@pytest.mark.parametrize(
+    "name, home",
+    [
+        ("GanstudioError", "ganstudio"),
+        ("parse_options", "ganstudio.api.options"),
+        ("Batch", "ganstudio.api.model"),
+        ("import_object", "ganstudio.api.types"),
+        ("LazyBuild", "ganstudio.api.types"),
+    ],
+)
 def test_a_name_that_left_the_api_still_works_and_says_where_it_lives(name, home):
     with pytest.warns(DeprecationWarning, match=f"from {home} import {name}"):
         moved = getattr(ganstudio.api, name)
@@ -49,8 +55,10 @@ def test_a_name_that_left_the_api_still_works_and_says_where_it_lives(name, home
 
 
 def test_importing_the_api_imports_no_torch_and_no_deprecated_name_inside_ganstudio():
-    probe = ("import sys, warnings\nwarnings.simplefilter('error', DeprecationWarning)\nimport ganstudio.api\n"
-             "print('torch' in sys.modules)\nimport ganstudio.testing, ganstudio.api.runs, ganstudio.api.commands")
+    probe = (
+        "import sys, warnings\nwarnings.simplefilter('error', DeprecationWarning)\nimport ganstudio.api\n"
+        "print('torch' in sys.modules)\nimport ganstudio.testing, ganstudio.api.runs, ganstudio.api.commands"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr[-2000:]
 
@@ -58,8 +66,12 @@ def test_importing_the_api_imports_no_torch_and_no_deprecated_name_inside_ganstu
 def test_the_docs_and_test_models_import_only_public_names():
     here = Path(__file__).parent
     text = (here / "tiny_models.py").read_text() + (here.parent / "docs" / "plugins.md").read_text()
-    imported = {name.strip() for block in __import__("re").findall(r"from ganstudio\.api import \(?([^)\n]*)", text)
-                for name in block.split(",") if name.strip()}
+    imported = {
+        name.strip()
+        for block in __import__("re").findall(r"from ganstudio\.api import \(?([^)\n]*)", text)
+        for name in block.split(",")
+        if name.strip()
+    }
     assert imported and imported <= set(ganstudio.api.__all__) | {"hookspecs"}, imported - set(ganstudio.api.__all__)
 
 
@@ -130,8 +142,11 @@ def test_the_kit_takes_a_dataset_and_the_sibling_module_registering_its_default_
 
     models, datasets = types.ModuleType("dist_models"), types.ModuleType("dist_data")
     models.register_models = hookimpl(lambda register: register(ModelPlugin("sibling-gan", TinyGAN)))
-    datasets.register_datasets = hookimpl(lambda register: register(
-        DatasetPlugin("sibling-data", lambda request: synthetic_data(16), default_model="sibling-gan")))
+    datasets.register_datasets = hookimpl(
+        lambda register: register(
+            DatasetPlugin("sibling-data", lambda request: synthetic_data(16), default_model="sibling-gan")
+        )
+    )
     with pytest.raises(AssertionError, match="default_model 'sibling-gan' is not a registered model"):
         check_dataset_plugin(datasets, "sibling-data")
     assert len(check_dataset_plugin([datasets, models], "sibling-data")["train"]) == 16
@@ -158,8 +173,10 @@ class SplitGAN(TrainableModel):
         self.discriminator = TwoHeads(n)
 
     def configure_optimizers(self):
-        return {"g": torch.optim.SGD(self.generator.parameters(), 0.01),
-                "d": torch.optim.SGD(self.discriminator.parameters(), 0.01)}
+        return {
+            "g": torch.optim.SGD(self.generator.parameters(), 0.01),
+            "d": torch.optim.SGD(self.discriminator.parameters(), 0.01),
+        }
 
     def generate(self, z, labels=None):
         return torch.tanh(self.generator(z)).view(len(z), *self.shape)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganstudio.errors import GanstudioError
 from ganstudio.store import atomic as atomic_module
 from ganstudio.store import checkpoint as checkpoint_module
 from ganstudio.store.checkpoint import load_checkpoint, save_checkpoint
-from ganstudio.errors import GanstudioError
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", "--batch-size", "32", "--log-every", "2")
 
@@ -30,8 +30,20 @@ def write_plugin(folder: Path, name: str, body: str) -> None:
 
 
 def start_training(workdir, tiny_idx, *extra, resume=False):
-    args = [sys.executable, "-m", "ganstudio", "train", "--data", "fashion", "--data-root", str(tiny_idx), *TINY,
-            "--steps", "1000000", *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "ganstudio",
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        str(tiny_idx),
+        *TINY,
+        "--steps",
+        "1000000",
+        *extra,
+    ]
     if resume:
         args.append("--resume")
     env = {**os.environ, "GANSTUDIO_NO_ENTRY_POINTS": "1", "GANSTUDIO_CACHE": str(workdir / "cache")}
@@ -61,7 +73,7 @@ def test_kill_9_at_random_moments_never_loses_the_run(workdir, tiny_idx):
     for attempt in range(4):
         proc = start_training(workdir, tiny_idx, resume=attempt > 0)
         before = last_step(last) if last.exists() else 0
-        wait_for(lambda: last.exists() and last_step(last) > before, proc=proc)
+        wait_for(lambda before=before: last.exists() and last_step(last) > before, proc=proc)
         time.sleep(rng.uniform(0.0, 1.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -165,12 +177,11 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(cli, workdir, tiny
 
 
 def test_non_finite_weights_are_never_saved(cli, workdir, tiny_idx):
-    from ganstudio.config import DataSpec
-    from ganstudio.train.loop import Saver
+    from ganstudio.config import DataSpec, TrainConfig
     from ganstudio.errors import DivergenceError
     from ganstudio.plugins import load_plugins
+    from ganstudio.train.loop import Saver
     from ganstudio.train.run import Run
-    from ganstudio.config import TrainConfig
 
     plugins = load_plugins()
     run = Run(TrainConfig(data=DataSpec(root=str(tiny_idx)), batch_size=32, model_options={"width": 8}), plugins)
@@ -252,7 +263,9 @@ MODEL_PLUGIN = """
 
 def test_checkpoint_whose_plugin_is_missing_names_it(cli, workdir, tiny_idx):
     write_plugin(workdir / "plugins", "tinygan", MODEL_PLUGIN)
-    assert cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--model", "tinygan", "--steps", "2")[0] == 0
+    assert (
+        cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--model", "tinygan", "--steps", "2")[0] == 0
+    )
     (workdir / "plugins/tinygan.py").unlink()
     err = sample_error(cli, workdir / "checkpoints/fashion-tinygan/last.pt")
     assert "model 'tinygan' comes from plugin 'plugins/tinygan.py', which is not installed" in err
@@ -283,9 +296,26 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(cli, workdir, tiny
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(atomic_module.os, "fsync", no_space)
-    code, out, err = cli("train", "--data", "fashion", "--model", "dcgan", "--data-root", tiny_idx, "--resume", "--steps", "20", "--log-every", "2")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--model",
+        "dcgan",
+        "--data-root",
+        tiny_idx,
+        "--resume",
+        "--steps",
+        "20",
+        "--log-every",
+        "2",
+    )
     assert code == 2
-    assert "could not write checkpoint" in err and "No space left on device" in err and "previous checkpoint is intact" in err
+    assert (
+        "could not write checkpoint" in err
+        and "No space left on device" in err
+        and "previous checkpoint is intact" in err
+    )
     assert good_checkpoint.read_bytes() == before
     assert last_step(good_checkpoint) == 3
     assert not list(good_checkpoint.parent.glob(".last.tmp-*.pt")), "the partial temp file is removed"
@@ -321,7 +351,10 @@ ODD_SIZE = """
         (("train", "--minutes", "abc"), "argument --minutes: expected a number, got 'abc'"),
         (("train", "--epochs", "1.5"), "argument --epochs: expected a whole number, got '1.5'"),
         (("train", "--data", "fashion", "--image-size", "64"), "Fashion-MNIST images are 28x28; --image-size 64"),
-        (("train", "--data", "odd"), "model 'dcgan' cannot train on 'odd' (1, 30, 30): dcgan cannot build 30x30 images"),
+        (
+            ("train", "--data", "odd"),
+            "model 'dcgan' cannot train on 'odd' (1, 30, 30): dcgan cannot build 30x30 images",
+        ),
         (("train", "--device", "tpu"), "--device tpu: expected auto, cpu or cuda"),
         (("train", "--frobnicate"), "unrecognized arguments: --frobnicate"),
         (("sample",), "no gan checkpoint found under checkpoints/"),
@@ -346,8 +379,18 @@ def test_cuda_requested_without_cuda(cli, monkeypatch):
 
 def test_unwritable_output_folder(cli, workdir, tiny_idx):
     (workdir / "a-file").write_text("not a folder")
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "2",
-                         "--checkpoints-dir", workdir / "a-file" / "ckpts")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        tiny_idx,
+        *TINY,
+        "--steps",
+        "2",
+        "--checkpoints-dir",
+        workdir / "a-file" / "ckpts",
+    )
     assert code == 2 and err.count("\n") == 1 and "cannot write to" in err and "--checkpoints-dir" in err
     assert cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "2")[0] == 0
     code, out, err = cli("sample", "--n", "4", "--out", workdir / "a-file" / "x.png")

@@ -9,11 +9,12 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from sample_runs import FASHION, runs_in, train_sample_runs
+from tiny_models import TinyConditionalGAN, TinyGAN
 
 from ganstudio.api import ModelConfig
 from ganstudio.errors import GanstudioError
-from sample_runs import FASHION, runs_in, train_sample_runs
-from tiny_models import TinyConditionalGAN, TinyGAN
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
@@ -54,8 +55,9 @@ def test_seeds_make_the_same_pixels_as_in_the_batch(cli, runs, one_torch_thread)
     # the truncation trick the same way: (seed, truncation) names an image
     truncated = npz(cli, runs, "t.npz", "plain", "--n", "12", "--seed", "100", "--truncation", "0.5")
     assert not np.array_equal(truncated["images"], batch["images"])
-    assert np.array_equal(npz(cli, runs, "t1.npz", "plain", "--seeds", "108", "--truncation", "0.5")["images"],
-                          truncated["images"][[8]])
+    assert np.array_equal(
+        npz(cli, runs, "t1.npz", "plain", "--seeds", "108", "--truncation", "0.5")["images"], truncated["images"][[8]]
+    )
 
 
 def test_conditional_seeds_carry_their_class(cli, runs, one_torch_thread):
@@ -82,8 +84,10 @@ def test_png_folders_are_named_by_seed(cli, runs, one_torch_thread):
     code, out, err = cli("sample", "cond", "--seeds", "40-42", "--out", "cond/")
     assert code == 0, err
     labels = npz(cli, runs, "c.npz", "cond", "--seeds", "40-42")["labels"]
-    expected = [f"seed{seed:06d}-{FASHION[label].lower().replace('/', '-').replace(' ', '-')}.png"
-                for seed, label in zip((40, 41, 42), labels)]
+    expected = [
+        f"seed{seed:06d}-{FASHION[label].lower().replace('/', '-').replace(' ', '-')}.png"
+        for seed, label in zip((40, 41, 42), labels)
+    ]
     assert sorted(p.name for p in (runs / "cond").iterdir()) == sorted(expected)
 
 
@@ -104,10 +108,18 @@ def test_parse_seeds():
     assert parse_seeds("123,456,100-103") == [123, 456, 100, 101, 102, 103]
     assert parse_seeds(" 5 , 7 - 8") == [5, 7, 8] and parse_seeds("0") == [0]
     assert describe_seeds([100, 101, 102, 103, 123, 456]) == "100-103,123,456"
-    for bad, message in (("", "expected seeds and ranges"), ("a", "got 'a'"), ("1,,2", "expected seeds"),
-                         ("-5", "got '-5'"), ("3-", "got '3-'"), ("1.5", "got '1.5'"), ("9-3", "runs backwards (write 3-9)"),
-                         ("1,2,1-3", "seed 1 is asked for twice"), ("0-2000000", "more than 1,000,000"),
-                         (str(2**63), "too large")):
+    for bad, message in (
+        ("", "expected seeds and ranges"),
+        ("a", "got 'a'"),
+        ("1,,2", "expected seeds"),
+        ("-5", "got '-5'"),
+        ("3-", "got '3-'"),
+        ("1.5", "got '1.5'"),
+        ("9-3", "runs backwards (write 3-9)"),
+        ("1,2,1-3", "seed 1 is asked for twice"),
+        ("0-2000000", "more than 1,000,000"),
+        (str(2**63), "too large"),
+    ):
         with pytest.raises(argparse.ArgumentTypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
             parse_seeds(bad)
 
@@ -169,20 +181,30 @@ def test_per_class_grid_has_a_row_per_class_with_the_seeds_of_its_columns(cli, r
     assert code == 0, err
     grid = iio.imread(runs / "samples/cond/per-class-3-seed5.png")
     tiles = 3 * 30 + 2
-    assert grid.ndim == 2 and grid.shape[0] == 10 * 30 + 2 and grid.shape[1] > tiles  # rows = classes; names at the left
+    assert (
+        grid.ndim == 2 and grid.shape[0] == 10 * 30 + 2 and grid.shape[1] > tiles
+    )  # rows = classes; names at the left
     names, cells = grid[:, : grid.shape[1] - tiles], grid[:, grid.shape[1] - tiles :]
     for row in (0, 3):
         assert names[2 + row * 30 : 2 + row * 30 + 28].max() > 128, "the class name is drawn beside its row"
         # row r, column c is `sample --seeds 5+c --class r`
         again = npz(cli, runs, f"row{row}.npz", "cond", "--seeds", "5-7", "--class", FASHION[row])["images"][..., 0]
         for c in range(3):
-            assert np.array_equal(cells[2 + row * 30 : 2 + row * 30 + 28, 2 + c * 30 : 2 + c * 30 + 28], again[c]), (row, c)
+            assert np.array_equal(cells[2 + row * 30 : 2 + row * 30 + 28, 2 + c * 30 : 2 + c * 30 + 28], again[c]), (
+                row,
+                c,
+            )
 
-    code, out, err = cli("sample", "cond", "--per-class", "2", "--scale", "2", "--truncation", "0.8", "--out", "big.png")
+    code, out, err = cli(
+        "sample", "cond", "--per-class", "2", "--scale", "2", "--truncation", "0.8", "--out", "big.png"
+    )
     assert code == 0, err
     assert iio.imread(runs / "big.png").shape[0] == (10 * 30 + 2) * 2
     arrays = npz(cli, runs, "pc.npz", "cond", "--per-class", "2")
-    assert arrays["labels"].tolist() == [c for c in range(10) for _ in range(2)] and arrays["seeds"].tolist() == [0, 1] * 10
+    assert (
+        arrays["labels"].tolist() == [c for c in range(10) for _ in range(2)]
+        and arrays["seeds"].tolist() == [0, 1] * 10
+    )
 
 
 def test_per_class_errors(cli, runs):

@@ -13,8 +13,15 @@ from rich.console import Console
 from ganstudio.config import TrainConfig
 from ganstudio.scoring.table import BEST, KEYS, SCORES, TRAINING_SCORES, score
 
-VALUES = {"fid": 12.3456, "kid": 0.0281234, "inception_score": 7.891, "precision": 0.81234, "recall": 0.45678,
-          "density": 0.98765, "coverage": 0.7654}
+VALUES = {
+    "fid": 12.3456,
+    "kid": 0.0281234,
+    "inception_score": 7.891,
+    "precision": 0.81234,
+    "recall": 0.45678,
+    "density": 0.98765,
+    "coverage": 0.7654,
+}
 
 
 def test_the_table_has_one_entry_per_score_with_what_every_consumer_needs():
@@ -27,11 +34,13 @@ def test_the_table_has_one_entry_per_score_with_what_every_consumer_needs():
 
 
 def test_the_table_is_plain_data_and_scoring_imports_no_builtin_and_no_engine():
-    code = ("import sys, ganstudio.scoring.table; assert 'torch' not in sys.modules, 'table imports torch'\n"
-            "import ganstudio.scoring.evaluation, ganstudio.scoring.samples\n"
-            "higher = ('ganstudio.builtin', 'ganstudio.train', 'ganstudio.output')\n"
-            "bad = [m for m in sys.modules if m.startswith(higher)]\n"
-            "assert not bad, bad")
+    code = (
+        "import sys, ganstudio.scoring.table; assert 'torch' not in sys.modules, 'table imports torch'\n"
+        "import ganstudio.scoring.evaluation, ganstudio.scoring.samples\n"
+        "higher = ('ganstudio.builtin', 'ganstudio.train', 'ganstudio.output')\n"
+        "bad = [m for m in sys.modules if m.startswith(higher)]\n"
+        "assert not bad, bad"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -47,8 +56,13 @@ def test_eval_json_holds_every_score_of_the_table():
 
 
 def fake_result(**extra) -> dict:
-    counts = {"class_counts": [5, 5], "rarest_class": "a", "rarest_share": 0.5, "commonest_class": "b",
-              "commonest_share": 0.5}
+    counts = {
+        "class_counts": [5, 5],
+        "rarest_class": "a",
+        "rarest_share": 0.5,
+        "commonest_class": "b",
+        "commonest_share": 0.5,
+    }
     return {"samples": {**VALUES, **counts}, "real": {**VALUES, **counts, "class_consistency": None}, **extra}
 
 
@@ -80,8 +94,14 @@ def test_the_eval_callback_declares_and_logs_the_training_scores_of_the_table():
     assert list(DECLARED) == [s.key for s in TRAINING_SCORES]
     for s in TRAINING_SCORES:
         metric = DECLARED[s.key]
-        assert (metric.label, metric.group, metric.format, metric.scale, metric.range, metric.points) == \
-            (s.label, s.group, s.format, s.scale, s.range, True)
+        assert (metric.label, metric.group, metric.format, metric.scale, metric.range, metric.points) == (
+            s.label,
+            s.group,
+            s.format,
+            s.scale,
+            s.range,
+            True,
+        )
     line = describe_scores(VALUES)
     assert all(f"{s.label} {s.show(VALUES[s.key])}" in line for s in TRAINING_SCORES)
 

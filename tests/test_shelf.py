@@ -10,10 +10,21 @@ import subprocess
 import pytest
 import torch
 
-from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.output.report import matching_steps
+from ganstudio.store.checkpoint import load_checkpoint
 
-TINY = ("--model", "dcgan", "--model-option", "width=8", "--model-option", "latent_dim=8", "--batch-size", "32", "--log-every", "2")
+TINY = (
+    "--model",
+    "dcgan",
+    "--model-option",
+    "width=8",
+    "--model-option",
+    "latent_dim=8",
+    "--batch-size",
+    "32",
+    "--log-every",
+    "2",
+)
 
 
 def train(cli, tiny_idx, *extra):
@@ -25,11 +36,53 @@ def train(cli, tiny_idx, *extra):
 @pytest.fixture
 def three_runs(cli, tiny_idx, workdir, one_torch_thread):
     """dcgan (finished, scored by ganstudio eval), cdcgan (finished), an interrupted-looking one, a corrupt one."""
-    train(cli, tiny_idx, "--steps", "6", "--name", "plain", "--grid-every", "2", "--callbacks", "log,grid,gif,curves", "--ema-decay", "0.999")
-    train(cli, tiny_idx, "--steps", "4", "--name", "cond", "--model", "cdcgan", "--grid-every", "2", "--augment", "on",
-          "--callbacks", "log,grid,curves")
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "classifier", "--model-option", "width=8",
-                         "--batch-size", "32", "--steps", "4", "--callbacks", "log")
+    train(
+        cli,
+        tiny_idx,
+        "--steps",
+        "6",
+        "--name",
+        "plain",
+        "--grid-every",
+        "2",
+        "--callbacks",
+        "log,grid,gif,curves",
+        "--ema-decay",
+        "0.999",
+    )
+    train(
+        cli,
+        tiny_idx,
+        "--steps",
+        "4",
+        "--name",
+        "cond",
+        "--model",
+        "cdcgan",
+        "--grid-every",
+        "2",
+        "--augment",
+        "on",
+        "--callbacks",
+        "log,grid,curves",
+    )
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        tiny_idx,
+        "--model",
+        "classifier",
+        "--model-option",
+        "width=8",
+        "--batch-size",
+        "32",
+        "--steps",
+        "4",
+        "--callbacks",
+        "log",
+    )
     assert code == 0, err
     code, out, err = cli("eval", "plain", "--n", "64", "--json")
     assert code == 0, err
@@ -48,8 +101,18 @@ def test_runs_lists_every_run_with_scores_status_and_problems(cli, three_runs):
     runs = {r["name"]: r for r in json.loads(out)}
     assert set(runs) == {"plain", "cond", "stopped", "broken", "fashion-classifier"}
     plain = runs["plain"]
-    assert plain["status"] == "finished" and plain["steps"] == 6 and plain["model"] == "dcgan" and plain["data"] == "fashion"
-    assert plain["options"] == {"width": "8", "latent_dim": "8", "batch_size": 32, "ema_decay": 0.999}  # not train's defaults
+    assert (
+        plain["status"] == "finished"
+        and plain["steps"] == 6
+        and plain["model"] == "dcgan"
+        and plain["data"] == "fashion"
+    )
+    assert plain["options"] == {
+        "width": "8",
+        "latent_dim": "8",
+        "batch_size": 32,
+        "ema_decay": 0.999,
+    }  # not train's defaults
     assert plain["images_per_s"] > 0 and plain["elapsed_s"] > 0 and plain["epochs"] == pytest.approx(6 * 32 / 256)
     assert plain["device"] == "cpu" and plain["precision"] in ("fp32", "bf16") and plain["world_size"] == 1
     assert plain["latest_eval"]["fid"] > 0 and plain["floor_fid"] is not None and plain["best_eval"]["step"] == 6
@@ -67,7 +130,9 @@ def test_runs_lists_every_run_with_scores_status_and_problems(cli, three_runs):
 def test_runs_shows_a_diverged_run_and_a_running_one(cli, tiny_idx, workdir, one_torch_thread):
     train(cli, tiny_idx, "--steps", "2", "--name", "boom", "--callbacks", "log")
     with open("checkpoints/boom/metrics.jsonl", "a") as f:  # what the log callback writes when training diverges
-        f.write(json.dumps({"step": 3, "event": "error", "diverged": True, "error": "training diverged: loss_d=nan"}) + "\n")
+        f.write(
+            json.dumps({"step": 3, "event": "error", "diverged": True, "error": "training diverged: loss_d=nan"}) + "\n"
+        )
     from ganstudio.store.runs import RunLock
 
     train(cli, tiny_idx, "--steps", "2", "--name", "busy", "--callbacks", "log")
@@ -85,8 +150,11 @@ def test_the_log_records_how_a_run_failed(cli, tiny_idx, workdir):
     (workdir / "plugins").mkdir()
     (workdir / "plugins/fail.py").write_text(
         "from ganstudio import hookimpl\n\n@hookimpl\ndef after_training_step(run, step):\n"
-        "    if step == 3:\n        raise RuntimeError('disk on fire')\n")
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "6", "--callbacks", "log")
+        "    if step == 3:\n        raise RuntimeError('disk on fire')\n"
+    )
+    code, out, err = cli(
+        "train", "--data", "fashion", "--data-root", tiny_idx, *TINY, "--steps", "6", "--callbacks", "log"
+    )
     assert code != 0
     code, out, err = cli("runs", "--json")
     run = json.loads(out)[0]
@@ -110,8 +178,18 @@ def test_report_of_one_run_is_self_contained(cli, three_runs):
     images = embedded_images(page)
     assert len(images) == 3  # the final 12x12 grid, the timeline GIF, the curves
     assert images[0][:8] == b"\x89PNG\r\n\x1a\n" and images[1][:6] == b"GIF89a"
-    for expected in ("plain", "finished", "dcgan", "6 steps", "FD", "floor", "ganstudio train --data fashion --model dcgan",
-                     "--ema-decay 0.999 --steps 6 --name plain", "&quot;ema_decay&quot;: 0.999", "seeds 0-143, averaged (EMA) generator"):
+    for expected in (
+        "plain",
+        "finished",
+        "dcgan",
+        "6 steps",
+        "FD",
+        "floor",
+        "ganstudio train --data fashion --model dcgan",
+        "--ema-decay 0.999 --steps 6 --name plain",
+        "&quot;ema_decay&quot;: 0.999",
+        "seeds 0-143, averaged (EMA) generator",
+    ):
         assert expected in page, expected
 
 
@@ -156,13 +234,26 @@ def test_comparison_page_renders_in_headless_chromium(cli, three_runs, tmp_path)
         pytest.fail("needs Debian's chromium package: apt-get install chromium")
     assert cli("report", "plain", "cond", "stopped", "--out", "compare.html")[0] == 0
     url = (three_runs / "compare.html").resolve().as_uri()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([browser, *flags, "--virtual-time-budget=5000", "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [browser, *flags, "--virtual-time-budget=5000", "--dump-dom", url], capture_output=True, text=True, timeout=120
+    )
     body = re.search(r"<body[^>]*>", dom.stdout).group(0)
-    images, broken = int(re.search(r'data-images="(\d+)"', body).group(1)), int(re.search(r'data-broken="(\d+)"', body).group(1))
+    images, broken = (
+        int(re.search(r'data-images="(\d+)"', body).group(1)),
+        int(re.search(r'data-broken="(\d+)"', body).group(1)),
+    )
     assert images >= 4 and broken == 0
     shot = tmp_path / "page.png"
-    subprocess.run([browser, *flags, "--window-size=1280,1600", f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    subprocess.run(
+        [browser, *flags, "--window-size=1280,1600", f"--screenshot={shot}", url], capture_output=True, timeout=120
+    )
     import imageio.v3 as iio
 
     pixels = iio.imread(shot)
@@ -177,7 +268,12 @@ def test_a_tampered_grid_index_cannot_pull_other_files_into_a_page(tmp_path):
     run.mkdir()
     (run / "step_000002.png").write_bytes(b"png")
     (run / "link.png").symlink_to(tmp_path / "secret.png")
-    lines = [{"file": "step_000002.png", "step": 2}, {"file": "../secret.png", "step": 4}, {"file": "/etc/passwd", "step": 6},
-             {"file": "link.png", "step": 8}, {"file": "notes.txt", "step": 10}]
+    lines = [
+        {"file": "step_000002.png", "step": 2},
+        {"file": "../secret.png", "step": 4},
+        {"file": "/etc/passwd", "step": 6},
+        {"file": "link.png", "step": 8},
+        {"file": "notes.txt", "step": 10},
+    ]
     (run / "grids.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert grid_files(run) == {2: run / "step_000002.png"}

@@ -5,12 +5,12 @@ import textwrap
 import imageio.v3 as iio
 import numpy as np
 import pytest
-
 from conftest import make_idx_dataset
-from ganstudio.builtin.datasets import idx_datasets
 from image_trees import make_celeba_torchvision
 
-NOISE_PLUGIN = '''
+from ganstudio.builtin.datasets import idx_datasets
+
+NOISE_PLUGIN = """
 import torch
 from ganstudio import hookimpl
 from ganstudio.api import DatasetPlugin, ImageData
@@ -21,11 +21,14 @@ def load(request):
     images[:, 0] = torch.arange(n, dtype=torch.uint8)[:, None, None] * 20  # red grows with the index
     return ImageData(images=images, labels=torch.arange(n) % 2, classes=["even", "odd"], source="noise plugin")
 
+def load_unlabelled(request):
+    return ImageData(images=torch.zeros((3, 1, 8, 8), dtype=torch.uint8))
+
 @hookimpl
 def register_datasets(register):
     register(DatasetPlugin("noise", load, "third-party test data"))
-    register(DatasetPlugin("unlabelled", lambda r: ImageData(images=torch.zeros((3, 1, 8, 8), dtype=torch.uint8)), "no labels"))
-'''
+    register(DatasetPlugin("unlabelled", load_unlabelled, "no labels"))
+"""
 
 
 @pytest.fixture
@@ -48,8 +51,22 @@ def test_classic_digit_gallery_dimensions(cli, offline, workdir):
 def test_labels_split_and_out(cli, workdir, tmp_path):
     root = make_idx_dataset(tmp_path / "fashion", n_train=40, n_test=20)
     out_file = workdir / "galleries" / "fashion.png"
-    code, out, err = cli("show", "--data", "fashion", "--data-root", root, "--split", "test", "--rows", "2", "--cols", "3",
-                         "--labels", "--out", out_file)
+    code, out, err = cli(
+        "show",
+        "--data",
+        "fashion",
+        "--data-root",
+        root,
+        "--split",
+        "test",
+        "--rows",
+        "2",
+        "--cols",
+        "3",
+        "--labels",
+        "--out",
+        out_file,
+    )
     assert code == 0, err
     image = iio.imread(out_file)
     assert image.shape[:2] == (230, 270) and image.shape[2] in (3, 4)  # matplotlib: 0.9 in per cell, 100 dpi
@@ -80,18 +97,32 @@ def test_fewer_images_than_cells_keeps_the_grid(cli, workdir):
 
 def test_celeba_gallery(cli, workdir, tmp_path):
     root = make_celeba_torchvision(tmp_path / "tv", n_train=8, n_valid=0, n_test=2)
-    code, out, err = cli("show", "--data", "celeba", "--data-root", root, "--rows", "2", "--cols", "4", "--image-size", "32")
+    code, out, err = cli(
+        "show", "--data", "celeba", "--data-root", root, "--rows", "2", "--cols", "4", "--image-size", "32"
+    )
     assert code == 0, err
     assert iio.imread(workdir / "samples/show/celeba-train-2x4.png").shape == (2 * 34 + 2, 4 * 34 + 2, 3)
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--data", "unlabelled", "--labels"), "dataset 'unlabelled' has no class labels to put under the images; drop --labels"),
-    (("--data", "noise", "--out", "gallery.jpg"), "the gallery is a PNG"),
-    (("--data", "noise", "--rows", "0"), "expected a number greater than 0"),
-    (("--data", "noise", "--split", "valid"), "invalid choice: 'valid'"),
-    (("--data", "nosie",), "unknown dataset 'nosie'. Did you mean 'noise'?"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ("--data", "unlabelled", "--labels"),
+            "dataset 'unlabelled' has no class labels to put under the images; drop --labels",
+        ),
+        (("--data", "noise", "--out", "gallery.jpg"), "the gallery is a PNG"),
+        (("--data", "noise", "--rows", "0"), "expected a number greater than 0"),
+        (("--data", "noise", "--split", "valid"), "invalid choice: 'valid'"),
+        (
+            (
+                "--data",
+                "nosie",
+            ),
+            "unknown dataset 'nosie'. Did you mean 'noise'?",
+        ),
+    ],
+)
 def test_bad_input_is_one_line(cli, workdir, args, message):
     (workdir / "plugins").mkdir()
     (workdir / "plugins" / "noise.py").write_text(textwrap.dedent(NOISE_PLUGIN))

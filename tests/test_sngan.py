@@ -5,15 +5,15 @@ loss, and trains and samples from the command line."""
 import imageio.v3 as iio
 import pytest
 import torch
+from conftest import FAST
 from torch import nn
 from torch.nn.utils import parametrize
 
 import ganstudio.builtin.models.sngan
-from conftest import FAST
 from ganstudio.api import ModelConfig
-from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.builtin.models.sngan import supports
 from ganstudio.builtin.models.sngan.nets import SNGAN, hinge_loss_d, hinge_loss_g
+from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.testing import FixedBatches, check_model_plugin, step_context
 
 TINY = {"width": 4, "latent_dim": 8}
@@ -41,7 +41,9 @@ def test_shapes_and_range_adapt(shape, one_torch_thread):
 def test_spectral_norm_on_every_layer_of_d_and_no_batch_norm():
     d = tiny((3, 32, 32)).discriminator
     layers = [m for m in d.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    assert len(layers) == 3 * 3 + 2 + 1  # optimized + 2 downsampling blocks (3 convs each), a last block (2), the linear
+    assert (
+        len(layers) == 3 * 3 + 2 + 1
+    )  # optimized + 2 downsampling blocks (3 convs each), a last block (2), the linear
     for layer in layers:
         assert parametrize.is_parametrized(layer, "weight"), layer
         assert [type(p).__name__ for p in layer.parametrizations.weight] == ["_SpectralNorm"], layer
@@ -68,7 +70,10 @@ def test_n_dis_discriminator_steps_on_fresh_batches_per_generator_step(n_dis, on
     steps = {"generator": 0, "discriminator": 0}
     for name, opt in opts.items():
         real_step = opt.step
-        opt.step = lambda *a, _name=name, _step=real_step, **k: (steps.__setitem__(_name, steps[_name] + 1), _step(*a, **k))[1]
+        opt.step = lambda *a, _name=name, _step=real_step, **k: (
+            steps.__setitem__(_name, steps[_name] + 1),
+            _step(*a, **k),
+        )[1]
     batches = FixedBatches(torch.rand(32, 1, 28, 28) * 2 - 1, batch_size=8)
     metrics = model.training_step(batches, opts, step_context())
     assert batches.drawn == n_dis
@@ -122,20 +127,48 @@ def test_supports_says_why_not():
     for shape in [(1, 28, 28), (3, 32, 32), (3, 64, 64), (3, 128, 128)]:
         assert supports(shape) is None, shape
     assert supports((3, 32, 64)) == "sngan needs square images, got 32x64"
-    assert supports((1, 30, 30)).startswith("sngan cannot build 30x30 images: the side must be 3..8 times a power of two")
+    assert supports((1, 30, 30)).startswith(
+        "sngan cannot build 30x30 images: the side must be 3..8 times a power of two"
+    )
 
 
 def test_train_then_sample_from_the_command_line(cli, tiny_idx, workdir, one_torch_thread):
-    code, out, err = cli("train", "--data", "fashion", "--data-root", tiny_idx, "--model", "sngan",
-                         "--model-option", "width=8", "--model-option", "latent_dim=16", "--model-option", "n_dis=2",
-                         *FAST, "--steps", "3", "--callbacks", "log", "--augment", "on")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--data-root",
+        tiny_idx,
+        "--model",
+        "sngan",
+        "--model-option",
+        "width=8",
+        "--model-option",
+        "latent_dim=16",
+        "--model-option",
+        "n_dis=2",
+        *FAST,
+        "--steps",
+        "3",
+        "--callbacks",
+        "log",
+        "--augment",
+        "on",
+    )
     assert code == 0, err
     assert "model: sngan (ganstudio.builtin.models.sngan)" in out
     ckpt = load_checkpoint(workdir / "checkpoints/fashion-sngan/last.pt")
     assert ckpt["progress"]["step"] == 3
     assert ckpt["model"]["plugin"] == "ganstudio.builtin.models.sngan"
-    assert ckpt["model"]["config"]["options"] == {"latent_dim": 16, "width": 8, "lr": 2e-4, "beta1": 0.0, "beta2": 0.9,
-                                                  "n_dis": 2, "channels_last": True}
+    assert ckpt["model"]["config"]["options"] == {
+        "latent_dim": 16,
+        "width": 8,
+        "lr": 2e-4,
+        "beta1": 0.0,
+        "beta2": 0.9,
+        "n_dis": 2,
+        "channels_last": True,
+    }
 
     code, out, err = cli("sample", "--n", "16")
     assert code == 0, err

@@ -21,23 +21,41 @@ print("HEAVY:" + ",".join(heavy))
 
 
 def heavy_modules_after(argv, cwd) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True, text=True, cwd=cwd,
-                         env={**__import__("os").environ, "GANSTUDIO_CONFIG_DIR": str(cwd)})
-    line = [l for l in out.stdout.splitlines() if l.startswith("HEAVY:")]
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**__import__("os").environ, "GANSTUDIO_CONFIG_DIR": str(cwd)},
+    )
+    line = [text for text in out.stdout.splitlines() if text.startswith("HEAVY:")]
     assert line, out.stdout + out.stderr
-    return [m for m in line[-1][len("HEAVY:"):].split(",") if m]
+    return [m for m in line[-1][len("HEAVY:") :].split(",") if m]
 
 
-@pytest.mark.parametrize("argv", [
-    ["--help"], ["plugins"], ["plugins", "--json"], ["train", "--help"], ["sample", "--help"], ["eval", "--help"],
-    ["train", "--batch-size", "x"], ["nonsense"], ["sample", "--n", "0"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["plugins"],
+        ["plugins", "--json"],
+        ["train", "--help"],
+        ["sample", "--help"],
+        ["eval", "--help"],
+        ["train", "--batch-size", "x"],
+        ["nonsense"],
+        ["sample", "--n", "0"],
+    ],
+)
 def test_quick_commands_import_no_torch(argv, tmp_path):
     assert heavy_modules_after(argv, tmp_path) == []
 
 
 def test_builtin_plugin_modules_import_no_torch():
-    probe = f"import sys, importlib\nfor m in {list(DEFAULT_PLUGINS)!r}: importlib.import_module(m)\nprint('torch' in sys.modules)"
+    probe = (
+        f"import sys, importlib\nfor m in {list(DEFAULT_PLUGINS)!r}: importlib.import_module(m)\n"
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,10 +1,11 @@
-"""End to end: train a few steps on tiny IDX files, then sample to PNG, npz, given seeds and a folder; resume continues."""
+"""End to end: train a few steps on tiny IDX files, then sample to PNG, npz, given seeds and a folder; resume
+continues."""
 
 import imageio.v3 as iio
 import numpy as np
 import torch
-
 from conftest import FAST
+
 from ganstudio.store.checkpoint import load_checkpoint
 
 TINY = ("--model", "dcgan", "--model-option", "width=8", *FAST)
@@ -21,7 +22,10 @@ def test_train_then_sample_png_npz_and_folder(cli, tiny_idx, workdir):
     ckpt = load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")
     assert ckpt["progress"]["step"] == 10
     assert ckpt["model"]["config"]["image_shape"] == (1, 28, 28)
-    assert ckpt["model"]["plugin"] == "ganstudio.builtin.models.dcgan" and ckpt["data"]["plugin"] == "ganstudio.builtin.datasets.idx_datasets"
+    assert (
+        ckpt["model"]["plugin"] == "ganstudio.builtin.models.dcgan"
+        and ckpt["data"]["plugin"] == "ganstudio.builtin.datasets.idx_datasets"
+    )
     assert ckpt["fixed_latents"].shape == (64, 100) and ckpt["fixed_labels"] is None
 
     code, out, err = cli("sample", "--n", "144")
@@ -55,7 +59,20 @@ def test_epoch_end_writes_grid_and_checkpoint(cli, tiny_idx, workdir):
 
 def test_resume_continues_the_step_count(cli, tiny_idx, workdir):
     assert train(cli, tiny_idx, "--steps", "4")[0] == 0
-    code, out, err = cli("train", "--data", "fashion", "--model", "dcgan", "--data-root", tiny_idx, "--resume", "--steps", "10", "--log-every", "2")
+    code, out, err = cli(
+        "train",
+        "--data",
+        "fashion",
+        "--model",
+        "dcgan",
+        "--data-root",
+        tiny_idx,
+        "--resume",
+        "--steps",
+        "10",
+        "--log-every",
+        "2",
+    )
     assert code == 0, err
     assert "resuming at step 4" in out
     ckpt = load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from ganstudio.api import ModelConfig
-from ganstudio.train.augment import attach
-from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.builtin.models import wgan_gp
 from ganstudio.builtin.models.wgan_gp.nets import WGANGP
+from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.testing import FixedBatches, check_model_plugin, step_context
+from ganstudio.train.augment import attach
 
 TINY = {"width": "8", "latent_dim": "16"}
 FAST = ("--batch-size", "32", "--log-every", "1", "--callbacks", "log")  # metrics.jsonl only: no grids or GIFs
@@ -41,13 +41,17 @@ def test_the_paper_s_settings_are_the_defaults():
     opts = model.configure_optimizers()
     for opt in opts.values():
         assert opt.defaults["lr"] == 1e-4 and opt.defaults["betas"] == (0.0, 0.9)
-    assert {id(p) for p in opts["critic"].param_groups[0]["params"]} == {id(p) for p in model.discriminator.parameters()}
+    assert {id(p) for p in opts["critic"].param_groups[0]["params"]} == {
+        id(p) for p in model.discriminator.parameters()
+    }
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_wgan_step_draws_a_fresh_batch_per_critic_step_and_penalises_gradients(channels_last, one_torch_thread):
     model, opts = wgan(n_critic=3, channels_last=channels_last)
-    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.discriminator.modules())  # per-sample penalty
+    assert not any(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.discriminator.modules()
+    )  # per-sample penalty
     batches = FixedBatches(torch.rand(96, 1, 28, 28) * 2 - 1, batch_size=16)
     metrics = model.training_step(batches, opts, step_context())
     assert batches.drawn == 3  # n_critic real batches; the generator step draws none
@@ -102,7 +106,9 @@ def test_diffaugment_reaches_the_critic_and_the_penalty(one_torch_thread):
 
 def test_wgan_through_the_cli_counts_every_batch_and_refuses_class(cli, tiny_idx, workdir, one_torch_thread):
     # 5 steps x 2 critic batches of 32 = 320 images: 1.25 epochs of the 256-image data (8 batches an epoch).
-    code, out, err = train(cli, tiny_idx, "--steps", "5", "--augment", "on", "--ema-decay", "0.999", options={**TINY, "n_critic": "2"})
+    code, out, err = train(
+        cli, tiny_idx, "--steps", "5", "--augment", "on", "--ema-decay", "0.999", options={**TINY, "n_critic": "2"}
+    )
     assert code == 0, err
     run = workdir / "checkpoints/fashion-wgan-gp"  # the default run name: <data>-<model>
     ckpt = load_checkpoint(run / "last.pt")
@@ -120,7 +126,11 @@ def test_wgan_through_the_cli_counts_every_batch_and_refuses_class(cli, tiny_idx
 
 
 def test_supports_any_dcgan_shape():
-    assert wgan_gp.supports((1, 28, 28)) is None and wgan_gp.supports((3, 64, 64)) is None and wgan_gp.supports((4, 32, 32)) is None
+    assert (
+        wgan_gp.supports((1, 28, 28)) is None
+        and wgan_gp.supports((3, 64, 64)) is None
+        and wgan_gp.supports((4, 32, 32)) is None
+    )
     assert "square" in wgan_gp.supports((3, 32, 64)) and "wgan-gp cannot build 36x36" in wgan_gp.supports((3, 36, 36))
 
 

@@ -55,8 +55,11 @@ class TinyGAN(TrainableModel):
 @dataclass
 class TinyConditionalOptions:
     latent_dim: int = option(4, "latent size", min=1)
-    bars: bool = option(False, "draw each class's bar exactly (the pattern of the test data: conftest.make_idx_dataset) "
-                               "instead of the learned image; the latent is ignored")
+    bars: bool = option(
+        False,
+        "draw each class's bar exactly (the pattern of the test data: conftest.make_idx_dataset) "
+        "instead of the learned image; the latent is ignored",
+    )
     confuse: int = option(-1, "with bars: draw the bar of the next class when asked for this one (-1: never)")
 
 

@@ -22,14 +22,29 @@ from ganstudio.api.run_view import RunView
 from ganstudio.api.types import CallbackPlugin, DataRequest, DatasetPlugin, ImageData, Metric, ModelConfig, ModelPlugin
 
 __all__ = [
-    "Batches", "CallbackPlugin", "DataRequest", "DatasetPlugin", "ImageData", "Metric", "ModelConfig", "ModelPlugin",
-    "RunView", "StepContext", "TrainableModel", "load_run", "option",
+    "Batches",
+    "CallbackPlugin",
+    "DataRequest",
+    "DatasetPlugin",
+    "ImageData",
+    "Metric",
+    "ModelConfig",
+    "ModelPlugin",
+    "RunView",
+    "StepContext",
+    "TrainableModel",
+    "load_run",
+    "option",
 ]
 
 # Imported on first use: these need torch (about 2 s), and `ganstudio --help`, `plugins` and argument errors answer
 # without it.
-_LAZY = {"Batches": "ganstudio.api.model", "StepContext": "ganstudio.api.model",
-         "TrainableModel": "ganstudio.api.model", "load_run": "ganstudio.api.runs"}
+_LAZY = {
+    "Batches": "ganstudio.api.model",
+    "StepContext": "ganstudio.api.model",
+    "TrainableModel": "ganstudio.api.model",
+    "load_run": "ganstudio.api.runs",
+}
 
 # Names that were public before the API shrank: they keep working, with a DeprecationWarning naming their home.
 _MOVED = {
@@ -46,8 +61,11 @@ def __getattr__(name: str):
         return getattr(_importlib.import_module(_LAZY[name]), name)
     if name in _MOVED:
         module, attribute = _MOVED[name]
-        _warnings.warn(f"ganstudio.api.{name} is deprecated: use `from {module} import {attribute}`",
-                       DeprecationWarning, stacklevel=2)
+        _warnings.warn(
+            f"ganstudio.api.{name} is deprecated: use `from {module} import {attribute}`",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(_importlib.import_module(module), attribute)
     raise AttributeError(f"module 'ganstudio.api' has no attribute '{name}'")
 

@@ -19,27 +19,40 @@ from ganstudio.config import TrainConfig
 
 def add_checkpoint_options(p, what: str = "GAN") -> None:
     """The run to read: a name, --checkpoint PATH, or the newest; shared by sample, eval and interpolate."""
-    p.add_argument("run", nargs="?", metavar="RUN",
-                   help=f"run name under --checkpoints-dir (default: the newest {what} run)")
+    p.add_argument(
+        "run", nargs="?", metavar="RUN", help=f"run name under --checkpoints-dir (default: the newest {what} run)"
+    )
     p.add_argument("--checkpoint", metavar="PATH", help="checkpoint file instead of a run name")
     add_folder_options(p, samples=False)
-    p.add_argument("--no-ema", action="store_true",
-                   help="use the raw generator weights, not the averaged (EMA) ones the checkpoint holds")
+    p.add_argument(
+        "--no-ema",
+        action="store_true",
+        help="use the raw generator weights, not the averaged (EMA) ones the checkpoint holds",
+    )
 
 
 def add_folder_options(p, checkpoints: bool = True, samples: bool = True) -> None:
     """--checkpoints-dir and --samples-dir, with train's defaults (ganstudio/config.py holds them once)."""
     if checkpoints:
-        p.add_argument("--checkpoints-dir", default=TrainConfig.default("checkpoints_dir"), metavar="DIR",
-                       help="the folder of run checkpoints (default: %(default)s)")
+        p.add_argument(
+            "--checkpoints-dir",
+            default=TrainConfig.default("checkpoints_dir"),
+            metavar="DIR",
+            help="the folder of run checkpoints (default: %(default)s)",
+        )
     if samples:
-        p.add_argument("--samples-dir", default=TrainConfig.default("samples_dir"), metavar="DIR",
-                       help="the folder of run outputs: grids, GIFs, reports (default: %(default)s)")
+        p.add_argument(
+            "--samples-dir",
+            default=TrainConfig.default("samples_dir"),
+            metavar="DIR",
+            help="the folder of run outputs: grids, GIFs, reports (default: %(default)s)",
+        )
 
 
 def add_class_option(p) -> None:
-    p.add_argument("--class", dest="class_name", metavar="NAME|INDEX",
-                   help="class-conditional models: generate this class")
+    p.add_argument(
+        "--class", dest="class_name", metavar="NAME|INDEX", help="class-conditional models: generate this class"
+    )
 
 
 def load_run_from_args(args, kind: Optional[str] = "gan"):

@@ -14,28 +14,45 @@ from pathlib import Path
 from typing import Optional
 
 from ganstudio.api import DataRequest, ImageData
+from ganstudio.api.options import key_value, parse_options, positive_int
 from ganstudio.config import DataSpec
 from ganstudio.errors import GanstudioError
-from ganstudio.api.options import key_value, parse_options, positive_int
+
 
 def add_data_options(parser: argparse.ArgumentParser, default_data: Optional[str] = DataSpec.name) -> None:
     """The options that say which data to use; every command that reads real data has the same ones."""
     parser.add_argument("--data", default=default_data, help="dataset plugin name (see: ganstudio plugins)")
     parser.add_argument("--data-root", metavar="DIR", help="folder holding the dataset files")
-    parser.add_argument("--download", action="store_true", default=None,
-                        help="download the dataset if it is not found (never done otherwise)")
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        default=None,
+        help="download the dataset if it is not found (never done otherwise)",
+    )
     parser.add_argument("--image-size", type=positive_int, help="resize to this side, for datasets that can")
     parser.add_argument("--channels", type=int, choices=(1, 3), help="1 (grayscale) or 3 (RGB), for datasets that can")
-    parser.add_argument("--data-option", type=key_value, action="append", metavar="KEY=VALUE",
-                        help="a setting of the dataset plugin (see: ganstudio plugins), repeatable")
+    parser.add_argument(
+        "--data-option",
+        type=key_value,
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of the dataset plugin (see: ganstudio plugins), repeatable",
+    )
 
 
 def load_data(plugins, spec: DataSpec, split: str = "train", quiet: bool = False) -> ImageData:
     """The split of ``spec``'s dataset through its plugin, checked: an ImageData with at least one image."""
     plugin = plugins.dataset(spec.name)
     options = parse_options(plugin.options, spec.options, f"dataset '{spec.name}'")
-    request = DataRequest(split=split, root=Path(spec.root) if spec.root else None, download=spec.download,
-                          image_size=spec.image_size, channels=spec.channels, quiet=quiet, options=options)
+    request = DataRequest(
+        split=split,
+        root=Path(spec.root) if spec.root else None,
+        download=spec.download,
+        image_size=spec.image_size,
+        channels=spec.channels,
+        quiet=quiet,
+        options=options,
+    )
     data = plugin.load(request)
     if not isinstance(data, ImageData):
         raise GanstudioError(f"dataset plugin '{plugin.plugin}' returned {type(data).__name__}, not ImageData")

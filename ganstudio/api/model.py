@@ -145,8 +145,9 @@ class TrainableModel(nn.Module):
         with trainable parameters (e.g. ``generator`` and ``discriminator``). Inside ``training_step`` these
         attributes are the DDP wrappers, so calling them averages their gradients over the ranks; call the
         networks themselves (not their submodules) for that. Override to name others."""
-        return {name: child for name, child in self.named_children()
-                if any(p.requires_grad for p in child.parameters())}
+        return {
+            name: child for name, child in self.named_children() if any(p.requires_grad for p in child.parameters())
+        }
 
     def compile_for_training(self) -> None:
         """``--compile``: torch.compile each network in place (state_dict keys stay the same, so checkpoints do too)."""
@@ -175,8 +176,9 @@ class TrainableModel(nn.Module):
         """GANs: the discriminator's (critic's) raw score of each image, float (N,), higher meaning "more real", for
         images in [-1, 1] (N, C, H, W) and, for conditional models, their labels. What a callback scores images
         with, whatever the discriminator's forward takes. Optional: the default says the model has none."""
-        raise NotImplementedError(f"model '{self.config.model or type(self).__name__}' does not implement "
-                                  f"discriminate(images, labels=None)")
+        raise NotImplementedError(
+            f"model '{self.config.model or type(self).__name__}' does not implement discriminate(images, labels=None)"
+        )
 
     def evaluate(self, run) -> dict:
         """Called once when training ends, before the final save; the returned plain-typed dict (e.g. test

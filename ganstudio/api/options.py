@@ -20,12 +20,19 @@ from typing import Any, Optional, Union
 
 from ganstudio.errors import GanstudioError
 
-
 _NONE = object()
 
 
-def option(default, help: str = "", *, min: Optional[float] = None, above: Optional[float] = None,
-           max: Optional[float] = None, below: Optional[float] = None, before=_NONE):
+def option(
+    default,
+    help: str = "",
+    *,
+    min: Optional[float] = None,
+    above: Optional[float] = None,
+    max: Optional[float] = None,
+    below: Optional[float] = None,
+    before=_NONE,
+):
     """A dataclass field with its ``--help`` text and optional bounds: ``min``/``max`` inclusive, ``above``/``below``
     exclusive. ``before``: for an option added to a model later, the value its older checkpoints were built with
     (a checkpoint records every option of its day, so one without this option gets ``before``, not ``default``)."""
@@ -40,7 +47,11 @@ def recorded_options(cls, recorded: dict) -> dict:
     written (see ``option``)."""
     if cls is None:
         return dict(recorded)
-    older = {f.name: f.metadata["before"] for f in dataclasses.fields(cls) if "before" in f.metadata and f.name not in recorded}
+    older = {
+        f.name: f.metadata["before"]
+        for f in dataclasses.fields(cls)
+        if "before" in f.metadata and f.name not in recorded
+    }
     return {**older, **recorded}
 
 
@@ -116,7 +127,9 @@ def parse_options(cls, raw: dict, owner: str):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise GanstudioError(f"{owner} has no option {', '.join(unknown)}; options: {', '.join(sorted(fields)) or '(none)'}")
+        raise GanstudioError(
+            f"{owner} has no option {', '.join(unknown)}; options: {', '.join(sorted(fields)) or '(none)'}"
+        )
     types = field_types(cls)
     values = {}
     for name, value in raw.items():
@@ -153,7 +166,9 @@ def describe_options(cls) -> list[str]:
     lines = []
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        lines.append(f"{f.name} ({describe_type(*types[f.name])}, default {default}): {f.metadata.get('help', '')}".rstrip(": "))
+        lines.append(
+            f"{f.name} ({describe_type(*types[f.name])}, default {default}): {f.metadata.get('help', '')}".rstrip(": ")
+        )
     return lines
 
 
@@ -172,9 +187,14 @@ def add_option_flags(parser: argparse.ArgumentParser, cls, prefix: str, title: s
         flag = f"--{prefix}-{f.name.replace('_', '-')}"
         default = f.default if f.default is not dataclasses.MISSING else None
         help_text = f"{f.metadata.get('help', '')} (default {default})".strip()
-        group.add_argument(flag, action=_Collect, dest=f"_plugin_option:{prefix}:{f.name}", default=argparse.SUPPRESS,
-                           metavar=describe_type(kind).upper().replace("/", "|") if kind is not bool else "true|false",
-                           help=help_text)
+        group.add_argument(
+            flag,
+            action=_Collect,
+            dest=f"_plugin_option:{prefix}:{f.name}",
+            default=argparse.SUPPRESS,
+            metavar=describe_type(kind).upper().replace("/", "|") if kind is not bool else "true|false",
+            help=help_text,
+        )
 
 
 class _Collect(argparse.Action):
@@ -193,14 +213,18 @@ def key_value(text: str) -> tuple[str, str]:
     return key.strip().replace("-", "_"), raw
 
 
-def number_type(kind: type, above: Optional[float] = None, low: Optional[float] = None, high: Optional[float] = None,
-                what: str = ""):
+def number_type(
+    kind: type, above: Optional[float] = None, low: Optional[float] = None, high: Optional[float] = None, what: str = ""
+):
     """An argparse ``type=`` for a number of ``kind`` (int or float) with bounds; errors name the range."""
+
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, got '{text}'") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {'a whole number' if kind is int else 'a number'}, got '{text}'"
+            ) from None
         if above is not None and not value > above:
             raise argparse.ArgumentTypeError(f"expected a number greater than {above:g}, got {value}")
         if (low is not None and not value >= low) or (high is not None and not value <= high):

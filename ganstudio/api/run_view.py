@@ -82,8 +82,9 @@ class RunView:
         metrics (no host sync), a float is logged as it is, at this step (e.g. an eval score)."""
         self._engine.report(name, value)
 
-    def generate(self, latents: torch.Tensor, labels: Optional[torch.Tensor] = None,
-                 as_float: bool = False) -> torch.Tensor:
+    def generate(
+        self, latents: torch.Tensor, labels: Optional[torch.Tensor] = None, as_float: bool = False
+    ) -> torch.Tensor:
         """Images (N, C, H, W) on the CPU from latents (and labels for conditional models), in eval mode, from the
         generator EMA when the run keeps one: uint8, or with ``as_float`` floats in [-1, 1]."""
         return self._engine.generate(latents, labels, as_float)

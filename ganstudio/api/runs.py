@@ -23,6 +23,8 @@ from ganstudio.errors import GanstudioError
 from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.store.runs import NAME, choose_checkpoint, run_name_of
 
+DEFAULT_CHECKPOINTS_DIR = TrainConfig.default("checkpoints_dir")  # load_run's default, as the CLI's
+
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -45,16 +47,23 @@ class RunInfo:
     checkpoint: dict = field(default_factory=dict, repr=False, compare=False)  # the whole checkpoint, as loaded
 
 
-def load_run(name_or_path: Union[str, Path, None] = None, ema: bool = True, plugins=None,
-             checkpoints_dir=TrainConfig.default("checkpoints_dir"), kind: Optional[str] = None):
+def load_run(
+    name_or_path: Union[str, Path, None] = None,
+    ema: bool = True,
+    plugins=None,
+    checkpoints_dir=DEFAULT_CHECKPOINTS_DIR,
+    kind: Optional[str] = None,
+):
     """(model, RunInfo) from a run name under ``checkpoints_dir``, a checkpoint file, or None for the newest run
     (of ``kind`` when given). The model is on the CPU in eval mode; with ``ema`` (the default) a GAN's generator
     holds the averaged weights when the checkpoint has them. ``plugins``: the loaded plugins the model plugin comes
     from (default: everything installed, as the CLI loads it). Any problem is a one-line GanstudioError."""
-    is_file = name_or_path is not None and (isinstance(name_or_path, Path) or not NAME.fullmatch(str(name_or_path))
-                                            or Path(name_or_path).is_file())
-    path, chosen = choose_checkpoint(str(name_or_path) if is_file else None, None if is_file else name_or_path,
-                                     checkpoints_dir, kind=kind)
+    is_file = name_or_path is not None and (
+        isinstance(name_or_path, Path) or not NAME.fullmatch(str(name_or_path)) or Path(name_or_path).is_file()
+    )
+    path, chosen = choose_checkpoint(
+        str(name_or_path) if is_file else None, None if is_file else name_or_path, checkpoints_dir, kind=kind
+    )
     return load_chosen(path, chosen, plugins, ema=ema, kind=kind)
 
 
@@ -74,12 +83,23 @@ def run_info(ckpt: dict, path: Path, chosen: str, ema_used: bool) -> RunInfo:
     except GanstudioError:  # a hand-made or renamed file: the folder it lies in names the run
         name = path.parent.name
     has_ema = bool((ckpt.get("ema") or {}).get("weights"))
-    return RunInfo(name=name, path=path, chosen=chosen, model=info["name"], kind=info.get("kind", "gan"),
-                   step=int(progress.get("step", 0)), images_seen=int(progress.get("images_seen", 0)),
-                   finished=bool(progress.get("finished", False)), data=str(data.get("name", "")),
-                   image_shape=tuple(info["config"]["image_shape"]),
-                   classes=tuple(info["config"].get("class_names") or data.get("classes") or ()),
-                   has_ema=has_ema, ema=has_ema and ema_used, results=dict(ckpt.get("results") or {}), checkpoint=ckpt)
+    return RunInfo(
+        name=name,
+        path=path,
+        chosen=chosen,
+        model=info["name"],
+        kind=info.get("kind", "gan"),
+        step=int(progress.get("step", 0)),
+        images_seen=int(progress.get("images_seen", 0)),
+        finished=bool(progress.get("finished", False)),
+        data=str(data.get("name", "")),
+        image_shape=tuple(info["config"]["image_shape"]),
+        classes=tuple(info["config"].get("class_names") or data.get("classes") or ()),
+        has_ema=has_ema,
+        ema=has_ema and ema_used,
+        results=dict(ckpt.get("results") or {}),
+        checkpoint=ckpt,
+    )
 
 
 def recorded_config(entry, stored: dict) -> ModelConfig:
@@ -103,8 +123,9 @@ def check_weights_fit(entry, config: ModelConfig, state: dict, path) -> None:
         if key not in state:
             raise GanstudioError(f"{what}: '{key}' is missing (the file is damaged or was not written by this model)")
         if tuple(state[key].shape) != tuple(tensor.shape):
-            raise GanstudioError(f"{what}: '{key}' is {tuple(state[key].shape)} in the file, "
-                                 f"{tuple(tensor.shape)} in the model")
+            raise GanstudioError(
+                f"{what}: '{key}' is {tuple(state[key].shape)} in the file, {tuple(tensor.shape)} in the model"
+            )
     extra = sorted(set(state) - set(expected))
     if extra:
         more = f" and {len(extra) - 1} more" if len(extra) > 1 else ""
@@ -154,12 +175,15 @@ def load_averaged_generator(model, averaged: dict, path) -> None:
     """Put the checkpoint's averaged generator weights into ``model.generator``, checking every tensor's shape first."""
     generator = getattr(model, "generator", None)
     if not isinstance(generator, torch.nn.Module):
-        raise GanstudioError(f"{path}: holds generator EMA weights, but model '{model.config.model}' has no "
-                             f"'generator' network")
+        raise GanstudioError(
+            f"{path}: holds generator EMA weights, but model '{model.config.model}' has no 'generator' network"
+        )
     expected = generator.state_dict()
     for key, tensor in expected.items():
         if key not in averaged or tuple(averaged[key].shape) != tuple(tensor.shape):
             found = tuple(averaged[key].shape) if key in averaged else "missing"
-            raise GanstudioError(f"{path}: the generator EMA weights do not fit: 'generator.{key}' is {found} in the "
-                                 f"file, {tuple(tensor.shape)} in the model")
+            raise GanstudioError(
+                f"{path}: the generator EMA weights do not fit: 'generator.{key}' is {found} in the "
+                f"file, {tuple(tensor.shape)} in the model"
+            )
     generator.load_state_dict(averaged)

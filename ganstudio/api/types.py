@@ -54,13 +54,15 @@ class ImageData:
         import torch
 
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise ValueError(f"ImageData.images must be uint8 (N, C, H, W), "
-                             f"got {self.images.dtype} {tuple(self.images.shape)}")
+            raise ValueError(
+                f"ImageData.images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}"
+            )
         if self.labels is not None and len(self.labels) != len(self.images):
             raise ValueError(f"ImageData has {len(self.images)} images but {len(self.labels)} labels")
         if self.attributes is not None and (self.attributes.dim() != 2 or len(self.attributes) != len(self.images)):
-            raise ValueError(f"ImageData has {len(self.images)} images "
-                             f"but attributes of shape {tuple(self.attributes.shape)}")
+            raise ValueError(
+                f"ImageData has {len(self.images)} images but attributes of shape {tuple(self.attributes.shape)}"
+            )
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -6,7 +6,7 @@ ganstudio.api.runs).
     images = generate_images(model, model.sample_latent(64), labels, device="cpu")   # uint8 (N, C, H, W)
 
     latents, labels = seeded_inputs(model, range(100, 132), truncation=0.7)   # image i from seed 100 + i alone
-    images = generate_images(model, latents, labels)                  # `ganstudio sample --seeds 100-131 --truncation 0.7`
+    images = generate_images(model, latents, labels)   # = `ganstudio sample --seeds 100-131 --truncation 0.7`
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Callable, Iterable, Optional
 
 import torch
 
-from ganstudio.errors import GanstudioError
 from ganstudio.api.images import to_uint8
+from ganstudio.errors import GanstudioError
+
 # Reading a model back from its checkpoint lives in the API (load_run is built on it); re-exported for the core.
 
 
@@ -25,17 +26,23 @@ def class_index(model, text: str) -> int:
     """A class of a conditional model by name (case-insensitive, a unique prefix is enough) or index."""
     names = class_names_of(model)
     if model.condition != "class":
-        raise GanstudioError(f"--class: model '{model.config.model}' is not class-conditional (it generates without a class)")
+        raise GanstudioError(
+            f"--class: model '{model.config.model}' is not class-conditional (it generates without a class)"
+        )
     if text.isdigit() and int(text) < len(names):
         return int(text)
     lowered = [n.lower() for n in names]
-    hits = [i for i, n in enumerate(lowered) if n == text.lower()] or [i for i, n in enumerate(lowered) if n.startswith(text.lower())]
+    hits = [i for i, n in enumerate(lowered) if n == text.lower()] or [
+        i for i, n in enumerate(lowered) if n.startswith(text.lower())
+    ]
     if len(hits) != 1:
         raise GanstudioError(f"--class {text}: expected one of {', '.join(names)} (or an index 0-{len(names) - 1})")
     return hits[0]
 
 
-def class_labels(model, text: Optional[str], n: int, generator: Optional[torch.Generator] = None) -> Optional[torch.Tensor]:
+def class_labels(
+    model, text: Optional[str], n: int, generator: Optional[torch.Generator] = None
+) -> Optional[torch.Tensor]:
     """Labels for n samples: all of class ``text`` when given, else what the model draws by default (None when
     unconditional)."""
     if text is not None:
@@ -44,8 +51,14 @@ def class_labels(model, text: Optional[str], n: int, generator: Optional[torch.G
 
 
 @torch.no_grad()
-def generate_images(model, latents: torch.Tensor, labels: Optional[torch.Tensor] = None, device="cpu", batch_size: int = 500,
-                    progress: Optional[Callable[[int], None]] = None) -> torch.Tensor:
+def generate_images(
+    model,
+    latents: torch.Tensor,
+    labels: Optional[torch.Tensor] = None,
+    device="cpu",
+    batch_size: int = 500,
+    progress: Optional[Callable[[int], None]] = None,
+) -> torch.Tensor:
     """uint8 images (N, C, H, W) on the CPU, in eval mode (batch-norm running statistics), in batches; the
     model's train/eval mode is restored afterwards. The same latents give the same images whatever the batch size."""
     device = torch.device(device)
@@ -71,9 +84,13 @@ TRUNCATION_DRAW_LIMIT = 2**27  # candidate values drawn for one latent before a 
 
 
 def check_truncation(truncation: Optional[float]) -> None:
-    if truncation is not None and not (isinstance(truncation, (int, float)) and math.isfinite(truncation) and truncation > 0):
-        raise GanstudioError(f"--truncation {truncation}: expected a threshold greater than 0 (e.g. 0.7; smaller: "
-                             f"closer to the average image, less variety)")
+    if truncation is not None and not (
+        isinstance(truncation, (int, float)) and math.isfinite(truncation) and truncation > 0
+    ):
+        raise GanstudioError(
+            f"--truncation {truncation}: expected a threshold greater than 0 (e.g. 0.7; smaller: "
+            f"closer to the average image, less variety)"
+        )
 
 
 def truncate_latent(model, z: torch.Tensor, truncation: float, generator: torch.Generator) -> torch.Tensor:
@@ -88,8 +105,10 @@ def truncate_latent(model, z: torch.Tensor, truncation: float, generator: torch.
     block, drawn = 1, 0
     while outside.any():
         if drawn > TRUNCATION_DRAW_LIMIT:
-            raise GanstudioError(f"--truncation {truncation:g}: after {drawn:,} draws some latent values still lie outside "
-                                 f"±{truncation:g}; this threshold is too small (0.5 to 1 is usual)")
+            raise GanstudioError(
+                f"--truncation {truncation:g}: after {drawn:,} draws some latent values still lie outside "
+                f"±{truncation:g}; this threshold is too small (0.5 to 1 is usual)"
+            )
         candidates = model.sample_latent(block, generator=generator)  # (block, *latent shape)
         drawn += candidates.numel()
         fits = candidates.abs() <= truncation
@@ -101,8 +120,9 @@ def truncate_latent(model, z: torch.Tensor, truncation: float, generator: torch.
     return z
 
 
-def seeded_inputs(model, seeds: Iterable[int], truncation: Optional[float] = None,
-                  class_name: Optional[str] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+def seeded_inputs(
+    model, seeds: Iterable[int], truncation: Optional[float] = None, class_name: Optional[str] = None
+) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """(latents, labels) for one image per seed: image i comes from ``torch.Generator().manual_seed(seeds[i])``
     alone, so any image of a batch can be made again on its own, with the same pixels. From each seed's stream, in
     this order: the latent, the label (conditional models; drawn even when ``class_name`` then replaces it, so a

@@ -51,12 +51,20 @@ def output_kind(out) -> str:
     if path.suffix.lower() != ".png":
         from ganstudio.errors import GanstudioError
 
-        raise GanstudioError(f"--out {out}: give FILE.png (a grid), FILE.npz (the images as an array) or DIR/ (one PNG each)")
+        raise GanstudioError(
+            f"--out {out}: give FILE.png (a grid), FILE.npz (the images as an array) or DIR/ (one PNG each)"
+        )
     return "png"
 
 
-def save_images(images: torch.Tensor, out, scale: int = 1, names: list[str] | None = None, arrays: dict | None = None,
-                cols: int | None = None) -> str:
+def save_images(
+    images: torch.Tensor,
+    out,
+    scale: int = 1,
+    names: list[str] | None = None,
+    arrays: dict | None = None,
+    cols: int | None = None,
+) -> str:
     """Save uint8 (N, C, H, W): FILE.npz -> ``images`` (N, H, W, C) plus ``arrays`` (e.g. each image's seed); DIR/ ->
     one PNG each, named ``names[i]``.png (default 0000.png, 0001.png, ...); FILE.png -> a grid (``cols`` wide, default
     square-ish). ``scale`` enlarges the PNGs (never the .npz, which keeps the images as generated)."""
@@ -120,8 +128,19 @@ def name_strip(names: list[str], height: int, centres: list[float], fontsize: fl
     figure = Figure(figsize=(1, height / 72), dpi=72, facecolor="black")
     canvas = FigureCanvasAgg(figure)
     renderer = canvas.get_renderer()
-    texts = [figure.text(0, height - y, name, transform=IdentityTransform(), ha="right", va="center", color="white",
-                         fontsize=fontsize) for name, y in zip(names, centres)]
+    texts = [
+        figure.text(
+            0,
+            height - y,
+            name,
+            transform=IdentityTransform(),
+            ha="right",
+            va="center",
+            color="white",
+            fontsize=fontsize,
+        )
+        for name, y in zip(names, centres)
+    ]
     width = 2 * margin + max((math.ceil(t.get_window_extent(renderer).width) for t in texts), default=0)
     figure.set_size_inches(width / 72, height / 72)
     for text in texts:
@@ -131,7 +150,9 @@ def name_strip(names: list[str], height: int, centres: list[float], fontsize: fl
     return np.ascontiguousarray(rgba[:height, :width, 0])  # white on black: one channel holds it all
 
 
-def labelled_rows(images: torch.Tensor, cols: int, row_names: list[str], scale: int = 1, padding: int = 2) -> np.ndarray:
+def labelled_rows(
+    images: torch.Tensor, cols: int, row_names: list[str], scale: int = 1, padding: int = 2
+) -> np.ndarray:
     """A grid of ``cols`` images per row (``make_grid``), enlarged ``scale`` times, with ``row_names[r]`` at the
     left of row r. The grid's pixels are exactly ``make_grid``'s: the names sit in a strip of their own."""
     grid = enlarge(make_grid(images, cols=cols, padding=padding), scale)

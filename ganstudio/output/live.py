@@ -43,7 +43,9 @@ def format_duration(seconds: float | None) -> str:
 class LiveView:
     """``with LiveView(title) as view: view.update(fraction, step, epoch, metrics, eta)``."""
 
-    def __init__(self, title: str, console: Console | None = None, plain: bool | None = None, plain_interval: float = 5.0):
+    def __init__(
+        self, title: str, console: Console | None = None, plain: bool | None = None, plain_interval: float = 5.0
+    ):
         self.console = console or Console(stderr=False)
         self.plain = (not self.console.is_terminal) if plain is None else plain
         self.title = title
@@ -66,8 +68,11 @@ class LiveView:
             )
             self.task = self.progress.add_task(self.title, total=1000, position="", speed="", eta="--:--")
             self.stats = Text("")
-            self.live = Live(console=self.console, refresh_per_second=4,
-                             get_renderable=lambda: Group(self.progress.get_renderable(), self.stats))
+            self.live = Live(
+                console=self.console,
+                refresh_per_second=4,
+                get_renderable=lambda: Group(self.progress.get_renderable(), self.stats),
+            )
             self.live.__enter__()
         return self
 
@@ -76,19 +81,34 @@ class LiveView:
             self.live.__exit__(*exc)
         return False
 
-    def update(self, fraction: float, step: int, epoch: float, metrics: dict, eta: float | None, force: bool = False,
-               metric_specs: dict | None = None):
+    def update(
+        self,
+        fraction: float,
+        step: int,
+        epoch: float,
+        metrics: dict,
+        eta: float | None,
+        force: bool = False,
+        metric_specs: dict | None = None,
+    ):
         speed = f"{metrics['images_per_s']:,.0f} img/s" if "images_per_s" in metrics else ""
         stats = format_metrics(metrics, metric_specs)
         if self.progress is not None:
             self.progress.update(
-                self.task, completed=min(1000, int(fraction * 1000)), position=f"step {step:,} ep {epoch:.2f}",
-                speed=speed, eta=format_duration(eta),
+                self.task,
+                completed=min(1000, int(fraction * 1000)),
+                position=f"step {step:,} ep {epoch:.2f}",
+                speed=speed,
+                eta=format_duration(eta),
             )
             self.stats = Text(stats)
         elif force or time.monotonic() - self._last_plain >= self.plain_interval:
             self._last_plain = time.monotonic()
-            print(f"[{self.title}] {fraction * 100:5.1f}%  step {step:,}  epoch {epoch:.2f}  {speed}  ETA {format_duration(eta)}  {stats}", flush=True)
+            print(
+                f"[{self.title}] {fraction * 100:5.1f}%  step {step:,}  epoch {epoch:.2f}  "
+                f"{speed}  ETA {format_duration(eta)}  {stats}",
+                flush=True,
+            )
 
     def log(self, message: str):
         """A line that stays above the live display (or a plain line)."""

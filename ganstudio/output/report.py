@@ -9,71 +9,27 @@ models); the timeline GIF and curves are the run's own files from samples/<run>/
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 from pathlib import Path
 from typing import Optional
 
+from ganstudio.output.report_style import CHECK_SCRIPT as CHECK_SCRIPT
+from ganstudio.output.report_style import COLOURS as COLOURS
+from ganstudio.output.report_style import STYLE as STYLE
+from ganstudio.output.report_style import data_uri as data_uri
+from ganstudio.output.report_style import esc as esc
+from ganstudio.output.report_style import img as img
+from ganstudio.output.report_style import page as page
+from ganstudio.output.report_style import png_bytes as png_bytes
 from ganstudio.output.summaries import RunSummary, age, duration, reproduce_command
 from ganstudio.scoring.table import BEST, SCORES
-
-COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
-       padding: 0 1rem;
-       color: #1d1d1f; background: #fafafa; }
-h1 { margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: .3rem; }
-.meta { color: #555; margin: .2rem 0; }
-.badge { display: inline-block; padding: .1rem .5rem; border-radius: .7rem; font-size: .85rem; color: white; }
-.finished { background: #2e7d32; } .interrupted { background: #ef6c00; } .running { background: #0277bd; }
-.diverged, .failed, .unreadable { background: #c62828; } .no { background: #757575; }
-img.pixels { image-rendering: pixelated; max-width: 100%; border: 1px solid #ccc; background: black; }
-img.plot { max-width: 100%; border: 1px solid #ddd; background: white; }
-table { border-collapse: collapse; margin: .5rem 0; background: white; font-size: .85rem; }
-th, td { border: 1px solid #ddd; padding: .25rem .45rem; text-align: right; } th { background: #f0f0f0; }
-td.l, th.l { text-align: left; }
-pre { background: #272822; color: #f8f8f2; padding: .8rem; overflow-x: auto; border-radius: .3rem; }
-.row { display: flex; flex-wrap: wrap; gap: .8rem; align-items: flex-start; }
-figure { margin: 0; } figcaption { color: #555; font-size: .9rem; margin-top: .2rem; }
-.row figure { max-width: 366px; }  /* side by side: the caption wraps under its own grid */
-"""
-
-# Counts the images that did not load (a test reads these attributes from the rendered page).
-CHECK_SCRIPT = """<script>
-window.addEventListener("load", () => {
-  const images = Array.from(document.images);
-  document.body.dataset.images = images.length;
-  document.body.dataset.broken = images.filter(i => !i.complete || i.naturalWidth === 0).length;
-});
-</script>"""
-
-
-def esc(text) -> str:
-    return html.escape(str(text))
-
-
-def data_uri(data: bytes, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
-
-
-def png_bytes(array) -> bytes:
-    import imageio.v3 as iio
-
-    return iio.imwrite("<bytes>", array, extension=".png")
-
-
-def img(data: bytes, mime: str = "image/png", cls: str = "pixels", alt: str = "", width: Optional[int] = None) -> str:
-    size = f' width="{width}"' if width else ""
-    return f'<img class="{cls}" alt="{esc(alt)}" src="{data_uri(data, mime)}"{size}>'
 
 
 def final_grid(summary: RunSummary, plugins, scale: int = 2) -> tuple[Optional[bytes], str]:
     """(PNG bytes, caption) of a fresh grid from the checkpoint's averaged generator; (None, why) for non-GANs."""
-    from ganstudio.output.generation import class_names_of, generate_images, per_class_inputs, seeded_inputs
     from ganstudio.api.runs import load_model
+    from ganstudio.output.generation import class_names_of, generate_images, per_class_inputs, seeded_inputs
     from ganstudio.output.images import enlarge, labelled_rows, make_grid
 
     if summary.kind != "gan":
@@ -97,15 +53,23 @@ def header(s: RunSummary) -> str:
     badge = f'<span class="badge {esc(s.status.split()[0])}">{esc(s.status)}</span>'
     parts = [f"<h1>{esc(s.name)} {badge}</h1>"]
     model = s.model + (f" ({esc(s.options_text)})" if s.options else "")
-    parts.append(f'<p class="meta">{esc(s.data)} · {esc(model)} · {s.steps:,} steps · {s.epochs:.2f} epochs · '
-                 f'{duration(s.elapsed_s)} of training'
-                 + (f" · {s.images_per_s:,.0f} images/s" if s.images_per_s else "") + "</p>")
+    parts.append(
+        f'<p class="meta">{esc(s.data)} · {esc(model)} · {s.steps:,} steps · {s.epochs:.2f} epochs · '
+        f"{duration(s.elapsed_s)} of training"
+        + (f" · {s.images_per_s:,.0f} images/s" if s.images_per_s else "")
+        + "</p>"
+    )
     recorded = s.device and s.device != "auto"  # checkpoints before ganstudio 0.1's runs/report hold only the config
-    where = ((f"{s.device} ({s.precision})" if recorded else "device not recorded")
-             + (f" x {s.world_size} processes" if s.world_size > 1 else ""))
-    parts.append(f'<p class="meta">{esc(where)}' + (f" · {esc(s.machine)}" if s.machine else "")
-                 + f" · saved {esc(s.saved_at or '-')} ({esc(age(s.saved_at))})"
-                 + (f" · ganstudio {esc(s.ganstudio_version)}" if s.ganstudio_version else "") + "</p>")
+    where = (f"{s.device} ({s.precision})" if recorded else "device not recorded") + (
+        f" x {s.world_size} processes" if s.world_size > 1 else ""
+    )
+    parts.append(
+        f'<p class="meta">{esc(where)}'
+        + (f" · {esc(s.machine)}" if s.machine else "")
+        + f" · saved {esc(s.saved_at or '-')} ({esc(age(s.saved_at))})"
+        + (f" · ganstudio {esc(s.ganstudio_version)}" if s.ganstudio_version else "")
+        + "</p>"
+    )
     if s.error:
         parts.append(f'<p class="meta"><b>ended with:</b> {esc(s.error)}</p>')
     if s.problem:
@@ -115,21 +79,29 @@ def header(s: RunSummary) -> str:
 
 def scores_table(s: RunSummary) -> str:
     if not s.latest_eval:
-        return (f"<p>No evaluation yet: <code>ganstudio eval {esc(s.name)}</code> scores it "
-                "(or train with <code>--eval-every N</code>).</p>")
+        return (
+            f"<p>No evaluation yet: <code>ganstudio eval {esc(s.name)}</code> scores it "
+            "(or train with <code>--eval-every N</code>).</p>"
+        )
     latest, best = s.latest_eval, s.best_eval or {}
-    rows = [f"<tr><th class=l>score</th><th>latest (step {latest.get('step') or 0:,})</th>"
-            f"<th>best {BEST.short} (step {best.get('step') or 0:,})</th><th class=l>better</th></tr>"]
+    rows = [
+        f"<tr><th class=l>score</th><th>latest (step {latest.get('step') or 0:,})</th>"
+        f"<th>best {BEST.short} (step {best.get('step') or 0:,})</th><th class=l>better</th></tr>"
+    ]
     for score in SCORES:
         if score.key not in latest:
             continue
         cells = [score.show(r[score.key]) if score.key in r else "-" for r in (latest, best)]
-        rows.append(f"<tr><td class=l>{score.short}</td><td>{cells[0]}</td><td>{cells[1]}</td>"
-                    f"<td class=l>{score.better}</td></tr>")
+        rows.append(
+            f"<tr><td class=l>{score.short}</td><td>{cells[0]}</td><td>{cells[1]}</td>"
+            f"<td class=l>{score.better}</td></tr>"
+        )
     table = "<table>" + "".join(rows) + "</table>"
     if s.floor_fid is not None:
-        table += (f"<p class=meta>Real held-out images score {BEST.short} {BEST.show(s.floor_fid)} against the same "
-                  "training images: the floor.</p>")
+        table += (
+            f"<p class=meta>Real held-out images score {BEST.short} {BEST.show(s.floor_fid)} against the same "
+            "training images: the floor.</p>"
+        )
     return table
 
 
@@ -137,19 +109,29 @@ def run_page(s: RunSummary, plugins, samples_dir: Path) -> str:
     samples = Path(samples_dir) / s.name
     body = [header(s), "<h2>Samples</h2>"]
     grid, caption = final_grid(s, plugins)
-    body.append(f"<figure>{img(grid, alt='final samples')}<figcaption>{esc(caption)}</figcaption></figure>" if grid
-                else f"<p>{esc(caption)}.</p>")
+    body.append(
+        f"<figure>{img(grid, alt='final samples')}<figcaption>{esc(caption)}</figcaption></figure>"
+        if grid
+        else f"<p>{esc(caption)}.</p>"
+    )
     timeline, curves = samples / "timeline.gif", samples / "curves.png"
     if timeline.is_file():
-        body += ["<h2>Timeline</h2>", f"<figure>{img(timeline.read_bytes(), 'image/gif', alt='timeline', width=480)}"
-                 "<figcaption>the fixed-latent grid over training</figcaption></figure>"]
+        body += [
+            "<h2>Timeline</h2>",
+            f"<figure>{img(timeline.read_bytes(), 'image/gif', alt='timeline', width=480)}"
+            "<figcaption>the fixed-latent grid over training</figcaption></figure>",
+        ]
     if curves.is_file():
         body += ["<h2>Curves</h2>", img(curves.read_bytes(), cls="plot", alt="training curves")]
     body += ["<h2>Scores</h2>", scores_table(s)]
     if s.results:  # what the model's evaluate() stored, e.g. a classifier's test accuracy
         body.append("<p>" + " · ".join(f"{esc(k)}: {esc(_fmt(v))}" for k, v in s.results.items()) + "</p>")
-    body += ["<h2>Reproduce</h2>", f"<pre>{esc(reproduce_command(s))}</pre>",
-             "<h2>Config</h2>", f"<pre>{esc(json.dumps(s.config, indent=2, default=str))}</pre>"]
+    body += [
+        "<h2>Reproduce</h2>",
+        f"<pre>{esc(reproduce_command(s))}</pre>",
+        "<h2>Config</h2>",
+        f"<pre>{esc(json.dumps(s.config, indent=2, default=str))}</pre>",
+    ]
     return page(f"ganstudio report: {s.name}", body)
 
 
@@ -193,8 +175,12 @@ def overlaid_curves(summaries: list[RunSummary]) -> Optional[bytes]:
 
     from ganstudio.store.atomic import read_jsonl
 
-    panels = [("G loss", ("loss_g",)), ("D / critic loss", ("loss_d", "loss_critic", "loss")),
-              (f"{BEST.short} ({BEST.better} is better)", (BEST.key,)), ("images/s", ("images_per_s",))]
+    panels = [
+        ("G loss", ("loss_g",)),
+        ("D / critic loss", ("loss_d", "loss_critic", "loss")),
+        (f"{BEST.short} ({BEST.better} is better)", (BEST.key,)),
+        ("images/s", ("images_per_s",)),
+    ]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), dpi=100)
     drawn = False
     for i, s in enumerate(summaries):
@@ -204,8 +190,14 @@ def overlaid_curves(summaries: list[RunSummary]) -> Optional[bytes]:
             if key is None:
                 continue
             points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and "step" in r]
-            ax.plot(*zip(*points), color=COLOURS[i % len(COLOURS)], label=s.name,
-                    marker="o" if key == BEST.key else None, markersize=3, linewidth=1.2)
+            ax.plot(
+                *zip(*points),
+                color=COLOURS[i % len(COLOURS)],
+                label=s.name,
+                marker="o" if key == BEST.key else None,
+                markersize=3,
+                linewidth=1.2,
+            )
             drawn = True
     for ax, (title, _) in zip(axes, panels):
         ax.set_title(title, fontsize=10)
@@ -221,43 +213,68 @@ def overlaid_curves(summaries: list[RunSummary]) -> Optional[bytes]:
 
 
 def comparison_table(summaries: list[RunSummary]) -> str:
-    head = ["run", "status", "data", "model / options", "steps", "time", "img/s", f"{BEST.short} latest",
-            f"{BEST.short} best"]
-    shown = [score for score in SCORES
-             if score is not BEST and any(score.key in (s.latest_eval or {}) for s in summaries)]
+    head = [
+        "run",
+        "status",
+        "data",
+        "model / options",
+        "steps",
+        "time",
+        "img/s",
+        f"{BEST.short} latest",
+        f"{BEST.short} best",
+    ]
+    shown = [
+        score for score in SCORES if score is not BEST and any(score.key in (s.latest_eval or {}) for s in summaries)
+    ]
     head += [score.short for score in shown] + [f"floor {BEST.short}"]
     rows = ["<tr>" + "".join(f"<th{' class=l' if i < 4 else ''}>{esc(h)}</th>" for i, h in enumerate(head)) + "</tr>"]
     for i, s in enumerate(summaries):
         latest, best = s.latest_eval or {}, s.best_eval or {}
-        cells = [f'<span style="color:{COLOURS[i % len(COLOURS)]}">■</span> {esc(s.name)}', esc(s.status), esc(s.data),
-                 esc(s.model + (" " + s.options_text if s.options else "")), f"{s.steps:,}", duration(s.elapsed_s),
-                 f"{s.images_per_s:,.0f}" if s.images_per_s else "-",
-                 *(BEST.show(r[BEST.key]) if BEST.key in r else "-" for r in (latest, best))]
+        cells = [
+            f'<span style="color:{COLOURS[i % len(COLOURS)]}">■</span> {esc(s.name)}',
+            esc(s.status),
+            esc(s.data),
+            esc(s.model + (" " + s.options_text if s.options else "")),
+            f"{s.steps:,}",
+            duration(s.elapsed_s),
+            f"{s.images_per_s:,.0f}" if s.images_per_s else "-",
+            *(BEST.show(r[BEST.key]) if BEST.key in r else "-" for r in (latest, best)),
+        ]
         cells += [score.show(latest[score.key]) if score.key in latest else "-" for score in shown]
         cells.append(BEST.show(s.floor_fid) if s.floor_fid is not None else "-")
-        rows.append("<tr>" + "".join(f"<td{' class=l' if j < 4 else ''}>{c}</td>" for j, c in enumerate(cells))
-                    + "</tr>")
+        rows.append(
+            "<tr>" + "".join(f"<td{' class=l' if j < 4 else ''}>{c}</td>" for j, c in enumerate(cells)) + "</tr>"
+        )
     return "<table>" + "".join(rows) + "</table>"
 
 
 def comparison_page(summaries: list[RunSummary], plugins, samples_dir: Path) -> str:
     names = ", ".join(s.name for s in summaries)
-    body = [f"<h1>{len(summaries)} runs compared</h1>", f'<p class="meta">{esc(names)}</p>', "<h2>Scores</h2>",
-            comparison_table(summaries)]
+    body = [
+        f"<h1>{len(summaries)} runs compared</h1>",
+        f'<p class="meta">{esc(names)}</p>',
+        "<h2>Scores</h2>",
+        comparison_table(summaries),
+    ]
     if len({s.data for s in summaries}) > 1:
         body.append("<p class=meta>Note: these runs trained on different data; their scores are not comparable.</p>")
     body.append("<h2>Samples now</h2><div class=row>")
     for s in summaries:
         grid, caption = final_grid(s, plugins, scale=1 if len(summaries) > 1 else 2)  # side by side
-        body.append(f"<figure>{img(grid, alt=s.name) if grid else ''}"
-                    f"<figcaption><b>{esc(s.name)}</b>: {esc(caption)}</figcaption></figure>")
+        body.append(
+            f"<figure>{img(grid, alt=s.name) if grid else ''}"
+            f"<figcaption><b>{esc(s.name)}</b>: {esc(caption)}</figcaption></figure>"
+        )
     body.append("</div>")
     files = [grid_files(Path(samples_dir) / s.name) for s in summaries]
     steps = matching_steps(files)
     body.append("<h2>At matching steps</h2>")
     if steps:
-        body.append("<p class=meta>Each run's fixed-latent grid (the same latents for runs with the same seed and "
-                    "latent size).</p>")
+        body.append(
+            "<p class=meta>Each run's fixed-latent grid (the same latents for runs with the same seed and "
+            "latent size).</p>"
+        )
         for step in steps:
             body.append(f"<h3>step {step:,}</h3><div class=row>")
             for s, found in zip(summaries, files):
@@ -265,16 +282,13 @@ def comparison_page(summaries: list[RunSummary], plugins, samples_dir: Path) -> 
                 body.append(f"<figure>{grid}<figcaption>{esc(s.name)}</figcaption></figure>")
             body.append("</div>")
     else:
-        body.append("<p>The runs have no grid at a common step (grids are written at epoch ends and every "
-                    "--grid-every steps).</p>")
+        body.append(
+            "<p>The runs have no grid at a common step (grids are written at epoch ends and every "
+            "--grid-every steps).</p>"
+        )
     curves = overlaid_curves(summaries)
-    body.append("<h2>Curves</h2>"
-                + (img(curves, cls="plot", alt="overlaid curves") if curves else "<p>No metrics logged.</p>"))
+    body.append(
+        "<h2>Curves</h2>" + (img(curves, cls="plot", alt="overlaid curves") if curves else "<p>No metrics logged.</p>")
+    )
     body.append("<h2>Reproduce</h2>" + "".join(f"<pre>{esc(reproduce_command(s))}</pre>" for s in summaries))
     return page(f"ganstudio: {names}", body)
-
-
-def page(title: str, body: list[str]) -> str:
-    return ("<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
-            f"<title>{esc(title)}</title><style>{STYLE}</style>{CHECK_SCRIPT}</head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")

@@ -22,8 +22,13 @@ from ganstudio.scoring.table import BEST, SCORES
 # are TrainConfig's; the reproduce command passes them with these flags.
 _TRAIN_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 DEFAULTS = {name: _TRAIN_DEFAULTS[name] for name in ("batch_size", "seed", "ema_decay", "augment", "precision")}
-FLAGS = (("batch_size", "--batch-size"), ("seed", "--seed"), ("precision", "--precision"), ("ema_decay", "--ema-decay"),
-         ("augment", "--augment"))
+FLAGS = (
+    ("batch_size", "--batch-size"),
+    ("seed", "--seed"),
+    ("precision", "--precision"),
+    ("ema_decay", "--ema-decay"),
+    ("augment", "--augment"),
+)
 
 
 @dataclass
@@ -67,8 +72,13 @@ def list_runs(checkpoints_dir) -> list[RunSummary]:
     root = Path(checkpoints_dir)
     if not root.is_dir():
         raise GanstudioError(f"no folder {root}/ (train a run first, or pass --checkpoints-dir DIR)")
-    folders = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")
-               and any((p / f).exists() for f in ("last.pt", "metrics.jsonl", ".lock"))]
+    folders = [
+        p
+        for p in sorted(root.iterdir())
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and any((p / f).exists() for f in ("last.pt", "metrics.jsonl", ".lock"))
+    ]
     return [summarize(folder) for folder in folders]
 
 

@@ -54,6 +54,14 @@ def write_gif(frames: list[np.ndarray], path, fps: float, hold_last_s: float = H
     durations = [frame_ms] * len(frames)
     durations[-1] = max(frame_ms, hold_last_s * 1000.0)
     # Pillow wants a plain number for a one-frame GIF
-    return atomic_write(path, lambda tmp: iio.imwrite(tmp, np.stack(frames), extension=".gif", is_batch=True,
-                                                       duration=durations if len(frames) > 1 else durations[0],
-                                                       loop=0))
+    return atomic_write(
+        path,
+        lambda tmp: iio.imwrite(
+            tmp,
+            np.stack(frames),
+            extension=".gif",
+            is_batch=True,
+            duration=durations if len(frames) > 1 else durations[0],
+            loop=0,
+        ),
+    )

@@ -32,8 +32,13 @@ K_DENSITY = 5  # the k of density and coverage (Naeem et al. 2020 use 5)
 
 
 @torch.no_grad()
-def predict(classifier, images_uint8: torch.Tensor, device, batch_size: int = 1000,
-            progress: Optional[Callable[[int], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    classifier,
+    images_uint8: torch.Tensor,
+    device,
+    batch_size: int = 1000,
+    progress: Optional[Callable[[int], None]] = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(features float32 (N, hidden), class probabilities (N, classes)) on the CPU for uint8 images, in batches, with
     the classifier in eval mode (its training mode is restored afterwards)."""
     was_training = classifier.training
@@ -52,8 +57,9 @@ def predict(classifier, images_uint8: torch.Tensor, device, batch_size: int = 10
     return torch.cat(feats), torch.cat(probs)
 
 
-def extract(classifier, images: torch.Tensor, device, batch_size: int = 1000,
-            progress: Optional[Callable[[int], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
+def extract(
+    classifier, images: torch.Tensor, device, batch_size: int = 1000, progress: Optional[Callable[[int], None]] = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(penultimate features, class probabilities) of uint8 images, computed in batches on ``device``."""
     classifier.to(device)
     return predict(classifier, images, device, batch_size, progress)
@@ -72,8 +78,14 @@ class Reference:
         self.density_radii = knn_radii(self.features.float(), K_DENSITY)
 
 
-def score_features(reference: Reference, features: torch.Tensor, probs: torch.Tensor, class_names=None,
-                   kid_subsets: int = 100, kid_subset_size: int = 1000) -> dict:
+def score_features(
+    reference: Reference,
+    features: torch.Tensor,
+    probs: torch.Tensor,
+    class_names=None,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+) -> dict:
     """Every eval score of one set of images (already turned into features/probabilities)."""
     mu, sigma = feature_stats(features)
     kid_mean, kid_std = kid(reference.features, features, kid_subsets, kid_subset_size)
@@ -117,8 +129,12 @@ def class_consistency(probs: torch.Tensor, labels: torch.Tensor, class_names=Non
     if not per_class:
         return {"mean": None, "worst_class": None, "worst": None, "per_class": {}}
     worst_class = min(per_class, key=per_class.get)  # the first of equals, in class order
-    return {"mean": sum(per_class.values()) / len(per_class), "worst_class": worst_class,
-            "worst": per_class[worst_class], "per_class": per_class}
+    return {
+        "mean": sum(per_class.values()) / len(per_class),
+        "worst_class": worst_class,
+        "worst": per_class[worst_class],
+        "per_class": per_class,
+    }
 
 
 def classes_differ(model_config, classifier_classes, classifier_outputs: int) -> Optional[str]:

@@ -82,8 +82,9 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return within_x + within_y - 2 * kxy.sum((-1, -2), dtype=f64) / (m * n)
 
 
-def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
+def kid(
+    real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """Kernel Inception Distance: mean and standard deviation of the unbiased MMD^2 over random subsets."""
     size = min(subset_size, len(real), len(fake))
     if size < 2:
@@ -141,8 +142,9 @@ def manifold_coverage(points: torch.Tensor, manifold: torch.Tensor, radii: torch
     return inside / len(points)
 
 
-def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3,
-                     real_radii: Optional[torch.Tensor] = None) -> tuple[float, float]:
+def precision_recall(
+    real: torch.Tensor, fake: torch.Tensor, k: int = 3, real_radii: Optional[torch.Tensor] = None
+) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019): precision is the share of fake samples
     inside the real manifold (union of k-NN balls of real features); recall the share of real samples
     inside the fake manifold. ``real_radii`` (from knn_radii(real, k)) saves recomputing them."""
@@ -181,4 +183,3 @@ def class_histogram(probs: torch.Tensor, num_classes: Optional[int] = None) -> d
         "rarest_class": int(shares.argmin()),
         "commonest_class": int(shares.argmax()),
     }
-

@@ -39,14 +39,17 @@ def load_npz_images(path) -> torch.Tensor:
     elif array.ndim == 4 and array.shape[-1] in (1, 3) and array.shape[1] not in (1, 3):
         array = array.transpose(0, 3, 1, 2)
     if array.ndim != 4 or array.shape[1] not in (1, 3) or len(array) == 0:
-        raise GanstudioError(f"--samples {path}: expected images (N, H, W), (N, H, W, C) or (N, C, H, W), "
-                             f"got shape {array.shape}")
+        raise GanstudioError(
+            f"--samples {path}: expected images (N, H, W), (N, H, W, C) or (N, C, H, W), got shape {array.shape}"
+        )
     if array.dtype != np.uint8:
         if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
             raise GanstudioError(f"--samples {path}: {int((~np.isfinite(array)).sum()):,} values are NaN or Inf")
         if not np.issubdtype(array.dtype, np.floating) or array.min() < 0 or array.max() > 1:
-            raise GanstudioError(f"--samples {path}: expected uint8 pixels or floats in [0, 1], got {array.dtype} "
-                                 f"in [{array.min()}, {array.max()}]")
+            raise GanstudioError(
+                f"--samples {path}: expected uint8 pixels or floats in [0, 1], got {array.dtype} "
+                f"in [{array.min()}, {array.max()}]"
+            )
         array = np.round(array * 255).astype(np.uint8)
     return torch.from_numpy(np.ascontiguousarray(array))
 
@@ -71,5 +74,6 @@ def real_sets(train, held_out, n: int, seed: int) -> RealSets:
         labels = None if train.labels is None else random_subset(train.labels, len(train.labels), seed)[split:][:n]
         return RealSets(shuffled[:split][:n], shuffled[split:][:n], labels, "real (held-out train)")
     labels = None if held_out.labels is None else random_subset(held_out.labels, n, seed)
-    return RealSets(random_subset(train.images, n, seed), random_subset(held_out.images, n, seed), labels,
-                    "real (held-out test)")
+    return RealSets(
+        random_subset(train.images, n, seed), random_subset(held_out.images, n, seed), labels, "real (held-out test)"
+    )

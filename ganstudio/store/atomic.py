@@ -63,7 +63,7 @@ def remove_stale_temp_files(path: Path) -> None:
     """Temp files of ``path`` left by writers killed mid-write are never read; remove those of dead processes."""
     path = Path(path)
     for stale in path.parent.glob(f".{path.stem}.tmp-*{path.suffix}"):
-        pid = stale.name[len(f".{path.stem}.tmp-"):len(stale.name) - len(path.suffix)]
+        pid = stale.name[len(f".{path.stem}.tmp-") : len(stale.name) - len(path.suffix)]
         if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             stale.unlink(missing_ok=True)
 

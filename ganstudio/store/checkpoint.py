@@ -30,13 +30,17 @@ def save_checkpoint(payload: dict, path) -> Path:
     try:
         atomic_write(path, lambda tmp: _write(payload, tmp), durable=True)
     except OSError as e:
-        raise GanstudioError(f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is intact") from e
+        raise GanstudioError(
+            f"could not write checkpoint {path}: {e.strerror or e}; the previous checkpoint is intact"
+        ) from e
     except RuntimeError as e:  # torch's zip writer reports a full disk as "[enforce fail ...] file write failed"
         if "write" not in str(e) and "inline_container" not in str(e):
             raise
         free = _free_bytes(path.parent)
-        raise GanstudioError(f"could not write checkpoint {path}: the write failed with {free:,} bytes free on that disk "
-                             f"(is it full?); the previous checkpoint is intact") from e
+        raise GanstudioError(
+            f"could not write checkpoint {path}: the write failed with {free:,} bytes free on that disk "
+            f"(is it full?); the previous checkpoint is intact"
+        ) from e
     return path
 
 
@@ -64,7 +68,9 @@ def load_checkpoint(path, mmap: bool = False) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise GanstudioError(f"{path}: refused: the file holds pickled objects that weights_only=True does not allow ({first[:160]})") from None
+        raise GanstudioError(
+            f"{path}: refused: the file holds pickled objects that weights_only=True does not allow ({first[:160]})"
+        ) from None
     except Exception as e:  # torch surfaces a damaged file as RuntimeError, EOFError, KeyError, BadZipFile, ...
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise GanstudioError(f"{path}: not a readable checkpoint (truncated or corrupt: {reason[:160]})") from None
@@ -73,26 +79,45 @@ def load_checkpoint(path, mmap: bool = False) -> dict:
     if payload.get("version") == 1:
         payload = upgrade_v1(payload)
     if payload.get("version") != VERSION:
-        raise GanstudioError(f"{path}: checkpoint version {payload.get('version')} is not supported by this ganstudio "
-                             f"{__version__} (it reads versions 1 and {VERSION})")
+        raise GanstudioError(
+            f"{path}: checkpoint version {payload.get('version')} is not supported by this ganstudio "
+            f"{__version__} (it reads versions 1 and {VERSION})"
+        )
     return payload
 
 
 def upgrade_v1(payload: dict) -> dict:
     """Version 1 kept the data options flat in the config and counted only steps (one batch per step)."""
     config = dict(payload.get("config", {}))
-    config["data"] = {"name": config.pop("data", None), "root": config.pop("data_root", None), "download": config.pop("download", False),
-                      "image_size": config.pop("image_size", None), "channels": config.pop("channels", None), "options": {}}
+    config["data"] = {
+        "name": config.pop("data", None),
+        "root": config.pop("data_root", None),
+        "download": config.pop("download", False),
+        "image_size": config.pop("image_size", None),
+        "channels": config.pop("channels", None),
+        "options": {},
+    }
     options = config.pop("callback_options", {}) or {}
     config["grid_every"] = options.get("grid_every")
     progress = dict(payload.get("progress", {}))
     batch_size = int(config.get("batch_size", TrainConfig.default("batch_size")))
     progress["images_seen"] = int(progress.get("step", 0)) * batch_size
     model = dict(payload.get("model", {}))
-    model["config"] = {**model.get("config", {}), "class_names": list(payload.get("data", {}).get("classes") or []),
-                       "model": model.get("name", "")}
-    return {**payload, "version": VERSION, "config": config, "progress": progress, "model": model,
-            "fixed_latents": payload.get("fixed_noise"), "fixed_labels": None, "callbacks": {}}
+    model["config"] = {
+        **model.get("config", {}),
+        "class_names": list(payload.get("data", {}).get("classes") or []),
+        "model": model.get("name", ""),
+    }
+    return {
+        **payload,
+        "version": VERSION,
+        "config": config,
+        "progress": progress,
+        "model": model,
+        "fixed_latents": payload.get("fixed_noise"),
+        "fixed_labels": None,
+        "callbacks": {},
+    }
 
 
 def checkpoint_kind(path) -> str | None:

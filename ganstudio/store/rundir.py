@@ -28,7 +28,8 @@ def read_grid_index(folder) -> list[dict]:
     entries = {}
     for entry in read_jsonl(path):
         if not isinstance(entry.get("file"), str) or not isinstance(entry.get("step"), int):
-            raise GanstudioError(f"{path}: an entry without a file name and step ({entry}); "
-                                 "delete the file to rebuild it from the grids")
+            raise GanstudioError(
+                f"{path}: an entry without a file name and step ({entry}); delete the file to rebuild it from the grids"
+            )
         entries[entry["file"]] = entry
     return sorted(entries.values(), key=lambda e: e["step"])

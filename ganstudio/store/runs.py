@@ -1,8 +1,8 @@
 """Run names and finding a run's checkpoint, in one place.
 
-    check_run_name("fashion-dcgan")                          # plain names only: no separators, not . or ..
-    run_name_of(ckpt)                                        # the name a checkpoint's run was trained under
-    path = choose_checkpoint(None, "fashion-dcgan", "checkpoints", kind="gan")   # checkpoints/fashion-dcgan/last.pt
+check_run_name("fashion-dcgan")                          # plain names only: no separators, not . or ..
+run_name_of(ckpt)                                        # the name a checkpoint's run was trained under
+path = choose_checkpoint(None, "fashion-dcgan", "checkpoints", kind="gan")   # checkpoints/fashion-dcgan/last.pt
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ def check_run_name(name: str) -> str:
     """A run name becomes a folder under checkpoints/ and samples/: letters, digits, . _ + = - (up to 100), not
     starting with a dot, so it can never point outside them."""
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise GanstudioError(f"run name '{name}' is not a plain name: use letters, digits, '.', '_', '+', '=' and '-' "
-                             f"(at most 100, not starting with '.' or '-')")
+        raise GanstudioError(
+            f"run name '{name}' is not a plain name: use letters, digits, '.', '_', '+', '=' and '-' "
+            f"(at most 100, not starting with '.' or '-')"
+        )
     return name
 
 
@@ -42,11 +44,15 @@ def find_latest_checkpoint(root="checkpoints", kind: Optional[str] = None) -> Pa
         if kind is None or checkpoint_kind(path) == kind:
             return path
     what = f"{kind} " if kind else ""
-    raise GanstudioError(f"no {what}checkpoint found under {root}/ (train one first: ganstudio train --data fashion --model dcgan), "
-                         "or pass --checkpoint PATH")
+    raise GanstudioError(
+        f"no {what}checkpoint found under {root}/ (train one first: ganstudio train --data fashion --model dcgan), "
+        "or pass --checkpoint PATH"
+    )
 
 
-def choose_checkpoint(checkpoint: Optional[str], run: Optional[str], checkpoints_dir, kind: Optional[str] = None) -> tuple[Path, str]:
+def choose_checkpoint(
+    checkpoint: Optional[str], run: Optional[str], checkpoints_dir, kind: Optional[str] = None
+) -> tuple[Path, str]:
     """(path, how it was chosen) from --checkpoint PATH, a run name, or else the newest run of ``kind``."""
     if checkpoint and run:
         raise GanstudioError(f"give a run name ('{run}') or --checkpoint {checkpoint}, not both")
@@ -86,16 +92,20 @@ class RunLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(self.path, "a+")
         except OSError as e:
-            raise GanstudioError(f"cannot write to {self.path.parent}: {e.strerror or e} "
-                                 "(choose another folder with --checkpoints-dir / --samples-dir)") from None
+            raise GanstudioError(
+                f"cannot write to {self.path.parent}: {e.strerror or e} "
+                "(choose another folder with --checkpoints-dir / --samples-dir)"
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
-            raise GanstudioError(f"run '{self.name}' is being trained by process {holder} ({self.path}); wait for it to finish "
-                                 f"or stop it, or train under another --name") from None
+            raise GanstudioError(
+                f"run '{self.name}' is being trained by process {holder} ({self.path}); wait for it to finish "
+                f"or stop it, or train under another --name"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

@@ -15,8 +15,8 @@ import json
 import os
 from pathlib import Path
 
-from ganstudio.store.atomic import atomic_write_text
 from ganstudio.errors import GanstudioError
+from ganstudio.store.atomic import atomic_write_text
 
 
 def config_dir() -> Path:
@@ -35,7 +35,9 @@ def trusted_folders() -> list[str]:
         folders = json.loads(path.read_text()).get("folders", [])
         return [str(f) for f in folders]
     except (ValueError, AttributeError, OSError):
-        raise GanstudioError(f"{path} is damaged; delete it and trust your plugin folders again (ganstudio plugins --trust)") from None
+        raise GanstudioError(
+            f"{path} is damaged; delete it and trust your plugin folders again (ganstudio plugins --trust)"
+        ) from None
 
 
 def is_trusted(folder) -> bool:

@@ -15,9 +15,11 @@ import torch
 
 # PyTorch's own error when a step leaves parameters of a wrapped network without a gradient, and what fixes it.
 UNFINISHED = "Expected to have finished reduction"
-ADVICE = ("PyTorch's 'Expected to have finished reduction' error: a step leaves parameters of a network without "
-          "gradients; set ddp_options = {'find_unused_parameters': True} on the model when a step skips part of a "
-          "network, or add 0 * its output to a loss that does not reach them all (an R1-only D step: the last bias)")
+ADVICE = (
+    "PyTorch's 'Expected to have finished reduction' error: a step leaves parameters of a network without "
+    "gradients; set ddp_options = {'find_unused_parameters': True} on the model when a step skips part of a "
+    "network, or add 0 * its output to a loss that does not reach them all (an R1-only D step: the last bias)"
+)
 
 
 def check_distributed_step(build: Callable, data, folder, steps: int = 3, batch_size: int = 8) -> None:
@@ -27,15 +29,14 @@ def check_distributed_step(build: Callable, data, folder, steps: int = 3, batch_
     available (Windows)."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return
-    import torch._dynamo  # noqa: F401  (DDP imports it on construction: 2 s per process, paid once here before forking)
+    torch.compiler.disable(lambda: None)  # loads TorchDynamo, which DDP imports when built: paid once, not per fork
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("ddp-*"):
         stale.unlink()
     context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=_rank, args=(rank, build, data, folder, steps, batch_size))
-                 for rank in (0, 1)]
+    processes = [context.Process(target=_rank, args=(rank, build, data, folder, steps, batch_size)) for rank in (0, 1)]
     for process in processes:
         process.start()
     for process in processes:
@@ -64,8 +65,13 @@ def _rank(rank: int, build: Callable, data, folder: Path, steps: int, batch_size
     torch.set_num_threads(1)  # a forked child must not enter the parent's OpenMP pool
     engine = Distributed(rank=rank, local_rank=rank, world_size=2, launched=True)
     try:
-        dist.init_process_group("gloo", init_method=f"file://{folder.resolve() / 'ddp-store'}", rank=rank,
-                                world_size=2, timeout=timedelta(seconds=60))
+        dist.init_process_group(
+            "gloo",
+            init_method=f"file://{folder.resolve() / 'ddp-store'}",
+            rank=rank,
+            world_size=2,
+            timeout=timedelta(seconds=60),
+        )
         _train(engine, build, data, rank, steps, batch_size)
     except BaseException as e:  # noqa: BLE001  (every failure becomes the kit's one line)
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -89,8 +95,12 @@ def _train(engine, build: Callable, data, rank: int, steps: int, batch_size: int
     optimizers = model.configure_optimizers()
     engine.wrap(model, torch.device("cpu"))
     shard = slice(rank, None, 2)
-    batches = FixedBatches(to_float(data.images[shard]), data.labels[shard] if data.labels is not None else None,
-                           data.attributes[shard].float() if data.attributes is not None else None, batch_size)
+    batches = FixedBatches(
+        to_float(data.images[shard]),
+        data.labels[shard] if data.labels is not None else None,
+        data.attributes[shard].float() if data.attributes is not None else None,
+        batch_size,
+    )
     for step in range(steps):
         with engine.wrapped(model):
             model.training_step(batches, optimizers, step_context(step, step / steps, batch_size * 2))
@@ -99,6 +109,8 @@ def _train(engine, build: Callable, data, rank: int, steps: int, batch_size: int
         gathered = [torch.empty_like(value) for _ in range(2)]
         dist.all_gather(gathered, value.contiguous())
         if not torch.equal(gathered[0], gathered[1]):
-            raise AssertionError(f"after {steps} steps the ranks hold different '{name}': inside training_step call "
-                                 f"the networks distributed_networks() names (self.discriminator(x)), not their "
-                                 f"submodules, so DDP averages their gradients")
+            raise AssertionError(
+                f"after {steps} steps the ranks hold different '{name}': inside training_step call "
+                f"the networks distributed_networks() names (self.discriminator(x)), not their "
+                f"submodules, so DDP averages their gradients"
+            )

@@ -73,7 +73,9 @@ def parse_policy(text: str, channels: int) -> tuple[str, ...]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [n for n in names if n not in OPS]
     if unknown:
-        raise GanstudioError(f"--augment {text}: unknown '{unknown[0]}'; expected off, on, or a list of {', '.join(ORDER)}")
+        raise GanstudioError(
+            f"--augment {text}: unknown '{unknown[0]}'; expected off, on, or a list of {', '.join(ORDER)}"
+        )
     return tuple(n for n in ORDER if n in names)
 
 

@@ -22,7 +22,9 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
 
 
 class DeviceBatches(Batches):
-    def __init__(self, data: ImageData, batch_size: int, seed: int, device: torch.device, rank: int = 0, ranks: int = 1):
+    def __init__(
+        self, data: ImageData, batch_size: int, seed: int, device: torch.device, rank: int = 0, ranks: int = 1
+    ):
         self.batch_size = batch_size  # per rank: what one batches.next() gives
         self.seed = seed
         self.device = device

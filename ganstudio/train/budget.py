@@ -1,11 +1,11 @@
 """How long a run trains: a step target, an epoch target (counted in images) and/or a wall-clock deadline.
 
-    budget = Budget(config, epoch_images=60_000, steps_per_epoch=469)
-    budget.reached(step, images)      # a step or epoch target is met
-    budget.out_of_time()              # --minutes is spent
-    budget.fraction(step, images)     # 0..1 of the planned length, the furthest of the three; None: open-ended
-    budget.total_steps                # the planned length in steps (StepContext.total_steps); None: --minutes only
-    budget.eta(step, images, steps_per_s, images_per_s)
+budget = Budget(config, epoch_images=60_000, steps_per_epoch=469)
+budget.reached(step, images)      # a step or epoch target is met
+budget.out_of_time()              # --minutes is spent
+budget.fraction(step, images)     # 0..1 of the planned length, the furthest of the three; None: open-ended
+budget.total_steps                # the planned length in steps (StepContext.total_steps); None: --minutes only
+budget.eta(step, images, steps_per_s, images_per_s)
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ class Budget:
         self.started = time.monotonic()
 
     def describe_target(self) -> str:
-        parts = ([f"step {self.steps:,}"] if self.steps is not None else []) \
-            + ([f"{self.images:,} images"] if self.images is not None else [])
+        parts = ([f"step {self.steps:,}"] if self.steps is not None else []) + (
+            [f"{self.images:,} images"] if self.images is not None else []
+        )
         return " / ".join(parts)
 
     def reached(self, step: int, images: int) -> bool:

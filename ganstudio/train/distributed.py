@@ -45,8 +45,9 @@ class Distributed:
             world = int(os.environ.get("WORLD_SIZE", "1"))
             rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
         except ValueError:
-            raise GanstudioError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (they are set by torchrun)") \
-                from None
+            raise GanstudioError(
+                "WORLD_SIZE, RANK and LOCAL_RANK must be integers (they are set by torchrun)"
+            ) from None
         return cls(rank, local, world, sync_batchnorm, under_torchrun())
 
     @property
@@ -66,8 +67,10 @@ class Distributed:
             return device
         if device.type == "cuda":
             if self.local_rank >= torch.cuda.device_count():
-                raise GanstudioError(f"rank {self.rank}: local rank {self.local_rank} has no GPU (this machine has "
-                                     f"{torch.cuda.device_count()}); use --nproc-per-node <= the number of GPUs")
+                raise GanstudioError(
+                    f"rank {self.rank}: local rank {self.local_rank} has no GPU (this machine has "
+                    f"{torch.cuda.device_count()}); use --nproc-per-node <= the number of GPUs"
+                )
             device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(device)
         if not dist.is_initialized():
@@ -213,8 +216,10 @@ def ddp_options(model) -> dict:
     options = dict(getattr(model, "ddp_options", None) or {})
     unknown = sorted(set(options) - set(DDP_OPTIONS))
     if unknown:
-        raise GanstudioError(f"model '{model.config.model}' sets ddp_options {', '.join(unknown)}: the settings "
-                             f"are {', '.join(DDP_OPTIONS)}")
+        raise GanstudioError(
+            f"model '{model.config.model}' sets ddp_options {', '.join(unknown)}: the settings "
+            f"are {', '.join(DDP_OPTIONS)}"
+        )
     return {key: bool(value) for key, value in options.items()}
 
 

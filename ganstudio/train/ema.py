@@ -35,7 +35,9 @@ class GeneratorEMA:
         self.decay = decay
         self.updates = 0  # counted on the host, so the ramp-up needs no device sync
         self.averaged = AveragedModel(generator, multi_avg_fn=self._lerp, use_buffers=True)
-        self.averaged.n_averaged = self.averaged.n_averaged.cpu()  # AveragedModel's "first update?" test stays off the device
+        self.averaged.n_averaged = (
+            self.averaged.n_averaged.cpu()
+        )  # AveragedModel's "first update?" test stays off the device
         self.averaged.eval().requires_grad_(False)
 
     @property
@@ -50,7 +52,8 @@ class GeneratorEMA:
     def _lerp(self, averaged: list[torch.Tensor], current: list[torch.Tensor], _n_averaged) -> None:
         weight = 1.0 - self.current_decay()
         if averaged[0].is_floating_point():
-            torch._foreach_lerp_(averaged, current, weight)
+            for a, c in zip(averaged, current):
+                a.lerp_(c, weight)
         else:  # integer buffers (batch norm's num_batches_tracked): follow the raw model
             for a, c in zip(averaged, current):
                 a.copy_(c)

@@ -24,8 +24,17 @@ from ganstudio.train.loop import fit
 from ganstudio.train.run import Run, prepare_process
 
 
-def train(config: TrainConfig, plugins, *, resume: bool = False, overwrite: bool = False, given=(), view=None,
-          dist: Optional[Distributed] = None, announce: Optional[Callable[[Run], None]] = None) -> tuple[Run, int]:
+def train(
+    config: TrainConfig,
+    plugins,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    given=(),
+    view=None,
+    dist: Optional[Distributed] = None,
+    announce: Optional[Callable[[Run], None]] = None,
+) -> tuple[Run, int]:
     """Train the run ``config`` names; returns it and the exit code. ``given``: the option names the user gave
     (a resumed run says which ones it ignores); ``view``: a live view (entered while the run trains);
     ``announce(run)``: called once the run is open, before training (rank 0: say what trains)."""
@@ -52,8 +61,15 @@ def train(config: TrainConfig, plugins, *, resume: bool = False, overwrite: bool
 
 
 @contextlib.contextmanager
-def open_run(config: TrainConfig, plugins, resume: bool = False, overwrite: bool = False, given=(),
-             dist: Optional[Distributed] = None, device=None) -> Iterator[Run]:
+def open_run(
+    config: TrainConfig,
+    plugins,
+    resume: bool = False,
+    overwrite: bool = False,
+    given=(),
+    dist: Optional[Distributed] = None,
+    device=None,
+) -> Iterator[Run]:
     """A new run, or with ``resume`` checkpoints/<name>/last.pt continued with the run's own settings; its folder
     stays locked (one writer per run) until the block ends. Under torchrun rank 0 takes the lock, checks the
     folders and reads the checkpoint, and hands it to the other ranks."""
@@ -87,16 +103,21 @@ def _check(config: TrainConfig, path: Path, resume: bool, overwrite: bool) -> Op
             # e.g. a fashion-dcgan run from before fashion's default model became cdcgan: say which runs there are
             runs = sorted(p.parent.name for p in Path(config.checkpoints_dir).glob("*/last.pt"))
             there = f"; runs there: {', '.join(runs[:10])}" + (", ..." if len(runs) > 10 else "") if runs else ""
-            raise GanstudioError(f"--resume: no checkpoint at {path} (train without --resume first, or check "
-                                 f"--name{there})")
+            raise GanstudioError(
+                f"--resume: no checkpoint at {path} (train without --resume first, or check --name{there})"
+            )
         return load_checkpoint(path)
     if path.exists() and not overwrite:
-        raise GanstudioError(f"{path} already exists: pass --resume to continue that run, --name NEW for a new one, "
-                             f"or --overwrite to replace it")
+        raise GanstudioError(
+            f"{path} already exists: pass --resume to continue that run, --name NEW for a new one, "
+            f"or --overwrite to replace it"
+        )
     samples = Path(config.samples_dir) / config.run_name
     if not overwrite and samples.is_dir() and any(samples.iterdir()):
-        raise GanstudioError(f"{samples}/ already holds the outputs of another run (grids, timeline, curves): pass "
-                             f"--name NEW, --samples-dir DIR, or --overwrite to replace them")
+        raise GanstudioError(
+            f"{samples}/ already holds the outputs of another run (grids, timeline, curves): pass "
+            f"--name NEW, --samples-dir DIR, or --overwrite to replace them"
+        )
     return None
 
 
@@ -105,25 +126,37 @@ def _open(config: TrainConfig, plugins, path: Path, ckpt: Optional[dict], given,
         return Run(config, plugins, dist=dist, device=device)
     try:
         if ckpt["model"]["name"] not in plugins.models:
-            raise GanstudioError(f"{path}: model '{ckpt['model']['name']}' comes from plugin "
-                                 f"'{ckpt['model']['plugin']}', which is not installed")
+            raise GanstudioError(
+                f"{path}: model '{ckpt['model']['name']}' comes from plugin "
+                f"'{ckpt['model']['plugin']}', which is not installed"
+            )
         stored = TrainConfig.from_dict(ckpt["config"])
         merged = resumed_config(stored, config)
         merged.name = config.run_name
         ignored = ignored_on_resume(stored, config, given)
         if ignored and dist.is_main:
-            print(f"note: --resume continues the run as it was defined; ignored: {', '.join(ignored)} "
-                  f"(train under a new --name to change them)", file=sys.stderr)
+            print(
+                f"note: --resume continues the run as it was defined; ignored: {', '.join(ignored)} "
+                f"(train under a new --name to change them)",
+                file=sys.stderr,
+            )
         run = Run(merged, plugins, checkpoint=ckpt, dist=dist, device=device)
     except (KeyError, TypeError, ValueError) as e:
-        raise GanstudioError(f"{path}: checkpoint is missing or has a malformed entry ({type(e).__name__}: {e}); "
-                             f"it cannot be resumed") from None
+        raise GanstudioError(
+            f"{path}: checkpoint is missing or has a malformed entry ({type(e).__name__}: {e}); it cannot be resumed"
+        ) from None
     size = ckpt.get("data", {}).get("size")
     saved_world = ckpt["progress"].get("world_size", 1)
     if saved_world != dist.world_size and dist.is_main:
-        print(f"note: the run was saved by {saved_world} process(es) and resumes on {dist.world_size}: it continues "
-              f"at the same image of its epoch, but the batches differ from an uninterrupted run", file=sys.stderr)
+        print(
+            f"note: the run was saved by {saved_world} process(es) and resumes on {dist.world_size}: it continues "
+            f"at the same image of its epoch, but the batches differ from an uninterrupted run",
+            file=sys.stderr,
+        )
     if size is not None and size != len(run.data) and dist.is_main:
-        print(f"note: the data has {len(run.data):,} images now, {size:,} when the run was saved: the epoch order "
-              f"differs from an uninterrupted run ({run.data.source})", file=sys.stderr)
+        print(
+            f"note: the data has {len(run.data):,} images now, {size:,} when the run was saved: the epoch order "
+            f"differs from an uninterrupted run ({run.data.source})",
+            file=sys.stderr,
+        )
     return run

@@ -1,6 +1,7 @@
 """``ganstudio train --nproc N``: the same command under torchrun on this machine, N processes.
 
-    ganstudio train --data fashion --nproc 2      # = torchrun --standalone --nproc-per-node 2 -m ganstudio train --data fashion
+    ganstudio train --data fashion --nproc 2
+    # = torchrun --standalone --nproc-per-node 2 -m ganstudio train --data fashion
 
 torchrun runs in a session of its own, so a Ctrl-C reaches its ranks once, from here: every rank finishes its step,
 rank 0 saves, they exit 0 and torchrun with them, quietly; this command then exits 130 (143 for SIGTERM).
@@ -45,8 +46,17 @@ def without_nproc(argv: list[str]) -> list[str]:
 
 
 def torchrun_command(argv: list[str], nproc: int) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
-            "-m", "ganstudio", *without_nproc(argv)]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(nproc),
+        "-m",
+        "ganstudio",
+        *without_nproc(argv),
+    ]
 
 
 def launch_torchrun(argv: list[str], nproc: int) -> int:
@@ -75,7 +85,9 @@ def launch_torchrun(argv: list[str], nproc: int) -> int:
     if received:
         return 128 + received[0]
     if code != 0:
-        print(f"error: the distributed run failed (torchrun exit status {code}); the failing rank says why above",
-              file=sys.stderr)
+        print(
+            f"error: the distributed run failed (torchrun exit status {code}); the failing rank says why above",
+            file=sys.stderr,
+        )
         return 1
     return 0

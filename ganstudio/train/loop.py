@@ -20,13 +20,12 @@ import time
 
 import torch
 
-from ganstudio.errors import GanstudioError, OtherRankFailed
+from ganstudio.errors import DivergenceError, GanstudioError, OtherRankFailed
 from ganstudio.output.images import make_grid
 from ganstudio.store.checkpoint import save_checkpoint
 from ganstudio.train.accel import LossScale
 from ganstudio.train.budget import Budget
 from ganstudio.train.callbacks import AttachedCallbacks
-from ganstudio.errors import DivergenceError
 from ganstudio.train.metric_window import MetricWindow
 from ganstudio.train.stopping import GracefulStop
 from ganstudio.train.view import Hooks
@@ -55,14 +54,18 @@ def fit(run, plugins, view=None) -> int:
         log = view.log if view is not None else (lambda message: print(message, flush=True))
     budget = Budget(run.config, run.batches.epoch_images, run.batches.per_epoch)
     if budget.reached(run.step, run.images_seen):
-        log(f"nothing to do: the run is at step {run.step:,} ({run.images_seen:,} images), the target is "
-            f"{budget.describe_target()} (raise --epochs/--steps)")
+        log(
+            f"nothing to do: the run is at step {run.step:,} ({run.images_seen:,} images), the target is "
+            f"{budget.describe_target()} (raise --epochs/--steps)"
+        )
         return 0
     if dist.is_main:
         check_writable(run)
     # Under torchrun a Ctrl-C reaches a worker twice (from the terminal and from torchrun): the repeat is not an abort.
-    with GracefulStop(log, repeat_grace_s=5.0 if dist.enabled else 0.0) as stop, \
-            AttachedCallbacks(plugins, run.config, run.callback_state, enabled=dist.is_main) as callbacks:
+    with (
+        GracefulStop(log, repeat_grace_s=5.0 if dist.enabled else 0.0) as stop,
+        AttachedCallbacks(plugins, run.config, run.callback_state, enabled=dist.is_main) as callbacks,
+    ):
         window = MetricWindow(run.step, run.images_seen, dist_sum(dist) if dist.enabled else None, dist.world_size)
         hooks = Hooks(run, plugins, log, callbacks, budget, window)
         saver = Saver(run, hooks, callbacks, log)
@@ -129,8 +132,9 @@ def train_steps(run, hooks, stop, saver, grids, view) -> tuple[str, int]:
         if not dist.enabled:
             signum, out_of_time, save_due = stop.signum or 0, budget.out_of_time(), time.monotonic() >= next_save
         elif sync_point:  # a signal, the clock and the timed save, as one decision for all ranks
-            signum, out_of_time, save_due = dist.agree(stop.signum or 0, budget.out_of_time(),
-                                                       time.monotonic() >= next_save)
+            signum, out_of_time, save_due = dist.agree(
+                stop.signum or 0, budget.out_of_time(), time.monotonic() >= next_save
+            )
         else:
             signum, out_of_time, save_due = 0, False, False
         grids.maybe(epoch_done=run.batches.epochs_completed if epoch_done else None)
@@ -163,8 +167,10 @@ def flush(run, hooks, view, force_view: bool = False) -> None:
         return
     run.history.append(record)
     if record.get("fp16_skipped_steps"):
-        hooks.log(f"fp16: {record['fp16_skipped_steps']} step(s) up to {run.step:,} skipped (gradient overflow); "
-                  f"the loss scale adapts")
+        hooks.log(
+            f"fp16: {record['fp16_skipped_steps']} step(s) up to {run.step:,} skipped (gradient overflow); "
+            f"the loss scale adapts"
+        )
     if view is not None:
         fraction = budget.fraction(run.step, run.images_seen) or 0.0
         eta = budget.eta(run.step, run.images_seen, record["steps_per_s"], record["images_per_s"])
@@ -191,8 +197,9 @@ class GridRenderer:
             return
         self.last_step = run.step
         images = self.hooks.generate(run.fixed_latents, run.fixed_labels)
-        self.hooks.call("after_grid_rendered", grid=make_grid(images, cols=run.grid_cols), step=run.step,
-                        epoch_done=epoch_done)
+        self.hooks.call(
+            "after_grid_rendered", grid=make_grid(images, cols=run.grid_cols), step=run.step, epoch_done=epoch_done
+        )
 
 
 class Saver:
@@ -203,12 +210,15 @@ class Saver:
 
     def save(self, notify: bool = True):
         run = self.run
-        bad = [name for name, p in run.model.state_dict().items()
-               if p.is_floating_point() and not torch.isfinite(p).all()]
+        bad = [
+            name for name, p in run.model.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()
+        ]
         if bad:
-            raise DivergenceError(f"training diverged: non-finite weights in {bad[0]}"
-                                  + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else "")
-                                  + f" at step {run.step}; not saved: {last_good(run)}")
+            raise DivergenceError(
+                f"training diverged: non-finite weights in {bad[0]}"
+                + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else "")
+                + f" at step {run.step}; not saved: {last_good(run)}"
+            )
         if not run.dist.is_main:  # every rank holds the same weights: rank 0 writes them
             run.saved_step = run.step
             return run.checkpoint_path
@@ -225,8 +235,11 @@ class Saver:
         aligned = not self.run.in_step
         if not self.run.dist.is_main:
             pass  # rank 0 decides what is saved
-        elif aligned and not isinstance(error, (DivergenceError, KeyboardInterrupt)) \
-                and self.run.step > self.run.saved_step:
+        elif (
+            aligned
+            and not isinstance(error, (DivergenceError, KeyboardInterrupt))
+            and self.run.step > self.run.saved_step
+        ):
             try:
                 path = self.save(notify=False)
                 self.log(f"saved {path} at step {self.run.step:,} before stopping on the error")
@@ -255,5 +268,7 @@ def check_writable(run) -> None:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as e:
-            raise GanstudioError(f"cannot write to {folder}: {e.strerror or e} (choose another folder with "
-                                 f"--checkpoints-dir / --samples-dir)") from None
+            raise GanstudioError(
+                f"cannot write to {folder}: {e.strerror or e} (choose another folder with "
+                f"--checkpoints-dir / --samples-dir)"
+            ) from None

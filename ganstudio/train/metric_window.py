@@ -61,7 +61,9 @@ class MetricWindow:
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             self.values[name] = float(value)
         else:
-            raise GanstudioError(f"report('{name}', ...): expected a number or a one-element tensor, got {type(value).__name__}")
+            raise GanstudioError(
+                f"report('{name}', ...): expected a number or a one-element tensor, got {type(value).__name__}"
+            )
 
     def flush(self, step: int, images: int, epoch: float) -> Optional[dict]:
         """The record of the window (None when no step was taken since the last one), then a fresh window. With
@@ -70,7 +72,9 @@ class MetricWindow:
             return None
         keys = list(self.sums)
         device = self.sums[keys[0]].device if keys else torch.device("cpu")
-        counted_here = (self.kept.to(device) if self.kept is not None else torch.zeros((), device=device)) + self.unmasked
+        counted_here = (
+            self.kept.to(device) if self.kept is not None else torch.zeros((), device=device)
+        ) + self.unmasked
         totals = torch.stack([self.sums[k].to(device) for k in keys] + [counted_here])
         if self.reduce is not None:
             totals = self.reduce(totals)  # the sums and counts of every rank
@@ -84,10 +88,12 @@ class MetricWindow:
         metrics = {k: (v / counted if counted else math.nan) for k, v in zip(keys, synced)}
         bad = [k for k, v in metrics.items() if not math.isfinite(v)] if counted else []
         if bad:
-            raise DivergenceError(f"training diverged: {', '.join(f'{k}={metrics[k]}' for k in bad)} in steps {self.step0 + 1}-{step}")
+            raise DivergenceError(
+                f"training diverged: {', '.join(f'{k}={metrics[k]}' for k in bad)} in steps {self.step0 + 1}-{step}"
+            )
         if not counted:
             metrics = {}
-        for (name, (_, n)), total in zip(self.reported.items(), synced[len(keys) + 1:]):
+        for (name, (_, n)), total in zip(self.reported.items(), synced[len(keys) + 1 :]):
             metrics[name] = total / n
         metrics.update(self.values)
         if self.steps * self.ranks - counted:

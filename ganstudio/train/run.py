@@ -9,9 +9,6 @@ Opening a run by name (the lock, the checks, --resume) and training it: ``train(
 
 from __future__ import annotations
 
-import os
-import platform
-import random
 import sys
 import time
 from dataclasses import asdict
@@ -23,28 +20,18 @@ import torch
 from ganstudio import __version__
 from ganstudio.api import ModelConfig, StepContext, TrainableModel
 from ganstudio.api.data import load_data
-from ganstudio.config import TrainConfig
-from ganstudio.errors import GanstudioError, OtherRankFailed
 from ganstudio.api.runs import check_weights_fit, recorded_config
+from ganstudio.config import TrainConfig
+from ganstudio.errors import GanstudioError
 from ganstudio.store.runs import check_run_name
-from ganstudio.train.accel import choose_precision, configure_backends, resolve_device, seed_process
+from ganstudio.train.accel import choose_precision, seed_process
 from ganstudio.train.augment import attach as attach_augment
 from ganstudio.train.augment import parse_policy
 from ganstudio.train.batches import DeviceBatches
 from ganstudio.train.distributed import Distributed
 from ganstudio.train.ema import GeneratorEMA, generator_of
-
-
-def prepare_process(config: TrainConfig, dist: Distributed) -> torch.device:
-    """This process's device: resolved from --device, the process group joined under torchrun (cuda:<local rank>
-    on GPUs), the backends tuned for it. Done once per process, before its run is built."""
-    device = dist.setup(resolve_device(config.device))
-    if config.sync_batchnorm and dist.enabled and device.type != "cuda":
-        # Every rank finds this; rank 0 says it.
-        raise (GanstudioError if dist.is_main else OtherRankFailed)(
-            "--sync-batchnorm needs CUDA devices (PyTorch's SyncBatchNorm runs only on GPUs); on the CPU leave it off")
-    configure_backends(device)
-    return device
+from ganstudio.train.process import machine_description, rng_state, set_rng_state
+from ganstudio.train.process import prepare_process as prepare_process
 
 
 class Run:
@@ -53,8 +40,14 @@ class Run:
     ``device``: this process's, from prepare_process() (train() calls it once); a Run built on its own prepares
     its process itself."""
 
-    def __init__(self, config: TrainConfig, plugins, checkpoint: Optional[dict] = None,
-                 dist: Optional[Distributed] = None, device: Optional[torch.device] = None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        plugins,
+        checkpoint: Optional[dict] = None,
+        dist: Optional[Distributed] = None,
+        device: Optional[torch.device] = None,
+    ):
         check_run_name(config.run_name)
         if config.batch_size <= 0:
             raise GanstudioError(f"--batch-size must be a positive number, got {config.batch_size}")
@@ -92,13 +85,16 @@ class Run:
         config, world = self.config, self.dist.world_size
         data = load_data(plugins, config.data, "train")
         if len(data) < config.batch_size * world:
-            raise GanstudioError(f"dataset '{config.data.name}' has {len(data)} images, fewer than --batch-size "
-                                 f"{config.batch_size}" + (f" x {world} processes" if self.dist.enabled else ""))
+            raise GanstudioError(
+                f"dataset '{config.data.name}' has {len(data)} images, fewer than --batch-size "
+                f"{config.batch_size}" + (f" x {world} processes" if self.dist.enabled else "")
+            )
         if self.model_plugin.supports is not None:
             why_not = self.model_plugin.supports(data.image_shape)
             if why_not:
-                raise GanstudioError(f"model '{config.model}' cannot train on '{config.data.name}' {data.image_shape}: "
-                                     f"{why_not}")
+                raise GanstudioError(
+                    f"model '{config.model}' cannot train on '{config.data.name}' {data.image_shape}: {why_not}"
+                )
         return data
 
     def _build_model(self, checkpoint: Optional[dict]) -> TrainableModel:
@@ -109,8 +105,14 @@ class Run:
             check_weights_fit(self.model_plugin, model_config, checkpoint["state"]["model"], self.checkpoint_path)
         else:
             classes = list(data.classes or [])
-            model_config = ModelConfig(data.image_shape, len(classes), dict(config.model_options), classes,
-                                       list(data.attribute_names or []), config.model)
+            model_config = ModelConfig(
+                data.image_shape,
+                len(classes),
+                dict(config.model_options),
+                classes,
+                list(data.attribute_names or []),
+                config.model,
+            )
         try:
             return self.model_plugin.build(model_config).to(self.device)
         except ValueError as e:  # a plugin's own check of its config or data, e.g. "needs labelled data"
@@ -129,12 +131,14 @@ class Run:
         is_gan = model.kind == "gan"
         self.augment = self.attach_augment(config.augment) if is_gan else ()
         self.ema = self.make_ema(config.ema_decay) if is_gan else None
-        self.batches = DeviceBatches(self.data, config.batch_size, config.seed, self.device, self.dist.rank,
-                                     self.dist.world_size)
+        self.batches = DeviceBatches(
+            self.data, config.batch_size, config.seed, self.device, self.dist.rank, self.dist.world_size
+        )
         noise = torch.Generator().manual_seed(config.seed + 1)
         self.grid_cols = self.grid_columns(config.grid_samples) if is_gan else 8
-        self.fixed_latents = model.sample_latent(self.grid_size(config.grid_samples), generator=noise) if is_gan \
-            else torch.empty(0)
+        self.fixed_latents = (
+            model.sample_latent(self.grid_size(config.grid_samples), generator=noise) if is_gan else torch.empty(0)
+        )
         self.fixed_labels = self.grid_labels(len(self.fixed_latents), noise) if is_gan else None
 
     def attach_augment(self, text: str) -> tuple[str, ...]:
@@ -142,8 +146,10 @@ class Run:
         if policy:
             discriminator = getattr(self.model, "discriminator", None)
             if not isinstance(discriminator, torch.nn.Module):
-                raise GanstudioError(f"--augment: model '{self.config.model}' keeps no network named 'discriminator' "
-                                     f"to augment the inputs of")
+                raise GanstudioError(
+                    f"--augment: model '{self.config.model}' keeps no network named 'discriminator' "
+                    f"to augment the inputs of"
+                )
             attach_augment(discriminator, policy)
         return policy
 
@@ -154,8 +160,10 @@ class Run:
             raise GanstudioError(f"--ema-decay must be between 0 and 1 (0 turns the EMA off), got {decay}")
         generator = generator_of(self.model)
         if generator is None:
-            print(f"note: model '{self.config.model}' keeps no network named 'generator': no generator EMA",
-                  file=sys.stderr)
+            print(
+                f"note: model '{self.config.model}' keeps no network named 'generator': no generator EMA",
+                file=sys.stderr,
+            )
             return None
         return GeneratorEMA(generator, decay)
 
@@ -164,7 +172,7 @@ class Run:
         classes = self.model.config.num_classes if self.model.condition == "class" else 0
         if classes:
             return max(1, round(samples / classes))
-        return max(1, int(round(samples ** 0.5)))
+        return max(1, int(round(samples**0.5)))
 
     def grid_size(self, samples: int) -> int:
         classes = self.model.config.num_classes if self.model.condition == "class" else 0
@@ -190,8 +198,13 @@ class Run:
 
     def context(self, budget) -> StepContext:
         """Where the run is as a step starts, with the budget's planned length."""
-        return StepContext(self.step, self.images_seen, self.epoch, budget.fraction(self.step, self.images_seen),
-                           total_steps=budget.total_steps)
+        return StepContext(
+            self.step,
+            self.images_seen,
+            self.epoch,
+            budget.fraction(self.step, self.images_seen),
+            total_steps=budget.total_steps,
+        )
 
     # --- the run's state, as a checkpoint holds it (docs/plugins.md describes the layout) -------------------------
 
@@ -203,13 +216,18 @@ class Run:
             "ganstudio_version": __version__,
             "config": asdict(self.config),
             "model": {
-                "name": self.config.model, "plugin": self.model_plugin.plugin, "kind": self.model.kind,
+                "name": self.config.model,
+                "plugin": self.model_plugin.plugin,
+                "kind": self.model.kind,
                 "condition": self.model.condition,
                 "config": {**asdict(model_config), "image_shape": tuple(model_config.image_shape)},
             },
             "data": {
-                "name": self.config.data.name, "plugin": self.dataset_plugin.plugin, "source": self.data.source,
-                "image_shape": tuple(self.data.image_shape), "size": len(self.data),
+                "name": self.config.data.name,
+                "plugin": self.dataset_plugin.plugin,
+                "source": self.data.source,
+                "image_shape": tuple(self.data.image_shape),
+                "size": len(self.data),
                 "classes": list(self.data.classes or []),
             },
             "state": {
@@ -217,10 +235,17 @@ class Run:
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             },
-            "progress": {"step": self.step, "images_seen": self.images_seen, "steps_per_epoch": self.batches.per_epoch,
-                         "elapsed_s": self.elapsed, "finished": self.finished,
-                         "world_size": self.dist.world_size, "device": str(self.device),
-                         "precision": self.precision.name, "machine": machine_description(self.device)},
+            "progress": {
+                "step": self.step,
+                "images_seen": self.images_seen,
+                "steps_per_epoch": self.batches.per_epoch,
+                "elapsed_s": self.elapsed,
+                "finished": self.finished,
+                "world_size": self.dist.world_size,
+                "device": str(self.device),
+                "precision": self.precision.name,
+                "machine": machine_description(self.device),
+            },
             "ema": self.ema.state_dict() if self.ema is not None else None,  # the averaged generator: what sample uses
             "rng": rng_state(self.device),
             "grad_scaler": scaler.state_dict() if scaler is not None else {},
@@ -259,34 +284,8 @@ class Run:
             try:
                 self.ema.load_state_dict(state)
             except RuntimeError as e:
-                raise GanstudioError(f"the checkpoint's generator EMA does not fit the model: "
-                                     f"{str(e).splitlines()[0][:160]}") from None
+                raise GanstudioError(
+                    f"the checkpoint's generator EMA does not fit the model: {str(e).splitlines()[0][:160]}"
+                ) from None
         elif self.ema is not None:  # a run saved without an EMA: the average starts from the weights as they are
             self.ema.averaged.update_parameters(self.model.generator)
-
-
-def rng_state(device: torch.device) -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(_to_tuple(state["python"]))
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-def _to_tuple(x):
-    return tuple(_to_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
-
-
-def machine_description(device) -> str:
-    """'x86_64, 2 cores, torch 2.x' or the GPU's name: where a run trained, for `ganstudio runs` and reports."""
-    if device.type == "cuda":
-        where = torch.cuda.get_device_name(device)
-    else:
-        where = f"{platform.machine()}, {os.cpu_count()} cores"
-    return f"{where}, torch {torch.__version__.split('+')[0]}"

@@ -20,7 +20,9 @@ class GracefulStop:
     def __init__(self, log: Callable[[str], None], repeat_grace_s: float = 0.0):
         self.log = log
         self.signum: Optional[int] = None
-        self.repeat_grace_s = repeat_grace_s  # a repeat within this many seconds is the same request (torchrun forwards it)
+        self.repeat_grace_s = (
+            repeat_grace_s  # a repeat within this many seconds is the same request (torchrun forwards it)
+        )
         self._first_at = 0.0
         self._previous: dict = {}
 

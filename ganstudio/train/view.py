@@ -36,13 +36,30 @@ class Hooks:
         run = self.run
         fraction = self.budget.fraction(run.step, run.images_seen) if self.budget is not None else None
         return RunView(
-            name=run.config.run_name, plugins=self.plugins, config=self.config, model=run.model, data=run.data,
-            device=run.device, precision=run.precision.name, step=run.step, epoch=run.epoch,
-            images_seen=run.images_seen, steps_per_epoch=run.batches.per_epoch,
-            total_steps=self.budget.total_steps if self.budget is not None else None, run_dir=run.run_dir,
-            samples_dir=run.samples_dir, fixed_latents=run.fixed_latents, fixed_labels=run.fixed_labels,
-            history=run.history, elapsed=run.elapsed, fraction=fraction, metric_specs=self.metric_specs,
-            rank=run.dist.rank, world_size=run.dist.world_size, _engine=self)
+            name=run.config.run_name,
+            plugins=self.plugins,
+            config=self.config,
+            model=run.model,
+            data=run.data,
+            device=run.device,
+            precision=run.precision.name,
+            step=run.step,
+            epoch=run.epoch,
+            images_seen=run.images_seen,
+            steps_per_epoch=run.batches.per_epoch,
+            total_steps=self.budget.total_steps if self.budget is not None else None,
+            run_dir=run.run_dir,
+            samples_dir=run.samples_dir,
+            fixed_latents=run.fixed_latents,
+            fixed_labels=run.fixed_labels,
+            history=run.history,
+            elapsed=run.elapsed,
+            fraction=fraction,
+            metric_specs=self.metric_specs,
+            rank=run.dist.rank,
+            world_size=run.dist.world_size,
+            _engine=self,
+        )
 
     def call(self, hook_name: str, **kwargs) -> list:
         return self.plugins.call(hook_name, run=self.view(), **kwargs)

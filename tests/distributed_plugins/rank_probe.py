@@ -20,4 +20,6 @@ def after_training_run(run, step, reason):
     folder = os.environ.get("RANK_PROBE_DIR")
     if folder:
         weights = {k: v.detach().cpu() for k, v in run.model.named_parameters()}
-        torch.save({"step": step, "world_size": run.world_size, "weights": weights}, Path(folder) / f"rank{run.rank}.pt")
+        torch.save(
+            {"step": step, "world_size": run.world_size, "weights": weights}, Path(folder) / f"rank{run.rank}.pt"
+        )

@@ -16,11 +16,15 @@ for this one, so the curves cover the whole run.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, Metric
 from ganstudio.store.atomic import atomic_write
 from ganstudio.store.rundir import METRICS_FILE, read_metrics
+
+if TYPE_CHECKING:  # annotations only: numpy is imported where it is used, not at module import
+    import numpy as np
 
 NOT_PLOTTED = {"step", "epoch", "elapsed_s", "images_per_s", "steps_per_s", "fp16_skipped_steps"}
 
@@ -41,7 +45,11 @@ def smooth(values: np.ndarray, span: int) -> np.ndarray:
 def _series(records: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
 
-    points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)]
+    points = [
+        (r["step"], r[key])
+        for r in records
+        if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)
+    ]
     points = [(s, v) for s, v in points if np.isfinite(v)]
     if not points:
         return np.empty(0), np.empty(0)
@@ -62,9 +70,8 @@ def panels(records: list[dict], specs: dict) -> list[tuple[str, list[tuple[str, 
 
 def plot_curves(records: list[dict], path, title: str = "", specs: dict | None = None) -> Path | None:
     """Draw the panels for ``records`` into ``path`` (PNG, written atomically); None when there is nothing to draw."""
-    import numpy as np
-
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg", force=True)  # a file, never a window (also on machines without a display)
     import matplotlib.pyplot as plt
@@ -84,7 +91,13 @@ def plot_curves(records: list[dict], path, title: str = "", specs: dict | None =
                 ax.plot(steps[changed], values[changed], "o-", color=color, label=spec.label, markersize=3)
             else:
                 ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
-                ax.plot(steps, smooth(values, span), color=color, label=f"{spec.label} (smoothed)" if span > 1 else spec.label, linewidth=1.6)
+                ax.plot(
+                    steps,
+                    smooth(values, span),
+                    color=color,
+                    label=f"{spec.label} (smoothed)" if span > 1 else spec.label,
+                    linewidth=1.6,
+                )
             if spec.range is not None:
                 low, high = spec.range
                 pad = (high - low) * 0.02
@@ -127,4 +140,8 @@ class CurvesCallback:
 
 @hookimpl
 def register_callbacks(register):
-    register(CallbackPlugin("curves", CurvesCallback, "samples/<name>/curves.png: a panel per metric group, redrawn each epoch"))
+    register(
+        CallbackPlugin(
+            "curves", CurvesCallback, "samples/<name>/curves.png: a panel per metric group, redrawn each epoch"
+        )
+    )

@@ -22,8 +22,9 @@ from ganstudio.scoring.table import BEST, TRAINING_SCORES, score
 EVAL_SAMPLES = 2000
 # The scores reported at their step, declared from the one score table: one label and format everywhere (log line,
 # view, curves, ganstudio eval's table).
-SCORES = {s.key: Metric(s.label, s.group, format=s.format, range=s.range, points=True, scale=s.scale)
-          for s in TRAINING_SCORES}
+SCORES = {
+    s.key: Metric(s.label, s.group, format=s.format, range=s.range, points=True, scale=s.scale) for s in TRAINING_SCORES
+}
 
 
 def describe_scores(scores: dict) -> str:
@@ -33,8 +34,9 @@ def describe_scores(scores: dict) -> str:
 
 @dataclass
 class EvalOptions:
-    every: Optional[int] = option(None, "score samples every N steps (FID, KID, precision, recall) and keep best.pt",
-                                  min=1)
+    every: Optional[int] = option(
+        None, "score samples every N steps (FID, KID, precision, recall) and keep best.pt", min=1
+    )
     samples: int = option(EVAL_SAMPLES, "samples (and real images) per evaluation", min=10)
 
 
@@ -56,12 +58,15 @@ class EvalCallback:
             return
         c = run.config
         # plain progress lines: the training run's own live display is already on screen
-        self.classifier, _, self.classifier_path = ensure_classifier(run.plugins, c.data, c.checkpoints_dir,
-                                                                     device=c.device, plain=True)
+        self.classifier, _, self.classifier_path = ensure_classifier(
+            run.plugins, c.data, c.checkpoints_dir, device=c.device, plain=True
+        )
         expected = tuple(self.classifier.config.image_shape)
         if expected != tuple(run.data.image_shape):
-            raise GanstudioError(f"--eval-every: classifier {self.classifier_path} expects {expected} "
-                                 f"images, this run makes {tuple(run.data.image_shape)}")
+            raise GanstudioError(
+                f"--eval-every: classifier {self.classifier_path} expects {expected} "
+                f"images, this run makes {tuple(run.data.image_shape)}"
+            )
         self.classifier.to(run.device)
         real = random_subset(run.data.images, self.n, c.seed)
         self.reference = Reference(*extract(self.classifier, real, run.device))
@@ -100,9 +105,11 @@ class EvalCallback:
         improved = scores[BEST.key] < self.best_fid
         inception = score("inception_score")
         best = "best so far: saved best.pt" if improved else f"best {BEST.label} {BEST.show(self.best_fid)}"
-        run.log(f"eval at step {step:,}: {describe_scores(scores)}  "
-                f"{inception.short} {inception.show(scores[inception.key])}  "
-                f"rarest class {scores['rarest_share'] * 100:.1f}%  ({best})")
+        run.log(
+            f"eval at step {step:,}: {describe_scores(scores)}  "
+            f"{inception.short} {inception.show(scores[inception.key])}  "
+            f"rarest class {scores['rarest_share'] * 100:.1f}%  ({best})"
+        )
         if improved:
             self.best_fid = scores[BEST.key]
             run.save_copy(self.best_path, {"eval": {**scores, "step": step, "classifier": str(self.classifier_path)}})
@@ -111,6 +118,12 @@ class EvalCallback:
 
 @hookimpl
 def register_callbacks(register):
-    register(CallbackPlugin("eval", EvalCallback,
-                            "with --eval-every N: FID/KID/precision/recall every N steps, keeps best.pt",
-                            options=EvalOptions, metrics=SCORES))
+    register(
+        CallbackPlugin(
+            "eval",
+            EvalCallback,
+            "with --eval-every N: FID/KID/precision/recall every N steps, keeps best.pt",
+            options=EvalOptions,
+            metrics=SCORES,
+        )
+    )

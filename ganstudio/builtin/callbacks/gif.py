@@ -2,10 +2,10 @@
 
     ganstudio train --data fashion --minutes 10 --grid-every 100 --gif-fps 4 --gif-max-frames 60
 
-A frame is added whenever the loop renders the grid (start, every --grid-every steps, every epoch end, the end), captioned with
-its step and epoch, and the GIF is rewritten there and then (atomically: a viewer never sees half a file).
-The frames live in samples/<name>/timeline/ (one PNG each plus frames.json), so a resumed run continues the
-same timeline. Past --gif-max-frames the timeline is thinned evenly: it keeps every 2nd, then every 4th, ...
+A frame is added whenever the loop renders the grid (start, every --grid-every steps, every epoch end, the end),
+captioned with its step and epoch, and the GIF is rewritten there and then (atomically: a viewer never sees half
+a file). The frames live in samples/<name>/timeline/ (one PNG each plus frames.json), so a resumed run continues
+the same timeline. Past --gif-max-frames the timeline is thinned evenly: it keeps every 2nd, then every 4th, ...
 frame (plus the newest), so the GIF always spans the whole run at an even pace and never grows without bound.
 """
 
@@ -77,11 +77,20 @@ class Timeline:
             state = json.loads(timeline.index_path.read_text())
             timeline.stride, frames = int(state["stride"]), list(state["frames"])
         except (ValueError, KeyError, TypeError) as e:
-            raise GanstudioError(f"{timeline.index_path} is damaged ({e}); delete {timeline.folder} to start the timeline afresh") from None
+            raise GanstudioError(
+                f"{timeline.index_path} is damaged ({e}); delete {timeline.folder} to start the timeline afresh"
+            ) from None
         next_seq = int(saved["next_seq"]) if saved else None
-        timeline.frames = [f for f in frames if f["step"] <= keep_up_to_step and (next_seq is None or f["seq"] < next_seq)
-                           and timeline.frame_path(f["seq"]).is_file()]
-        timeline.next_seq = next_seq if next_seq is not None else max((f["seq"] for f in timeline.frames), default=-1) + 1
+        timeline.frames = [
+            f
+            for f in frames
+            if f["step"] <= keep_up_to_step
+            and (next_seq is None or f["seq"] < next_seq)
+            and timeline.frame_path(f["seq"]).is_file()
+        ]
+        timeline.next_seq = (
+            next_seq if next_seq is not None else max((f["seq"] for f in timeline.frames), default=-1) + 1
+        )
         timeline.stride = int(saved["stride"]) if saved else timeline.stride
         timeline._save_index()
         timeline._delete_unlisted()
@@ -129,8 +138,12 @@ class Timeline:
 
 @dataclass
 class GifOptions:
-    fps: float = option(DEFAULT_FPS, "frames per second of samples/<name>/timeline.gif (GIF delays are in 1/100 s)", min=0.1, max=50)
-    max_frames: int = option(DEFAULT_MAX_FRAMES, "most frames kept in the timeline GIF; older ones are thinned evenly", min=2)
+    fps: float = option(
+        DEFAULT_FPS, "frames per second of samples/<name>/timeline.gif (GIF delays are in 1/100 s)", min=0.1, max=50
+    )
+    max_frames: int = option(
+        DEFAULT_MAX_FRAMES, "most frames kept in the timeline GIF; older ones are thinned evenly", min=2
+    )
 
 
 class GifCallback:
@@ -176,5 +189,11 @@ class GifCallback:
 
 @hookimpl
 def register_callbacks(register):
-    register(CallbackPlugin("gif", GifCallback, "samples/<name>/timeline.gif: one captioned frame per grid, kept to --gif-max-frames",
-                            options=GifOptions))
+    register(
+        CallbackPlugin(
+            "gif",
+            GifCallback,
+            "samples/<name>/timeline.gif: one captioned frame per grid, kept to --gif-max-frames",
+            options=GifOptions,
+        )
+    )

@@ -17,7 +17,6 @@ from ganstudio.store.atomic import atomic_write_text
 from ganstudio.store.rundir import GRID_INDEX, read_grid_index
 
 
-
 class GridCallback:
     def __init__(self, options):
         pass
@@ -44,4 +43,8 @@ class GridCallback:
 
 @hookimpl
 def register_callbacks(register):
-    register(CallbackPlugin("grid", GridCallback, "fixed-latent sample grid at the start, after each epoch and every --grid-every steps"))
+    register(
+        CallbackPlugin(
+            "grid", GridCallback, "fixed-latent sample grid at the start, after each epoch and every --grid-every steps"
+        )
+    )

@@ -4,8 +4,9 @@
     python -c "import json; print([json.loads(l) for l in open('checkpoints/fashion-dcgan/metrics.jsonl')][-1])"
 
 Each line: step, epoch, elapsed_s and every metric the run logged (the model's, images_per_s, steps_per_s and
-what callbacks report, such as eval scores), e.g.
-{"step": 10, "epoch": 0.0213, "elapsed_s": 3.1, "loss_d": 0.61, "loss_g": 2.3, "d_real": 0.8, "d_fake": 0.2, "images_per_s": 410.5}
+what callbacks report, such as eval scores), e.g. (one line in the file, wrapped here)
+{"step": 10, "epoch": 0.0213, "elapsed_s": 3.1, "loss_d": 0.61, "loss_g": 2.3, "d_real": 0.8, "d_fake": 0.2,
+ "images_per_s": 410.5}
 
 A resumed run keeps the lines up to its checkpoint's step and drops later ones (they are trained again), so the
 file always describes one unbroken run. ``ganstudio.store.rundir.read_metrics(path)`` reads it back (the ``curves``
@@ -19,8 +20,8 @@ import math
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin
-from ganstudio.store.atomic import atomic_write_text
 from ganstudio.errors import DivergenceError
+from ganstudio.store.atomic import atomic_write_text
 from ganstudio.store.rundir import METRICS_FILE, read_metrics
 
 
@@ -53,14 +54,17 @@ class LogCallback:
         """The run's last line says how it ended badly (`ganstudio runs` shows it as diverged or failed)."""
         if self.file is not None and not isinstance(error, KeyboardInterrupt):
             message = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
-            self.file.write(json.dumps({"step": step, "event": "error", "diverged": isinstance(error, DivergenceError),
-                                        "error": message}) + "\n")
+            self.file.write(
+                json.dumps(
+                    {"step": step, "event": "error", "diverged": isinstance(error, DivergenceError), "error": message}
+                )
+                + "\n"
+            )
 
     def close(self):  # called by the core when the run ends, however it ends
         if self.file is not None:
             self.file.close()
             self.file = None
-
 
 
 @hookimpl

@@ -5,7 +5,8 @@
     tensorboard --logdir checkpoints/fashion-dcgan/tensorboard
 
 Every logged metric becomes a scalar (losses, D(x), D(G(z)), images/s, eval scores); the fixed-noise grid
-is added as an image whenever the loop renders it (start, epoch ends, every --grid-every steps, end). A resumed run purges events after its checkpoint's step.
+is added as an image whenever the loop renders it (start, epoch ends, every --grid-every steps, end).
+A resumed run purges events after its checkpoint's step.
 Without the tensorboard package, asking for this callback is a one-line error saying how to install it.
 """
 
@@ -22,8 +23,10 @@ def summary_writer_class():
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # torch raises ImportError naming tensorboard when the package is missing
-        raise GanstudioError("callback 'tensorboard' needs the tensorboard package: pip install tensorboard "
-                             "(or leave it out of --callbacks)") from None
+        raise GanstudioError(
+            "callback 'tensorboard' needs the tensorboard package: pip install tensorboard "
+            "(or leave it out of --callbacks)"
+        ) from None
     return SummaryWriter
 
 
@@ -35,7 +38,9 @@ class TensorBoardCallback:
     @hookimpl
     def before_training_run(self, run):
         # On resume, hide events logged after the checkpoint's step (by a run that was killed): they are trained again.
-        self.writer = self.writer_class(log_dir=str(run.run_dir / "tensorboard"), purge_step=run.step + 1 if run.step else None)
+        self.writer = self.writer_class(
+            log_dir=str(run.run_dir / "tensorboard"), purge_step=run.step + 1 if run.step else None
+        )
 
     @hookimpl
     def after_grid_rendered(self, grid, step):
@@ -57,7 +62,13 @@ class TensorBoardCallback:
             self.writer = None
 
 
-
 @hookimpl
 def register_callbacks(register):
-    register(CallbackPlugin("tensorboard", TensorBoardCallback, "TensorBoard scalars and grids in checkpoints/<name>/tensorboard (needs: pip install tensorboard)", default=False))
+    register(
+        CallbackPlugin(
+            "tensorboard",
+            TensorBoardCallback,
+            "TensorBoard scalars and grids in checkpoints/<name>/tensorboard (needs: pip install tensorboard)",
+            default=False,
+        )
+    )

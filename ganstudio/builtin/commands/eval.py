@@ -19,21 +19,22 @@ import json
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ganstudio import hookimpl
 from ganstudio.api.commands import add_checkpoint_options, add_class_option
 from ganstudio.api.data import add_data_options, load_data
 from ganstudio.api.options import positive_int
+from ganstudio.builtin.commands.eval_report import WEIGHTS as WEIGHTS  # re-exported (defined here before)
+from ganstudio.builtin.commands.eval_report import append_to_metrics_file, print_report
+from ganstudio.builtin.commands.eval_report import score_table as score_table
+from ganstudio.builtin.commands.eval_report import shares as shares
 from ganstudio.config import DataSpec, TrainConfig
 from ganstudio.errors import GanstudioError
-from ganstudio.scoring.table import SCORES
 from ganstudio.store.runs import choose_checkpoint
 
 # torch, numpy and the scoring code are imported inside the functions that use them: `ganstudio --help` imports
@@ -44,8 +45,14 @@ class Steps:
     """A rich progress bar per stage (on stderr, so that --json output stays clean)."""
 
     def __init__(self, console: Console):
-        self.progress = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=True)
+        self.progress = Progress(
+            TextColumn("{task.description:<34}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
 
     def __enter__(self):
         self.progress.__enter__()
@@ -94,8 +101,9 @@ def load_source(args, console: Console) -> Source:
     from ganstudio.scoring.samples import load_npz_images
 
     if args.samples and (args.checkpoint or args.run):
-        raise GanstudioError("pass either a run / --checkpoint (generate samples) or --samples FILE.npz "
-                             "(score given images), not both")
+        raise GanstudioError(
+            "pass either a run / --checkpoint (generate samples) or --samples FILE.npz (score given images), not both"
+        )
     if args.samples and args.class_name:
         raise GanstudioError("--class is for generating samples from a conditional run, not for --samples FILE.npz")
     if args.samples:
@@ -105,8 +113,9 @@ def load_source(args, console: Console) -> Source:
     gan, ckpt = load_model(checkpoint_path, args.plugins, kind="gan", ema=not args.no_ema)
     trained_on = ckpt["data"]["name"]
     if args.data and args.data != trained_on:
-        raise GanstudioError(f"{checkpoint_path} was trained on '{trained_on}', not '{args.data}' "
-                             f"(omit --data to use '{trained_on}')")
+        raise GanstudioError(
+            f"{checkpoint_path} was trained on '{trained_on}', not '{args.data}' (omit --data to use '{trained_on}')"
+        )
     # Real data the way the run found it, unless these options say otherwise.
     spec = DataSpec.from_dict(ckpt["config"]["data"])
     given = DataSpec.from_args(args, default=trained_on)
@@ -120,20 +129,30 @@ def feature_space(args, source: Source, train, notes: list):
 
     # --json keeps stdout for the JSON: a classifier trained on demand reports its progress on stderr.
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        classifier, cls_ckpt, path = ensure_classifier(args.plugins, source.spec, args.checkpoints_dir, args.classifier,
-                                                       device=args.device,
-                                                       classes=train.classes if args.classifier else None)
+        classifier, cls_ckpt, path = ensure_classifier(
+            args.plugins,
+            source.spec,
+            args.checkpoints_dir,
+            args.classifier,
+            device=args.device,
+            classes=train.classes if args.classifier else None,
+        )
     trained_shape = tuple(cls_ckpt["data"]["image_shape"])
     if source.ckpt is not None and tuple(source.ckpt["data"]["image_shape"]) != trained_shape:
-        raise GanstudioError(f"{source.checkpoint_path} makes {tuple(source.ckpt['data']['image_shape'])} images but "
-                             f"classifier {path} was trained on {trained_shape}")
+        raise GanstudioError(
+            f"{source.checkpoint_path} makes {tuple(source.ckpt['data']['image_shape'])} images but "
+            f"classifier {path} was trained on {trained_shape}"
+        )
     expected_shape = tuple(cls_ckpt["model"]["config"]["image_shape"])
     if source.images is not None and tuple(source.images.shape[1:]) != expected_shape:
-        raise GanstudioError(f"--samples {args.samples}: images are {tuple(source.images.shape[1:])} (C, H, W), "
-                             f"but the '{source.spec.name}' classifier expects {expected_shape}")
+        raise GanstudioError(
+            f"--samples {args.samples}: images are {tuple(source.images.shape[1:])} (C, H, W), "
+            f"but the '{source.spec.name}' classifier expects {expected_shape}"
+        )
     if cls_ckpt["data"].get("source") and cls_ckpt["data"]["source"] != train.source:
-        notes.append(f"note: the classifier was trained on {cls_ckpt['data']['source']}; "
-                     f"the real images here are {train.source}")
+        notes.append(
+            f"note: the classifier was trained on {cls_ckpt['data']['source']}; the real images here are {train.source}"
+        )
     return classifier, cls_ckpt, path
 
 
@@ -147,12 +166,18 @@ def scored_sets(source: Source, reference, samples: tuple, floor: tuple, asked, 
         if why_not:
             notes.append(f"note: no class consistency: {why_not}")
         else:
-            consistency, real_consistency = consistency_with_floor(samples[1], asked, floor[1], real.floor_labels,
-                                                                   classes)
-    return {"samples": score_features(reference, *samples, classes),
-            "real": {**score_features(reference, *floor, classes), "kind": real.floor_name,
-                     "class_consistency": real_consistency},
-            "class_consistency": consistency}
+            consistency, real_consistency = consistency_with_floor(
+                samples[1], asked, floor[1], real.floor_labels, classes
+            )
+    return {
+        "samples": score_features(reference, *samples, classes),
+        "real": {
+            **score_features(reference, *floor, classes),
+            "kind": real.floor_name,
+            "class_consistency": real_consistency,
+        },
+        "class_consistency": consistency,
+    }
 
 
 def run_eval(args) -> int:
@@ -186,17 +211,27 @@ def run_eval(args) -> int:
         "samples_file": str(args.samples) if args.samples else None,
         "step": int(ckpt["progress"]["step"]) if ckpt else None,
         # Which generator weights made the samples: the averaged ones unless --no-ema or the checkpoint has none.
-        "weights": None if ckpt is None else "raw" if args.no_ema or not (ckpt.get("ema") or {}).get("weights")
+        "weights": None
+        if ckpt is None
+        else "raw"
+        if args.no_ema or not (ckpt.get("ema") or {}).get("weights")
         else "ema",
-        "class": args.class_name, "data": source.spec.name, "data_source": train.source,
+        "class": args.class_name,
+        "data": source.spec.name,
+        "data_source": train.source,
         "classifier": str(classifier_path),
         "classifier_test_accuracy": (cls_ckpt.get("results") or {}).get("test_accuracy"),
-        "n": len(images), "reference_images": len(real.reference), "classes": classes,
+        "n": len(images),
+        "reference_images": len(real.reference),
+        "classes": classes,
         **scored_sets(source, reference, samples, floor, asked, real, classes, notes),
         "seconds": round(time.monotonic() - started, 2),
     }
-    result["metrics_file"] = None if source.checkpoint_path is None else \
-        str(append_to_metrics_file(source.checkpoint_path.parent / "metrics.jsonl", result, ckpt))
+    result["metrics_file"] = (
+        None
+        if source.checkpoint_path is None
+        else str(append_to_metrics_file(source.checkpoint_path.parent / "metrics.jsonl", result, ckpt))
+    )
     for note in notes:
         console.print(note, highlight=False)
     if args.json:
@@ -206,92 +241,25 @@ def run_eval(args) -> int:
     return 0
 
 
-def append_to_metrics_file(path: Path, result: dict, ckpt: dict) -> Path:
-    """One JSON line like the training log's, with the scores under the same names the eval callback uses."""
-    s = result["samples"]
-    record = {
-        "step": result["step"],
-        "epoch": round(result["step"] / max(ckpt["progress"].get("steps_per_epoch", 1), 1), 4),
-        "event": "eval",
-        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "eval_samples": result["n"],
-        "weights": result["weights"],
-        **{k: s[k] for k in (*(score.key for score in SCORES), "rarest_share", "commonest_share")},
-        **{score.floor: result["real"][score.key] for score in SCORES if score.floor},
-        "classifier": result["classifier"],
-    }
-    if result.get("class_consistency") is not None:
-        record["class_consistency"] = result["class_consistency"]["mean"]
-    if result["real"].get("class_consistency") is not None:
-        record["floor_class_consistency"] = result["real"]["class_consistency"]["mean"]
-    try:
-        with open(path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-    except OSError as e:
-        raise GanstudioError(f"could not append the scores to {path}: {e.strerror or e}") from None
-    return path
-
-
-WEIGHTS = {"ema": "averaged (EMA) generator", "raw": "raw generator weights", None: ""}
-
-
-def score_table(result: dict, floor_name: str) -> Table:
-    """Each score of the table for the samples and the floor, then class coverage and class consistency."""
-    samples, real = result["samples"], result["real"]
-    table = Table(show_edge=False)
-    table.add_column("score")
-    table.add_column("samples", justify="right")
-    table.add_column(floor_name, justify="right")
-    table.add_column("better")
-    for score in SCORES:
-        table.add_row(score.label, score.show(samples[score.key]), score.show(real[score.key]), score.better)
-    for which in ("rarest", "commonest"):
-        cells = (f"{r[which + '_class']} {r[which + '_share'] * 100:.1f}%" for r in (samples, real))
-        table.add_row(f"{which} class", *cells, "closer to 10%" if len(samples["class_counts"]) == 10 else "")
-    consistency, floor = result.get("class_consistency"), real.get("class_consistency") or {}
-    if consistency is not None:
-        table.add_row("class consistency", f"{consistency['mean'] * 100:.1f}%",
-                      f"{floor['mean'] * 100:.1f}%" if floor else "", "higher")
-        table.add_row("least consistent class", f"{consistency['worst_class']} {consistency['worst'] * 100:.1f}%",
-                      f"{floor['worst_class']} {floor['worst'] * 100:.1f}%" if floor else "", "higher")
-    return table
-
-
-def shares(per_class: dict) -> str:
-    return ", ".join(f"{name} {share * 100:.1f}%" for name, share in per_class.items())
-
-
-def print_report(result: dict, floor_name: str) -> None:
-    what = result["checkpoint"] or result["samples_file"]
-    step = f" (step {result['step']:,}, {WEIGHTS[result['weights']]})" if result["step"] is not None else ""
-    acc = result["classifier_test_accuracy"]
-    print(f"scored {result['n']:,} images from {what}{step} against {result['reference_images']:,} training images of "
-          f"{result['data_source']}")
-    print(f"feature space: {result['classifier']}" + (f" (test accuracy {acc * 100:.2f}%)" if acc is not None else ""))
-    Console().print(score_table(result, floor_name))
-    counts = result["samples"]["class_counts"]
-    names = result["classes"] or [str(i) for i in range(len(counts))]
-    print("samples per class: " + ", ".join(f"{name} {count}" for name, count in zip(names, counts)))
-    consistency, floor = result.get("class_consistency"), result["real"].get("class_consistency")
-    if consistency is not None:
-        print("seen as the class asked for: " + shares(consistency["per_class"]))
-        if floor:
-            print("real held-out images seen as their class: " + shares(floor["per_class"]))
-    appended = f"appended to {result['metrics_file']}  " if result["metrics_file"] else ""
-    print(f"{appended}({result['seconds']:.1f} s)")
-
-
 @hookimpl
 def register_commands(cli):
-    p = cli.command("eval", help="score a GAN's samples (FID, KID, IS, precision/recall, class coverage; class "
-                                 "consistency of conditional models) against real data", run=run_eval)
+    p = cli.command(
+        "eval",
+        help="score a GAN's samples (FID, KID, IS, precision/recall, class coverage; class "
+        "consistency of conditional models) against real data",
+        run=run_eval,
+    )
     add_checkpoint_options(p)
     add_class_option(p)
-    p.add_argument("--samples", metavar="FILE.npz",
-                   help="score these images instead of generating: uint8 (N, H, W[, C])")
+    p.add_argument(
+        "--samples", metavar="FILE.npz", help="score these images instead of generating: uint8 (N, H, W[, C])"
+    )
     p.add_argument("--n", type=positive_int, default=10000, help="number of samples (and of real reference images)")
-    p.add_argument("--classifier", metavar="PATH",
-                   help="classifier checkpoint (default: checkpoints/<data>-classifier/last.pt, trained if missing)")
+    p.add_argument(
+        "--classifier",
+        metavar="PATH",
+        help="classifier checkpoint (default: checkpoints/<data>-classifier/last.pt, trained if missing)",
+    )
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     p.add_argument("--seed", type=int, default=0, help="seed for the latents and the real subsets")
     p.add_argument("--device", default=TrainConfig.default("device"), help="auto (CUDA when present), cpu or cuda")

@@ -1,7 +1,8 @@
 """``ganstudio export``: a trained generator as one file that runs without ganstudio (TorchScript or ONNX).
 
     ganstudio export fashion-dcgan                     # samples/fashion-dcgan/generator.pt: torch.jit.load(path)(z)
-    ganstudio export fashion-cdcgan --format onnx      # samples/fashion-cdcgan/generator.onnx: onnxruntime, inputs z, labels
+    ganstudio export fashion-cdcgan --format onnx      # samples/fashion-cdcgan/generator.onnx: onnxruntime,
+                                                       # inputs z, labels
     ganstudio export --checkpoint run.pt --out g.pt    # any checkpoint, any path
     ganstudio export fashion-dcgan --no-ema            # the raw generator weights, not the averaged (EMA) ones
 
@@ -19,74 +20,24 @@ from pathlib import Path
 
 from ganstudio import hookimpl
 from ganstudio.api.commands import add_checkpoint_options, add_folder_options
+from ganstudio.builtin.commands.exporters import ONNX_OPSET as ONNX_OPSET  # re-exported (defined here before)
+from ganstudio.builtin.commands.exporters import example_inputs, exportable, failure, max_difference, onnx_export
 from ganstudio.errors import GanstudioError
 
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
 ONNX_PACKAGES = ("onnx", "onnxruntime")  # the exporter needs onnx, the check after it onnxruntime
 INSTALL_HINT = "pip install 'ganstudio[export]'"
-ONNX_OPSET = 17  # onnxruntime 1.14 and later run it
 TRACE_BATCH, CHECK_BATCH = 2, 3  # made at one batch size, checked at another: the batch dimension must be free
 TOLERANCE = 1e-3  # largest |exported - model| accepted on [-1, 1] images (measured: about 1e-6, docs/export.md)
 
 
-def exportable(model):
-    """A module whose forward is ``forward(z)`` or ``forward(z, labels)`` and calls ``model.generate``.
-
-    Only the generator is registered as a submodule, so the discriminator stays out of the file; the model's weights
-    are frozen first, so anything else ``generate`` uses (a plugin's mapping network, say) is recorded as a constant
-    rather than failing the trace."""
-    import torch
-
-    model.requires_grad_(False)
-    generate = model.generate
-    generator = getattr(model, "generator", None)
-
-    class Generate(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            if isinstance(generator, torch.nn.Module):
-                self.generator = generator
-
-        def forward(self, z):
-            return generate(z).float().clamp(-1, 1).contiguous()
-
-    class GenerateWithLabels(Generate):
-        def forward(self, z, labels):
-            return generate(z, labels).float().clamp(-1, 1).contiguous()
-
-    return (GenerateWithLabels if model.condition == "class" else Generate)().eval()
-
-
-def example_inputs(model, n: int) -> tuple:
-    """(z,) or (z, labels) for n images: latents from a fixed seed, labels cycling through the classes."""
-    import torch
-
-    z = model.sample_latent(n, generator=torch.Generator().manual_seed(n))
-    if model.condition != "class":
-        return (z,)
-    return z, torch.arange(n, dtype=torch.long) % model.config.num_classes
-
-
-def max_difference(got, expected) -> float:
-    import torch
-
-    got = torch.as_tensor(got)
-    if tuple(got.shape) != tuple(expected.shape):
-        return float("inf")
-    return float((got.float() - expected.float()).abs().max()) if got.numel() else 0.0
-
-
-def failure(e: Exception) -> str:
-    """An exception as part of one line: its type and the first line of its message."""
-    lines = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {lines[0][:200]}" if lines else type(e).__name__
-
-
 def check_export(what: str, max_diff: float) -> None:
     if not max_diff <= TOLERANCE:
-        raise GanstudioError(f"the {what} does not reproduce the model at batch size {CHECK_BATCH} (max difference "
-                             f"{max_diff:.3g}, more than {TOLERANCE:g}): its generate() may depend on Python control "
-                             f"flow or the batch in a way tracing cannot record")
+        raise GanstudioError(
+            f"the {what} does not reproduce the model at batch size {CHECK_BATCH} (max difference "
+            f"{max_diff:.3g}, more than {TOLERANCE:g}): its generate() may depend on Python control "
+            f"flow or the batch in a way tracing cannot record"
+        )
 
 
 def save_torchscript(module, model, tmp: Path, expected) -> float:
@@ -109,29 +60,6 @@ def save_torchscript(module, model, tmp: Path, expected) -> float:
     max_diff = max_difference(got, expected)
     check_export("traced TorchScript generator", max_diff)
     return max_diff
-
-
-def onnx_export(module, args, tmp: Path, names: list[str], dynamo: bool) -> None:
-    import inspect
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
-        if not dynamo:
-            # torch before 2.5 has only this exporter, and no `dynamo` argument; 2.9 and later default to the other
-            legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-            torch.onnx.export(module, args, str(tmp), input_names=names, output_names=["images"],
-                              dynamic_axes={name: {0: "batch"} for name in [*names, "images"]},
-                              opset_version=ONNX_OPSET, **legacy)
-            return
-        from torch.export import Dim
-
-        batch = Dim("batch")
-        program = torch.onnx.export(module, args, input_names=names, output_names=["images"],
-                                    dynamic_shapes=tuple({0: batch} for _ in names), dynamo=True, verbose=False)
-        program.save(str(tmp))
 
 
 def save_onnx(module, model, tmp: Path, expected, exporter: str = "auto") -> float:
@@ -188,7 +116,9 @@ def sidecar(model, ckpt, path: Path, fmt: str, ema_used: bool, max_diff: float) 
         "output_layout": "NCHW",
         "latent_dim": int(model.latent_dim),
         "latent_shape": list(model.sample_latent(1).shape[1:]),
-        "latent_distribution": "standard normal" if default_latent else f"model-defined (see model '{model.config.model}')",
+        "latent_distribution": "standard normal"
+        if default_latent
+        else f"model-defined (see model '{model.config.model}')",
         "image_shape": list(model.config.image_shape),
         "condition": model.condition,
         "num_classes": int(model.config.num_classes) if conditional else 0,
@@ -212,8 +142,11 @@ def size_text(n: int) -> str:
 def how_to_load(fmt: str, out: Path, conditional: bool) -> str:
     if fmt == "torchscript":
         return f"torch.jit.load('{out}')(z" + (", labels)" if conditional else ")")
-    return (f"onnxruntime.InferenceSession('{out}').run(None, {{'z': z" + (", 'labels': labels" if conditional else "")
-            + "})[0]")
+    return (
+        f"onnxruntime.InferenceSession('{out}').run(None, {{'z': z"
+        + (", 'labels': labels" if conditional else "")
+        + "})[0]"
+    )
 
 
 def output_path(args, fmt: str, run: str) -> Path:
@@ -243,8 +176,10 @@ def run_export(args) -> int:
     path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
     model, ckpt = load_model(path, args.plugins, kind="gan", ema=not args.no_ema)
     if model.condition not in (None, "class"):
-        raise GanstudioError(f"export: model '{model.config.model}' is conditioned on {model.condition}; only "
-                             f"unconditional and class-conditional generators can be exported")
+        raise GanstudioError(
+            f"export: model '{model.config.model}' is conditioned on {model.condition}; only "
+            f"unconditional and class-conditional generators can be exported"
+        )
     ema_used = not args.no_ema and (ckpt.get("ema") or {}).get("weights") is not None
     out = output_path(args, fmt, run_name_of(ckpt))
     conditional = model.condition == "class"
@@ -261,10 +196,16 @@ def run_export(args) -> int:
         atomic_write(out, write)
         info = sidecar(model, ckpt, out, fmt, ema_used, result["max_diff"])
         atomic_write_text(Path(f"{out}.json"), json.dumps(info, indent=2) + "\n")
-    weights = "EMA weights" if ema_used else ("raw weights, --no-ema" if args.no_ema else "raw weights: no EMA in the checkpoint")
+    weights = (
+        "EMA weights"
+        if ema_used
+        else ("raw weights, --no-ema" if args.no_ema else "raw weights: no EMA in the checkpoint")
+    )
     kind = "TorchScript" if fmt == "torchscript" else f"ONNX opset {onnx_opset(out)}"
-    print(f"wrote {out} ({kind}, {size_text(out.stat().st_size)}, {weights}, step {info['step']}; {out}.json beside it) "
-          f"from {path} ({chosen}); load: {how_to_load(fmt, out, conditional)}")
+    print(
+        f"wrote {out} ({kind}, {size_text(out.stat().st_size)}, {weights}, step {info['step']}; {out}.json beside it) "
+        f"from {path} ({chosen}); load: {how_to_load(fmt, out, conditional)}"
+    )
     return 0
 
 
@@ -285,12 +226,22 @@ def onnx_opset(path: Path):
 
 @hookimpl
 def register_commands(cli):
-    p = cli.command("export", help="write a run's generator to a file that runs without ganstudio: TorchScript or ONNX",
-                    run=run_export)
+    p = cli.command(
+        "export",
+        help="write a run's generator to a file that runs without ganstudio: TorchScript or ONNX",
+        run=run_export,
+    )
     add_checkpoint_options(p)
-    p.add_argument("--format", choices=sorted(FORMATS), default=None,
-                   help="torchscript (default; torch.jit.load) or onnx (onnxruntime; needs "
-                        f"{INSTALL_HINT}); default onnx when --out ends in .onnx")
-    p.add_argument("--out", metavar="FILE|DIR/",
-                   help="output file (default samples/<run>/generator.pt or generator.onnx); FILE.json is written beside it")
+    p.add_argument(
+        "--format",
+        choices=sorted(FORMATS),
+        default=None,
+        help="torchscript (default; torch.jit.load) or onnx (onnxruntime; needs "
+        f"{INSTALL_HINT}); default onnx when --out ends in .onnx",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE|DIR/",
+        help="output file (default samples/<run>/generator.pt or generator.onnx); FILE.json is written beside it",
+    )
     add_folder_options(p, checkpoints=False)

@@ -42,7 +42,10 @@ def find_run(target: str, samples_dir: str, checkpoints_dir: str) -> tuple[Path,
         guess = Path(checkpoints_dir) / target / "last.pt"
         return Path(samples_dir) / target, (load_checkpoint(guess) if guess.is_file() else None)
     else:
-        raise GanstudioError(f"{target}: no such run, samples folder or checkpoint (looked for it as a path and as {Path(samples_dir) / target})")
+        raise GanstudioError(
+            f"{target}: no such run, samples folder or checkpoint "
+            f"(looked for it as a path and as {Path(samples_dir) / target})"
+        )
     ckpt = load_checkpoint(checkpoint_file)
     return Path(ckpt.get("config", {}).get("samples_dir") or samples_dir) / run_name_of(ckpt), ckpt
 
@@ -67,7 +70,14 @@ def list_grids(folder: Path, ckpt: dict | None) -> list[dict]:
             epoch = number / steps_per_epoch if steps_per_epoch else None
             grids.append({"file": p.name, "step": number, "epoch": epoch, "mtime": p.stat().st_mtime})
         else:
-            grids.append({"file": p.name, "step": number * steps_per_epoch if steps_per_epoch else None, "epoch": number, "mtime": p.stat().st_mtime})
+            grids.append(
+                {
+                    "file": p.name,
+                    "step": number * steps_per_epoch if steps_per_epoch else None,
+                    "epoch": number,
+                    "mtime": p.stat().st_mtime,
+                }
+            )
     # Without a checkpoint, epoch grids have no step: order by when the files were written.
     key = (lambda g: g["step"]) if steps_per_epoch else (lambda g: g["mtime"])
     return sorted(grids, key=key)
@@ -96,7 +106,9 @@ def run_gif(args) -> int:
         raise GanstudioError(f"--max-frames must be at least 2 (the first and the last grid), got {args.max_frames}")
     grids = list_grids(folder, ckpt)
     if not grids:
-        raise GanstudioError(f"{folder}: no step_*.png or epoch_*.png grids to make a timeline from (train with the grid callback on)")
+        raise GanstudioError(
+            f"{folder}: no step_*.png or epoch_*.png grids to make a timeline from (train with the grid callback on)"
+        )
     # All grids are known up front, so pick exactly --max-frames of them evenly (first and last included).
     kept = sorted(set(np.linspace(0, len(grids) - 1, min(args.max_frames, len(grids))).round().astype(int).tolist()))
     frames = []
@@ -105,7 +117,10 @@ def run_gif(args) -> int:
         frames.append(add_caption(iio.imread(folder / entry["file"]), grid_caption(entry)))
     shapes = {f.shape for f in frames}
     if len(shapes) > 1:
-        raise GanstudioError(f"{folder}: the grids differ in size ({', '.join(str(s) for s in sorted(shapes))}); were they made by different runs?")
+        raise GanstudioError(
+            f"{folder}: the grids differ in size ({', '.join(str(s) for s in sorted(shapes))}); "
+            "were they made by different runs?"
+        )
     out = Path(args.out) if args.out else folder / "timeline.gif"
     if out.suffix.lower() != ".gif":
         raise GanstudioError(f"--out {out}: expected a .gif file name")
@@ -122,8 +137,19 @@ def register_commands(cli):
     from ganstudio.output.timeline import DEFAULT_FPS, DEFAULT_MAX_FRAMES
 
     p = cli.command("gif", help="rebuild the training timeline GIF from a run's saved grids", run=run_gif)
-    p.add_argument("run", metavar="RUN_OR_CHECKPOINT_DIR", help="samples/<name>, checkpoints/<name> (or its last.pt), or a run name")
-    p.add_argument("--fps", type=frames_per_second, default=DEFAULT_FPS, help=f"frames per second (default {DEFAULT_FPS:g})")
-    p.add_argument("--max-frames", type=positive_int, default=DEFAULT_MAX_FRAMES, help=f"thin the grids evenly down to this many frames (default {DEFAULT_MAX_FRAMES})")
+    p.add_argument(
+        "run",
+        metavar="RUN_OR_CHECKPOINT_DIR",
+        help="samples/<name>, checkpoints/<name> (or its last.pt), or a run name",
+    )
+    p.add_argument(
+        "--fps", type=frames_per_second, default=DEFAULT_FPS, help=f"frames per second (default {DEFAULT_FPS:g})"
+    )
+    p.add_argument(
+        "--max-frames",
+        type=positive_int,
+        default=DEFAULT_MAX_FRAMES,
+        help=f"thin the grids evenly down to this many frames (default {DEFAULT_MAX_FRAMES})",
+    )
     p.add_argument("--out", metavar="FILE.gif", help="output file (default: timeline.gif in the samples folder)")
     add_folder_options(p)

@@ -61,8 +61,8 @@ def run_interpolate(args) -> int:
     import torch  # here, not at the top: `ganstudio --help` imports every command module and needs no torch
     from rich.progress import track
 
-    from ganstudio.output.generation import class_labels, generate_images
     from ganstudio.api.runs import load_model
+    from ganstudio.output.generation import class_labels, generate_images
     from ganstudio.output.images import enlarge, make_grid
     from ganstudio.output.timeline import write_gif
     from ganstudio.store.atomic import writing
@@ -74,7 +74,11 @@ def run_interpolate(args) -> int:
     path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
     model, ckpt = load_model(path, args.plugins, kind="gan", ema=not args.no_ema)
     suffix = f"-{args.class_name}" if args.class_name else ""
-    out = Path(args.out) if args.out else Path(args.samples_dir) / run_name_of(ckpt) / f"interpolate-seed{args.seed}{suffix}.gif"
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(args.samples_dir) / run_name_of(ckpt) / f"interpolate-seed{args.seed}{suffix}.gif"
+    )
     if out.suffix.lower() != ".gif":
         raise GanstudioError(f"--out {out}: expected a .gif file name")
 
@@ -90,16 +94,23 @@ def run_interpolate(args) -> int:
     with writing(out):
         write_gif(frames, out, args.fps, hold_last_s=0.0)  # no pause: the loop must be seamless
     h, w = frames[0].shape[:2]
-    print(f"{out}: {args.frames} frames of {args.n} images ({w}x{h}), {args.keys} key latents per walk, from {path} ({chosen}, step {ckpt.get('progress', {}).get('step', '?')})")
+    print(
+        f"{out}: {args.frames} frames of {args.n} images ({w}x{h}), {args.keys} key latents per walk, "
+        f"from {path} ({chosen}, step {ckpt.get('progress', {}).get('step', '?')})"
+    )
     return 0
 
 
 @hookimpl
 def register_commands(cli):
-    p = cli.command("interpolate", help="a looping latent-space walk (spherical interpolation) as a GIF", run=run_interpolate)
+    p = cli.command(
+        "interpolate", help="a looping latent-space walk (spherical interpolation) as a GIF", run=run_interpolate
+    )
     add_checkpoint_options(p)
     add_class_option(p)
-    p.add_argument("--n", type=positive_int, default=8, help="images per frame: independent walks side by side (default 8)")
+    p.add_argument(
+        "--n", type=positive_int, default=8, help="images per frame: independent walks side by side (default 8)"
+    )
     p.add_argument("--frames", type=positive_int, default=60, help="frames in the loop (default 60)")
     p.add_argument("--keys", type=positive_int, default=4, help="random latents each walk passes through (default 4)")
     p.add_argument("--fps", type=frames_per_second, default=15.0, help="frames per second (default 15)")

@@ -13,7 +13,11 @@ from ganstudio.api.options import describe_options
 
 def describe(plugins) -> list[dict]:
     registered: dict[str, dict] = {name: {} for name in plugins.info}
-    for kind, registry in (("datasets", plugins.datasets), ("models", plugins.models), ("callbacks", plugins.callbacks)):
+    for kind, registry in (
+        ("datasets", plugins.datasets),
+        ("models", plugins.models),
+        ("callbacks", plugins.callbacks),
+    ):
         for item in registry.values():
             registered.setdefault(item.plugin, {}).setdefault(kind, []).append(item.name)
             lines = describe_options(item.options)
@@ -25,7 +29,9 @@ def describe(plugins) -> list[dict]:
     for name, info in plugins.info.items():
         plugin = plugins.pm.get_plugin(name)
         hooks = sorted(h.name for h in plugins.pm.get_hookcallers(plugin) or [])
-        rows.append({"name": name, "source": info.source, "where": info.where, "hooks": hooks, **registered.get(name, {})})
+        rows.append(
+            {"name": name, "source": info.source, "where": info.where, "hooks": hooks, **registered.get(name, {})}
+        )
     return rows
 
 
@@ -35,7 +41,10 @@ def run_plugins(args) -> int:
     if args.trust is not None or args.untrust is not None:
         trusted = args.trust is not None
         folder = set_trust(args.trust if trusted else args.untrust, trusted)
-        print(f"{folder}: {'trusted: its plugins load from now on' if trusted else 'no longer trusted: its plugins are not loaded'}")
+        print(
+            f"{folder}: "
+            f"{'trusted: its plugins load from now on' if trusted else 'no longer trusted: its plugins are not loaded'}"
+        )
         return 0
     rows = describe(args.plugins)
     if args.json:
@@ -49,13 +58,19 @@ def run_plugins(args) -> int:
     if args.verbose:
         table.add_column("hooks", overflow="fold")
     for row in rows:
-        registers = "; ".join(f"{kind}: {', '.join(row[kind])}" for kind in ("datasets", "models", "callbacks", "commands") if row.get(kind))
+        registers = "; ".join(
+            f"{kind}: {', '.join(row[kind])}"
+            for kind in ("datasets", "models", "callbacks", "commands")
+            if row.get(kind)
+        )
         source = row["source"] if row["source"] == "built-in" else f"{row['source']} ({row['where']})"
         cells = [row["name"], source, registers or "-"] + ([", ".join(row["hooks"])] if args.verbose else [])
         table.add_row(*cells)
     console.print(table)
     if not args.verbose:
-        console.print("(--verbose adds the hooks each plugin implements; --json has everything, options too)", highlight=False)
+        console.print(
+            "(--verbose adds the hooks each plugin implements; --json has everything, options too)", highlight=False
+        )
     return 0
 
 
@@ -64,6 +79,11 @@ def register_commands(cli):
     p = cli.command("plugins", help="list plugins, their source and what they register", run=run_plugins)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--verbose", action="store_true", help="also list the hooks each plugin implements")
-    p.add_argument("--trust", nargs="?", const="plugins", metavar="DIR",
-                   help="load the plugins folder DIR (default ./plugins) in every later command: it runs its code")
+    p.add_argument(
+        "--trust",
+        nargs="?",
+        const="plugins",
+        metavar="DIR",
+        help="load the plugins folder DIR (default ./plugins) in every later command: it runs its code",
+    )
     p.add_argument("--untrust", nargs="?", const="plugins", metavar="DIR", help="stop loading the plugins folder DIR")

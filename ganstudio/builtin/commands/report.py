@@ -37,8 +37,9 @@ def run_report(args) -> int:
         run_dir = Path(args.checkpoints_dir) / name
         if not (run_dir / "last.pt").is_file():
             known = sorted(p.parent.name for p in Path(args.checkpoints_dir).glob("*/last.pt"))
-            raise GanstudioError(f"no run '{name}' under {args.checkpoints_dir}/ "
-                                 f"(runs there: {', '.join(known) or 'none'})")
+            raise GanstudioError(
+                f"no run '{name}' under {args.checkpoints_dir}/ (runs there: {', '.join(known) or 'none'})"
+            )
         summary = summarize(run_dir)
         if summary.status == "unreadable":
             raise GanstudioError(summary.problem)
@@ -46,8 +47,11 @@ def run_report(args) -> int:
     out = Path(args.out) if args.out else default_output(names, args.samples_dir)
     if out.suffix.lower() not in (".html", ".htm"):
         raise GanstudioError(f"--out {out}: a report is an .html file")
-    html = run_page(summaries[0], args.plugins, Path(args.samples_dir)) if len(summaries) == 1 else \
-        comparison_page(summaries, args.plugins, Path(args.samples_dir))
+    html = (
+        run_page(summaries[0], args.plugins, Path(args.samples_dir))
+        if len(summaries) == 1
+        else comparison_page(summaries, args.plugins, Path(args.samples_dir))
+    )
     try:
         atomic_write_text(out, html)
     except OSError as e:
@@ -58,10 +62,13 @@ def run_report(args) -> int:
 
 @hookimpl
 def register_commands(cli):
-    p = cli.command("report", help="an HTML page for a run (samples, timeline, curves, scores, config), "
-                                   "or comparing several",
-                    run=run_report)
+    p = cli.command(
+        "report",
+        help="an HTML page for a run (samples, timeline, curves, scores, config), or comparing several",
+        run=run_report,
+    )
     p.add_argument("runs", nargs="+", metavar="RUN", help="one run name for its report, several to compare them")
-    p.add_argument("--out", metavar="FILE.html",
-                   help="default samples/<run>/report.html, or samples/compare-<runs>.html")
+    p.add_argument(
+        "--out", metavar="FILE.html", help="default samples/<run>/report.html, or samples/compare-<runs>.html"
+    )
     add_folder_options(p)

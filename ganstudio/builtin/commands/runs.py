@@ -49,11 +49,25 @@ def run_runs(args) -> int:
         return 0
     plural = "s" if len(summaries) != 1 else ""
     table = Table(title=f"{len(summaries)} run{plural} under {args.checkpoints_dir}/", title_justify="left")
-    for column, justify in (("run", "left"), ("data · model, options", "left"), ("steps · epochs", "right"),
-                            ("time · img/s", "right"), ("device", "left"), (f"{BEST.short} latest (best)", "right"),
-                            ("prec. / recall", "right"), ("floor", "right"), ("saved", "right"), ("status", "left")):
-        table.add_column(column, justify=justify, overflow="fold", no_wrap=column == "run",
-                         min_width=26 if column.startswith("data") else None)
+    for column, justify in (
+        ("run", "left"),
+        ("data · model, options", "left"),
+        ("steps · epochs", "right"),
+        ("time · img/s", "right"),
+        ("device", "left"),
+        (f"{BEST.short} latest (best)", "right"),
+        ("prec. / recall", "right"),
+        ("floor", "right"),
+        ("saved", "right"),
+        ("status", "left"),
+    ):
+        table.add_column(
+            column,
+            justify=justify,
+            overflow="fold",
+            no_wrap=column == "run",
+            min_width=26 if column.startswith("data") else None,
+        )
     for s in summaries:
         if s.status in ("unreadable", "no checkpoint") or (s.status == "running" and not s.steps):
             problem = f"[red]{s.problem}[/red]" if s.status == "unreadable" else (s.problem or "")
@@ -62,9 +76,16 @@ def run_runs(args) -> int:
         device = " ".join(x for x in (s.device, s.precision) if x and x != "auto") or "-"
         device += f" x{s.world_size}" if s.world_size > 1 else ""
         speed = f" · {s.images_per_s:,.0f}" if s.images_per_s else ""
-        table.add_row(s.name, f"{s.data} · {s.model}" + (f" {s.options_text}" if s.options else ""),
-                      f"{s.steps:,} · {s.epochs:.2f}", duration(s.elapsed_s) + speed, device, *score_cells(s),
-                      age(s.saved_at), status_text(s))
+        table.add_row(
+            s.name,
+            f"{s.data} · {s.model}" + (f" {s.options_text}" if s.options else ""),
+            f"{s.steps:,} · {s.epochs:.2f}",
+            duration(s.elapsed_s) + speed,
+            device,
+            *score_cells(s),
+            age(s.saved_at),
+            status_text(s),
+        )
     console.print(table)
     return 0
 
@@ -80,17 +101,25 @@ def score_cells(s) -> tuple[str, str, str]:
 
 
 def status_text(s) -> str:
-    colour = {"finished": "green", "interrupted": "yellow", "running": "cyan", "diverged": "red", "failed": "red",
-              "unreadable": "red"}.get(s.status, "white")
+    colour = {
+        "finished": "green",
+        "interrupted": "yellow",
+        "running": "cyan",
+        "diverged": "red",
+        "failed": "red",
+        "unreadable": "red",
+    }.get(s.status, "white")
     text = f"[{colour}]{s.status}[/{colour}]"
     return text + (f": {s.error}" if s.error else "")
 
 
 @hookimpl
 def register_commands(cli):
-    p = cli.command("runs", help="every run under checkpoints/ in one table: progress, speed, scores, status",
-                    run=run_runs)
+    p = cli.command(
+        "runs", help="every run under checkpoints/ in one table: progress, speed, scores, status", run=run_runs
+    )
     add_folder_options(p, samples=False)
-    p.add_argument("--sort", choices=sorted(SORTS), default="saved",
-                   help="order (default saved: newest first; fid: best first)")
+    p.add_argument(
+        "--sort", choices=sorted(SORTS), default="saved", help="order (default saved: newest first; fid: best first)"
+    )
     p.add_argument("--json", action="store_true", help="print the summaries as JSON")

@@ -58,8 +58,9 @@ def truncation_value(text: str) -> float:
     except ValueError:
         value = None
     if value is None or not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a threshold greater than 0 (e.g. 0.7: latent values redrawn until "
-                                         f"|z| <= 0.7), got '{text}'")
+        raise argparse.ArgumentTypeError(
+            f"expected a threshold greater than 0 (e.g. 0.7: latent values redrawn until |z| <= 0.7), got '{text}'"
+        )
     return value
 
 
@@ -87,21 +88,27 @@ def seed_file_name(seed: int, class_name: str | None = None) -> str:
 def check_combinations(args) -> None:
     """One-line errors for options that contradict each other, before anything is loaded."""
     if args.seeds is not None and (args.n is not None or args.seed is not None):
-        raise GanstudioError("--seeds names the images itself: drop " + " and ".join(
-            flag for flag, value in (("--n", args.n), ("--seed", args.seed)) if value is not None))
+        raise GanstudioError(
+            "--seeds names the images itself: drop "
+            + " and ".join(flag for flag, value in (("--n", args.n), ("--seed", args.seed)) if value is not None)
+        )
     if args.per_class is not None:
         if args.seeds is not None:
-            raise GanstudioError("--per-class makes seeds S to S+K-1 for every class (--seed S); it does not go with --seeds "
-                                 "(for given seeds of one class: --seeds LIST --class NAME)")
+            raise GanstudioError(
+                "--per-class makes seeds S to S+K-1 for every class (--seed S); it does not go with --seeds "
+                "(for given seeds of one class: --seeds LIST --class NAME)"
+            )
         if args.class_name is not None:
-            raise GanstudioError("--per-class draws every class, one row each: drop --class (or use --class NAME --n K)")
+            raise GanstudioError(
+                "--per-class draws every class, one row each: drop --class (or use --class NAME --n K)"
+            )
         if args.n is not None:
             raise GanstudioError("--per-class K makes K images per class: drop --n")
 
 
 def run_sample(args) -> int:
-    from ganstudio.output.generation import class_names_of, generate_images
     from ganstudio.api.runs import load_model
+    from ganstudio.output.generation import class_names_of, generate_images
     from ganstudio.output.images import output_kind
     from ganstudio.store.runs import choose_checkpoint, run_name_of
     from ganstudio.train.accel import resolve_device
@@ -130,8 +137,10 @@ def choose_inputs(args, model, names: list[str]):
     trunc = f"-trunc{args.truncation:g}" if args.truncation is not None else ""
     if args.per_class is not None:
         if model.condition != "class":
-            raise GanstudioError(f"--per-class: model '{model.config.model}' is not class-conditional (it generates without "
-                                 f"a class); use --n")
+            raise GanstudioError(
+                f"--per-class: model '{model.config.model}' is not class-conditional (it generates without "
+                f"a class); use --n"
+            )
         if seed + args.per_class - 1 > MAX_SEED:
             raise GanstudioError(f"--seed {seed} --per-class {args.per_class}: the seeds run past {MAX_SEED}")
         # Column c is seed S + c in every row: one latent per column, the class changing down it. Row r, column c
@@ -182,8 +191,12 @@ def print_how_to_repeat(args, seeds: list[int]) -> None:
     if args.per_class is not None:
         print(f"seeds {seeds_text}, one per column: row r, column c again with `{again} --class NAME` (N = {seed} + c)")
     else:
-        print(f"seeds {seeds_text}" + (f", class {args.class_name}" if args.class_name else "")
-              + f": any of these images again with `{again}" + (f" --class {args.class_name}`" if args.class_name else "`"))
+        print(
+            f"seeds {seeds_text}"
+            + (f", class {args.class_name}" if args.class_name else "")
+            + f": any of these images again with `{again}"
+            + (f" --class {args.class_name}`" if args.class_name else "`")
+        )
 
 
 def short_seeds(seeds: list[int]) -> str:
@@ -194,23 +207,46 @@ def short_seeds(seeds: list[int]) -> str:
 
 @hookimpl
 def register_commands(cli):
-    p = cli.command("sample", help="generate images from a checkpoint: grid PNG, .npz or a folder of PNGs", run=run_sample)
+    p = cli.command(
+        "sample", help="generate images from a checkpoint: grid PNG, .npz or a folder of PNGs", run=run_sample
+    )
     add_checkpoint_options(p)
     p.add_argument("--n", type=positive_int, default=None, help="number of images (default 144: a 12x12 grid)")
-    p.add_argument("--seed", type=seed_number, default=None,
-                   help="first seed (default 0): image i is made from seed + i alone, so --seeds can make it again")
-    p.add_argument("--seeds", type=parse_seeds, metavar="LIST",
-                   help="make exactly these images again: seeds and ranges, e.g. 123,456,100-131 (not with --n/--seed)")
-    p.add_argument("--truncation", type=truncation_value, metavar="T",
-                   help="truncation trick: latent values with |z| > T redrawn until |z| <= T (e.g. 0.7; smaller: "
-                        "more typical images, less variety)")
+    p.add_argument(
+        "--seed",
+        type=seed_number,
+        default=None,
+        help="first seed (default 0): image i is made from seed + i alone, so --seeds can make it again",
+    )
+    p.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        metavar="LIST",
+        help="make exactly these images again: seeds and ranges, e.g. 123,456,100-131 (not with --n/--seed)",
+    )
+    p.add_argument(
+        "--truncation",
+        type=truncation_value,
+        metavar="T",
+        help="truncation trick: latent values with |z| > T redrawn until |z| <= T (e.g. 0.7; smaller: "
+        "more typical images, less variety)",
+    )
     add_class_option(p)
-    p.add_argument("--per-class", type=positive_int, metavar="K",
-                   help="class-conditional models: K images per class, one row per class named at its left "
-                        "(column c: seed S+c in every row)")
-    p.add_argument("--out", metavar="FILE.png|FILE.npz|DIR/",
-                   help="output (default samples/<run>/sample-<n>-seed<seed>.png); DIR/ names files by seed: "
-                        "seed000123.png, with the class: seed000123-trouser.png")
-    p.add_argument("--scale", type=positive_int, default=1, help="enlarge each pixel this many times in the PNGs (default 1)")
+    p.add_argument(
+        "--per-class",
+        type=positive_int,
+        metavar="K",
+        help="class-conditional models: K images per class, one row per class named at its left "
+        "(column c: seed S+c in every row)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE.png|FILE.npz|DIR/",
+        help="output (default samples/<run>/sample-<n>-seed<seed>.png); DIR/ names files by seed: "
+        "seed000123.png, with the class: seed000123-trouser.png",
+    )
+    p.add_argument(
+        "--scale", type=positive_int, default=1, help="enlarge each pixel this many times in the PNGs (default 1)"
+    )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     add_folder_options(p, checkpoints=False)

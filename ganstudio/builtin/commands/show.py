@@ -1,8 +1,8 @@
 """``ganstudio show``: a gallery PNG of real images from any dataset plugin (built-in or third-party).
 
-    ganstudio show --data mnist --rows 8 --cols 18                # the classic 8x18 digit gallery
-    ganstudio show --data fashion --labels --out fashion.png      # class names under each image
-    ganstudio show --data celeba --data-root ~/data --split test --seed 1
+ganstudio show --data mnist --rows 8 --cols 18                # the classic 8x18 digit gallery
+ganstudio show --data fashion --labels --out fashion.png      # class names under each image
+ganstudio show --data celeba --data-root ~/data --split test --seed 1
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganstudio import hookimpl
-from ganstudio.api.commands import add_folder_options
 from ganstudio.api import ImageData
+from ganstudio.api.commands import add_folder_options
 from ganstudio.api.data import add_data_options, load_data
 from ganstudio.api.options import positive_int
 from ganstudio.config import DataSpec
@@ -54,13 +54,18 @@ def run_show(args) -> int:
         else:
             grid = make_grid(images, cols=args.cols)
             if len(images) < args.rows * args.cols:  # keep the asked-for shape: pad the missing rows
-                full = make_grid(torch.zeros((args.rows * args.cols, *images.shape[1:]), dtype=torch.uint8), cols=args.cols)
+                full = make_grid(
+                    torch.zeros((args.rows * args.cols, *images.shape[1:]), dtype=torch.uint8), cols=args.cols
+                )
                 full[: grid.shape[0], : grid.shape[1]] = grid
                 grid = full
             save_png(np.ascontiguousarray(grid), out)
             height, width = grid.shape[:2]
     shortfall = f" (only {len(images)} images in the split)" if len(images) < args.rows * args.cols else ""
-    print(f"{out}: {args.rows}x{args.cols} gallery of {args.data} {args.split}{shortfall}, {width}x{height} pixels, from {data.source}")
+    print(
+        f"{out}: {args.rows}x{args.cols} gallery of {args.data} {args.split}{shortfall}, "
+        f"{width}x{height} pixels, from {data.source}"
+    )
     return 0
 
 
@@ -73,5 +78,7 @@ def register_commands(cli):
     p.add_argument("--cols", type=positive_int, default=18)
     p.add_argument("--labels", action="store_true", help="put the class name under each image")
     p.add_argument("--seed", type=int, help="pick images at random with this seed (default: the first rows x cols)")
-    p.add_argument("--out", metavar="FILE.png", help="output file (default samples/show/<data>-<split>-<rows>x<cols>.png)")
+    p.add_argument(
+        "--out", metavar="FILE.png", help="output file (default samples/show/<data>-<split>-<rows>x<cols>.png)"
+    )
     add_folder_options(p, checkpoints=False)

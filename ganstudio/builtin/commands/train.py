@@ -15,7 +15,6 @@ import os
 import sys
 
 from ganstudio import hookimpl
-from ganstudio.api import DatasetPlugin
 from ganstudio.api.data import add_data_options
 from ganstudio.api.options import (
     add_option_flags,
@@ -26,70 +25,22 @@ from ganstudio.api.options import (
     positive_int,
     seed_number,
 )
-from ganstudio.config import DEFAULT_EPOCHS, DataSpec, TrainConfig
+from ganstudio.builtin.commands.train_config import RUN_DEFAULTS as RUN_DEFAULTS  # re-exported (defined here before)
+from ganstudio.builtin.commands.train_config import RUN_OPTIONS as RUN_OPTIONS
+from ganstudio.builtin.commands.train_config import chosen_callbacks as chosen_callbacks
+from ganstudio.builtin.commands.train_config import (
+    config_from_args,
+    dataset_defaults,
+    dataset_model_options,
+    given_options,
+    model_batch_sizes,
+    model_ema_decays,
+)
+from ganstudio.config import DEFAULT_EPOCHS, TrainConfig
 from ganstudio.errors import GanstudioError, PluginError
 from ganstudio.train.accel import PRECISIONS
 
 ema_decay = number_type(float, low=0, high=0.99999, what="an EMA decay (0 turns it off)")
-
-
-# Options that define a run: no argparse default, so that --resume can tell which ones the user gave (and ignored).
-# Their defaults are TrainConfig's (ganstudio/config.py), as are those of the other options below.
-RUN_OPTIONS = ("model", "batch_size", "seed", "precision", "ema_decay", "augment")
-RUN_DEFAULTS = {name: TrainConfig.default(name) for name in RUN_OPTIONS}
-
-
-def given_options(args) -> set[str]:
-    given = {name for name in RUN_DEFAULTS if hasattr(args, name)}
-    given |= {"model_options"} if args.model_option else set()
-    given |= {f"data.{name}" for name, value in (("image_size", args.image_size), ("channels", args.channels),
-                                                  ("options", args.data_option)) if value}
-    return given
-
-
-def config_from_args(args) -> TrainConfig:
-    run = {name: getattr(args, name, default) for name, default in RUN_DEFAULTS.items()}
-    data = DataSpec.from_args(args)
-    if not hasattr(args, "model"):  # no --model: the dataset's own choice (cdcgan for Fashion-MNIST, docs/models.md)
-        dataset = args.plugins.dataset(data.name)
-        if dataset.default_model not in args.plugins.models:
-            raise GanstudioError(f"dataset '{data.name}' (plugin '{dataset.plugin}') trains model '{dataset.default_model}' by "
-                                 f"default, which is not installed: name one with --model (see: ganstudio plugins)")
-        run["model"] = dataset.default_model
-    model_options = {**dataset_model_options(args, data.name, run["model"]), **dict(args.model_option or [])}  # the user's win
-    model = args.plugins.models.get(run["model"])  # unknown: open_run says so
-    if not hasattr(args, "batch_size") and model is not None and model.batch_size:
-        run["batch_size"] = model.batch_size  # the model's own (cdcgan: 64, docs/models.md)
-    if not hasattr(args, "ema_decay") and model is not None and model.ema_decay is not None:
-        run["ema_decay"] = model.ema_decay  # the model's own (cdcgan: 0.999, docs/models.md)
-    return TrainConfig(
-        data=data, model_options=model_options, name=args.name, **run,
-        epochs=args.epochs, steps=args.steps, minutes=args.minutes,
-        device=args.device, compile=args.compile, sync_batchnorm=args.sync_batchnorm, log_every=args.log_every, grid_every=args.grid_every,
-        checkpoints_dir=args.checkpoints_dir, samples_dir=args.samples_dir,
-        callbacks=chosen_callbacks(args),
-        disabled_callbacks=args.no_callback or [], callback_options=getattr(args, "plugin_options", None) or {},
-    )
-
-
-def dataset_model_options(args, data_name: str, model: str) -> dict:
-    """The dataset's own --model-option values for its default model (fashion-mini: hinge=false), less the keys the
-    user gave; none for another model."""
-    dataset = args.plugins.datasets.get(data_name)  # unknown: open_run says so
-    if dataset is None or model != dataset.default_model:
-        return {}
-    given = dict(args.model_option or [])
-    return {key: value for key, value in dataset.default_model_options.items() if key not in given}
-
-
-def chosen_callbacks(args):
-    """--callbacks a,b (exactly these) and --with NAME (the defaults plus NAME); None means the defaults."""
-    listed = [n.strip() for n in args.callbacks.split(",") if n.strip()] if args.callbacks is not None else None
-    if args.with_callback:
-        if listed is None:
-            listed = [name for name, cb in args.plugins.callbacks.items() if cb.default]
-        listed += [n for n in args.with_callback if n not in listed]
-    return listed
 
 
 def run_train(args) -> int:
@@ -100,24 +51,39 @@ def run_train(args) -> int:
 
     if args.nproc is not None:
         if under_torchrun():
-            raise GanstudioError("--nproc starts torchrun itself; under torchrun, drop it (torchrun's --nproc-per-node "
-                                 "says how many)")
+            raise GanstudioError(
+                "--nproc starts torchrun itself; under torchrun, drop it (torchrun's --nproc-per-node says how many)"
+            )
         return launch_torchrun(args.argv, args.nproc)
     config = config_from_args(args)
     dist = Distributed.from_environment(config.sync_batchnorm)
     if config.sync_batchnorm and not dist.enabled:
-        print("note: --sync-batchnorm matters only with several processes (torchrun, --nproc); ignored",
-              file=sys.stderr)
+        print(
+            "note: --sync-batchnorm matters only with several processes (torchrun, --nproc); ignored", file=sys.stderr
+        )
     view = LiveView(f"train {config.run_name}") if dist.is_main else None
     announce = (lambda run: announce_run(args, run, dist)) if dist.is_main else None
-    run, code = train(config, args.plugins, resume=args.resume, overwrite=args.overwrite, given=given_options(args),
-                      view=view, dist=dist, announce=announce)
+    run, code = train(
+        config,
+        args.plugins,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        given=given_options(args),
+        view=view,
+        dist=dist,
+        announce=announce,
+    )
     if dist.is_main:
         outputs = sorted(p.name for p in run.samples_dir.iterdir()) if run.samples_dir.is_dir() else []
-        shown = (f"{run.samples_dir}/ ({', '.join(outputs[:4])}{', ...' if len(outputs) > 4 else ''})" if outputs
-                 else "no sample files")
-        print(f"run '{run.config.run_name}': step {run.step:,}, epoch {run.epoch:.2f}; checkpoint "
-              f"{run.checkpoint_path}; outputs in {shown}")
+        shown = (
+            f"{run.samples_dir}/ ({', '.join(outputs[:4])}{', ...' if len(outputs) > 4 else ''})"
+            if outputs
+            else "no sample files"
+        )
+        print(
+            f"run '{run.config.run_name}': step {run.step:,}, epoch {run.epoch:.2f}; checkpoint "
+            f"{run.checkpoint_path}; outputs in {shown}"
+        )
         if code:
             print(f"stopped by a signal; continue with: ganstudio train --name {run.config.run_name} --resume")
     if code and os.environ.get(LAUNCHED):
@@ -132,12 +98,18 @@ def announce_run(args, run, dist) -> None:
     print(
         f"model: {c.model} ({run.model_plugin.plugin}), {sum(p.numel() for p in run.model.parameters()):,} parameters, "
         f"device {run.device} ({run.precision.name}), batch {c.batch_size}"
-        + (" (the model's default; --batch-size N for another)" if new and not hasattr(args, "batch_size")
-           and run.model_plugin.batch_size else "")
+        + (
+            " (the model's default; --batch-size N for another)"
+            if new and not hasattr(args, "batch_size") and run.model_plugin.batch_size
+            else ""
+        )
         + f", {run.batches.per_epoch:,} batches/epoch"
         + (f", resuming at step {run.step:,}" if args.resume else "")
-        + (f" (the default for '{c.data.name}'; --model NAME for another)" if new and not hasattr(args, "model")
-           else "")
+        + (
+            f" (the default for '{c.data.name}'; --model NAME for another)"
+            if new and not hasattr(args, "model")
+            else ""
+        )
     )
     if new and not hasattr(args, "ema_decay") and run.model_plugin.ema_decay:
         print(f"generator EMA: decay {c.ema_decay:g} (the model's default; --ema-decay 0 turns it off)")
@@ -145,15 +117,19 @@ def announce_run(args, run, dist) -> None:
         listed = ", ".join(f"{key}={value}" for key, value in defaults.items())
         print(f"model options: {listed} (the default for '{c.data.name}'; --model-option KEY=VALUE for another)")
     if dist.enabled:
-        print(f"distributed: {dist.world_size} process{'es' if dist.world_size > 1 else ''} ({dist.backend}), batch "
-              f"{c.batch_size} per process, {c.batch_size * dist.world_size} per step in all; the learning rate is the "
-              f"model's, not rescaled (docs/distributed.md)"
-              + (", synchronised batch norm" if c.sync_batchnorm else ""))
+        print(
+            f"distributed: {dist.world_size} process{'es' if dist.world_size > 1 else ''} ({dist.backend}), batch "
+            f"{c.batch_size} per process, {c.batch_size * dist.world_size} per step in all; the learning rate is the "
+            f"model's, not rescaled (docs/distributed.md)" + (", synchronised batch norm" if c.sync_batchnorm else "")
+        )
 
 
 def add_plugin_options(p: argparse.ArgumentParser, plugins) -> None:
     """What each plugin declares, under its own name in --help."""
-    for kind, registry, flag in (("model", plugins.models, "--model-option"), ("dataset", plugins.datasets, "--data-option")):
+    for kind, registry, flag in (
+        ("model", plugins.models, "--model-option"),
+        ("dataset", plugins.datasets, "--data-option"),
+    ):
         for name, item in registry.items():
             lines = describe_options(item.options)
             if lines:
@@ -162,75 +138,147 @@ def add_plugin_options(p: argparse.ArgumentParser, plugins) -> None:
         try:
             add_option_flags(p, callback.options, name, f"callback '{name}' ({callback.plugin})")
         except argparse.ArgumentError as e:
-            raise PluginError(f"callback '{name}' (plugin '{callback.plugin}') declares an option that clashes: {e}") from None
-
-
-def dataset_defaults(plugins) -> str:
-    """"cdcgan for fashion and fashion-mini, dcgan for the others", from the registered datasets' default_model."""
-    by_model = {}
-    for dataset in plugins.datasets.values():
-        by_model.setdefault(dataset.default_model, []).append(dataset.name)
-    fallback = DatasetPlugin.__dataclass_fields__["default_model"].default
-    named = [f"{model} for {' and '.join(names)}" for model, names in by_model.items() if model != fallback]
-    return ", ".join(named + [f"{fallback} for the others" if named else fallback])
-
-
-def model_ema_decays(plugins) -> str:
-    """"0.999 for cdcgan, 0 (off) for the others", from the registered models' own ema_decay."""
-    own = [f"{model.ema_decay:g} for {name}" for name, model in plugins.models.items() if model.ema_decay]
-    return ", ".join(own + ["0 (off) for the others" if own else "0 (off)"])
-
-
-def model_batch_sizes(plugins) -> str:
-    """"64 for cdcgan, 128 for the others", from the registered models' own batch_size."""
-    own = [f"{model.batch_size} for {name}" for name, model in plugins.models.items() if model.batch_size]
-    return ", ".join(own + [f"{RUN_DEFAULTS['batch_size']} for the others" if own else str(RUN_DEFAULTS["batch_size"])])
+            raise PluginError(
+                f"callback '{name}' (plugin '{callback.plugin}') declares an option that clashes: {e}"
+            ) from None
 
 
 @hookimpl
 def register_commands(cli):
-    default = TrainConfig.default
-    p = cli.command("train", help="train a model on a dataset, with a live view, checkpoints and sample grids", run=run_train)
+    p = cli.command(
+        "train", help="train a model on a dataset, with a live view, checkpoints and sample grids", run=run_train
+    )
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     add_data_options(p)
-    p.add_argument("--model", default=argparse.SUPPRESS, help=f"model plugin name (default: the dataset's, {dataset_defaults(cli.plugins)}; "
-                                                                  "see: ganstudio plugins)")
-    p.add_argument("--model-option", type=key_value, action="append", metavar="KEY=VALUE",
-                   help="a setting of the model plugin, e.g. --model-option width=32 (repeatable; listed below)")
-    p.add_argument("--name", help="run name (default <data>-<model>); outputs go to checkpoints/<name>/ and samples/<name>/")
-    p.add_argument("--epochs", type=positive_int,
-                   help=f"total epochs of the run (default {DEFAULT_EPOCHS} when no --steps/--minutes)")
+    add_model_options(p, cli.plugins)
+    add_budget_options(p)
+    add_run_options(p, cli.plugins)
+    add_process_options(p)
+    add_callback_flags(p, cli.plugins)
+    p.add_argument("--checkpoints-dir", default=TrainConfig.default("checkpoints_dir"), metavar="DIR")
+    p.add_argument("--samples-dir", default=TrainConfig.default("samples_dir"), metavar="DIR")
+    add_plugin_options(p, cli.plugins)
+
+
+def add_model_options(p: argparse.ArgumentParser, plugins) -> None:
+    """--model, --model-option and --name."""
+    p.add_argument(
+        "--model",
+        default=argparse.SUPPRESS,
+        help=f"model plugin name (default: the dataset's, {dataset_defaults(plugins)}; see: ganstudio plugins)",
+    )
+    p.add_argument(
+        "--model-option",
+        type=key_value,
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of the model plugin, e.g. --model-option width=32 (repeatable; listed below)",
+    )
+    p.add_argument(
+        "--name", help="run name (default <data>-<model>); outputs go to checkpoints/<name>/ and samples/<name>/"
+    )
+
+
+def add_budget_options(p: argparse.ArgumentParser) -> None:
+    """How long the run trains: --epochs, --steps, --minutes."""
+    p.add_argument(
+        "--epochs",
+        type=positive_int,
+        help=f"total epochs of the run (default {DEFAULT_EPOCHS} when no --steps/--minutes)",
+    )
     p.add_argument("--steps", type=positive_int, help="total training steps of the run")
     p.add_argument("--minutes", type=positive_float, help="wall-clock budget; stops cleanly and saves")
-    p.add_argument("--batch-size", type=positive_int, default=argparse.SUPPRESS, help=f"images per batch (default: {model_batch_sizes(cli.plugins)})")
-    p.add_argument("--seed", type=seed_number, default=argparse.SUPPRESS,
-                   help=f"seed of the run's data order and weights (default {default('seed')})")
+
+
+def add_run_options(p: argparse.ArgumentParser, plugins) -> None:
+    """The options that define a run (RUN_OPTIONS, with no argparse default), and --device."""
+    default = TrainConfig.default
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=argparse.SUPPRESS,
+        help=f"images per batch (default: {model_batch_sizes(plugins)})",
+    )
+    p.add_argument(
+        "--seed",
+        type=seed_number,
+        default=argparse.SUPPRESS,
+        help=f"seed of the run's data order and weights (default {default('seed')})",
+    )
     p.add_argument("--device", default=default("device"), help="auto (default: CUDA when present), cpu or cuda")
-    p.add_argument("--precision", default=argparse.SUPPRESS, choices=PRECISIONS,
-                   help="auto (default): bf16 autocast where the hardware runs it natively (CUDA GPUs with bf16, AVX512-BF16 "
-                        "or AMX CPUs), fp16 with loss scaling on older CUDA GPUs, else fp32")
-    p.add_argument("--ema-decay", type=ema_decay, default=argparse.SUPPRESS, metavar="D",
-                   help="a moving average of the generator (e.g. 0.999; 0 turns it off) makes every sample, grid and score "
-                        f"(default: the model's own, {model_ema_decays(cli.plugins)}; measured in docs/models.md)")
-    p.add_argument("--augment", default=argparse.SUPPRESS, metavar="POLICY",
-                   help="DiffAugment before the discriminator, on real and fake images: off (default), on (translation, cutout; "
-                        "+ color for RGB), or a list of translation, cutout, color")
-    p.add_argument("--nproc", type=positive_int, metavar="N",
-                   help="train on N processes of this machine: starts torchrun (one per GPU, or CPU processes); "
-                        "several machines: docs/distributed.md")
-    p.add_argument("--sync-batchnorm", action="store_true",
-                   help="with several processes: batch-norm statistics over the whole batch of all processes")
-    p.add_argument("--compile", action="store_true", help="torch.compile the networks (minutes of compiling; pays off on long GPU runs)")
+    p.add_argument(
+        "--precision",
+        default=argparse.SUPPRESS,
+        choices=PRECISIONS,
+        help="auto (default): bf16 autocast where the hardware runs it natively (CUDA GPUs with bf16, AVX512-BF16 "
+        "or AMX CPUs), fp16 with loss scaling on older CUDA GPUs, else fp32",
+    )
+    p.add_argument(
+        "--ema-decay",
+        type=ema_decay,
+        default=argparse.SUPPRESS,
+        metavar="D",
+        help="a moving average of the generator (e.g. 0.999; 0 turns it off) makes every sample, grid and score "
+        f"(default: the model's own, {model_ema_decays(plugins)}; measured in docs/models.md)",
+    )
+    p.add_argument(
+        "--augment",
+        default=argparse.SUPPRESS,
+        metavar="POLICY",
+        help="DiffAugment before the discriminator, on real and fake images: off (default), on (translation, cutout; "
+        "+ color for RGB), or a list of translation, cutout, color",
+    )
+
+
+def add_process_options(p: argparse.ArgumentParser) -> None:
+    """Processes, compiling, resuming and how often to log: --nproc ... --grid-every."""
+    default = TrainConfig.default
+    p.add_argument(
+        "--nproc",
+        type=positive_int,
+        metavar="N",
+        help="train on N processes of this machine: starts torchrun (one per GPU, or CPU processes); "
+        "several machines: docs/distributed.md",
+    )
+    p.add_argument(
+        "--sync-batchnorm",
+        action="store_true",
+        help="with several processes: batch-norm statistics over the whole batch of all processes",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the networks (minutes of compiling; pays off on long GPU runs)",
+    )
     p.add_argument("--resume", action="store_true", help="continue checkpoints/<name>/last.pt with its settings")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if checkpoints/<name>/last.pt exists")
-    p.add_argument("--log-every", type=positive_int, default=default("log_every"),
-                   help=f"steps between metric syncs / log lines (default {default('log_every')})")
-    p.add_argument("--grid-every", type=positive_int, help="also render the fixed-latent grid every N steps (besides epoch ends)")
+    p.add_argument(
+        "--log-every",
+        type=positive_int,
+        default=default("log_every"),
+        help=f"steps between metric syncs / log lines (default {default('log_every')})",
+    )
+    p.add_argument(
+        "--grid-every", type=positive_int, help="also render the fixed-latent grid every N steps (besides epoch ends)"
+    )
+
+
+def add_callback_flags(p: argparse.ArgumentParser, plugins) -> None:
+    """Which callbacks run: --callbacks, --with, --no-callback and a --no-NAME flag per callback."""
     p.add_argument("--callbacks", help="comma-separated callbacks to use instead of the defaults")
-    p.add_argument("--with", dest="with_callback", action="append", metavar="NAME", help="add a callback to the defaults, e.g. --with tensorboard (repeatable)")
+    p.add_argument(
+        "--with",
+        dest="with_callback",
+        action="append",
+        metavar="NAME",
+        help="add a callback to the defaults, e.g. --with tensorboard (repeatable)",
+    )
     p.add_argument("--no-callback", action="append", metavar="NAME", help="disable a callback (repeatable)")
-    for name, callback in cli.plugins.callbacks.items():
-        p.add_argument(f"--no-{name}", dest="no_callback", action="append_const", const=name, help=f"disable callback '{name}': {callback.description}")
-    p.add_argument("--checkpoints-dir", default=default("checkpoints_dir"), metavar="DIR")
-    p.add_argument("--samples-dir", default=default("samples_dir"), metavar="DIR")
-    add_plugin_options(p, cli.plugins)
+    for name, callback in plugins.callbacks.items():
+        p.add_argument(
+            f"--no-{name}",
+            dest="no_callback",
+            action="append_const",
+            const=name,
+            help=f"disable callback '{name}': {callback.description}",
+        )

@@ -60,10 +60,21 @@ def holds_images(folder: Path) -> bool:
 
 def find_layout(base: Path) -> Optional[Layout]:
     """The first CelebA layout found under ``base``, or None."""
-    for images in (base / "celeba" / "img_align_celeba", base / "img_align_celeba" / "img_align_celeba", base / "img_align_celeba", base):
+    for images in (
+        base / "celeba" / "img_align_celeba",
+        base / "img_align_celeba" / "img_align_celeba",
+        base / "img_align_celeba",
+        base,
+    ):
         if images.is_dir() and holds_images(images):
-            annotations = next((d for d in (images.parent, images, images.parent.parent)
-                                if (d / PARTITION_FILE).is_file() or (d / ATTRIBUTE_FILE).is_file()), None)
+            annotations = next(
+                (
+                    d
+                    for d in (images.parent, images, images.parent.parent)
+                    if (d / PARTITION_FILE).is_file() or (d / ATTRIBUTE_FILE).is_file()
+                ),
+                None,
+            )
             return Layout(images, annotations)
     return None
 
@@ -73,7 +84,9 @@ def split_files(layout: Layout, split: str, quiet: bool) -> list[Path]:
     partition = layout.annotations / PARTITION_FILE if layout.annotations else None
     if partition is None or not partition.is_file():
         if split != "train":
-            raise GanstudioError(f"CelebA at {layout.images} has no {PARTITION_FILE}, so no {split} split (use --split train)")
+            raise GanstudioError(
+                f"CelebA at {layout.images} has no {PARTITION_FILE}, so no {split} split (use --split train)"
+            )
         return present
     code = SPLIT_CODES[split]
     wanted = []
@@ -89,7 +102,11 @@ def split_files(layout: Layout, split: str, quiet: bool) -> list[Path]:
     files = [Path(name) for name in wanted if name in on_disk]
     missing = len(wanted) - len(files)
     if missing and not quiet:
-        print(f"warning: {missing:,} of the {len(wanted):,} {split} images listed in {partition} are not in {layout.images}", file=sys.stderr)
+        print(
+            f"warning: {missing:,} of the {len(wanted):,} {split} images listed in {partition} "
+            f"are not in {layout.images}",
+            file=sys.stderr,
+        )
     if not files:
         raise GanstudioError(f"none of the {split} images listed in {partition} are in {layout.images}")
     return files
@@ -123,14 +140,30 @@ def load_celeba(request: DataRequest) -> ImageData:
     files = split_files(layout, request.split, request.quiet)
     size = request.image_size or DEFAULT_IMAGE_SIZE
     channels = request.channels or 3
-    images, kept = prepare_images(f"celeba-{request.split}", layout.images, files, size, channels, crop=CROP, quiet=request.quiet,
-                                  max_pixels=request.options.max_pixels if request.options else MAX_PIXELS)
+    images, kept = prepare_images(
+        f"celeba-{request.split}",
+        layout.images,
+        files,
+        size,
+        channels,
+        crop=CROP,
+        quiet=request.quiet,
+        max_pixels=request.options.max_pixels if request.options else MAX_PIXELS,
+    )
     attributes, names = None, None
     if layout.annotations and (layout.annotations / ATTRIBUTE_FILE).is_file():
         attributes, names = read_attributes(layout.annotations / ATTRIBUTE_FILE, kept)
         if attributes is None and not request.quiet:
-            print(f"warning: {layout.annotations / ATTRIBUTE_FILE} does not list every image; attributes left out", file=sys.stderr)
-    return ImageData(images=images, source=f"CelebA from {layout.images.resolve()} ({label})", attributes=attributes, attribute_names=names)
+            print(
+                f"warning: {layout.annotations / ATTRIBUTE_FILE} does not list every image; attributes left out",
+                file=sys.stderr,
+            )
+    return ImageData(
+        images=images,
+        source=f"CelebA from {layout.images.resolve()} ({label})",
+        attributes=attributes,
+        attribute_names=names,
+    )
 
 
 def locate(request: DataRequest) -> tuple[Layout, str]:
@@ -140,7 +173,9 @@ def locate(request: DataRequest) -> tuple[Layout, str]:
         if layout is None:
             raise GanstudioError(f"--data-root {root} holds no CelebA images; {expected_layout(root)}")
         return layout, "--data-root"
-    places = ([("$GANSTUDIO_DATA", Path(os.environ["GANSTUDIO_DATA"]))] if os.environ.get("GANSTUDIO_DATA") else []) + [("cache", cache_root())]
+    places = ([("$GANSTUDIO_DATA", Path(os.environ["GANSTUDIO_DATA"]))] if os.environ.get("GANSTUDIO_DATA") else []) + [
+        ("cache", cache_root())
+    ]
     for label, base in places:
         layout = find_layout(base) if base.is_dir() else None
         if layout is not None:
@@ -148,12 +183,17 @@ def locate(request: DataRequest) -> tuple[Layout, str]:
     if request.download:
         return download(), "downloaded"
     looked = ", ".join(str(base) for _, base in places)
-    raise GanstudioError(f"CelebA not found (looked in {looked}); pass --data-root DIR or --download. {expected_layout(Path('DIR'))}")
+    raise GanstudioError(
+        f"CelebA not found (looked in {looked}); pass --data-root DIR or --download. {expected_layout(Path('DIR'))}"
+    )
 
 
 def expected_layout(root: Path) -> str:
-    return (f"expected {root}/celeba/img_align_celeba/000001.jpg with {PARTITION_FILE} and {ATTRIBUTE_FILE} in {root}/celeba/ "
-            f"(torchvision's layout), or {root}/img_align_celeba/*.jpg, or the aligned JPEGs directly in {root}")
+    return (
+        f"expected {root}/celeba/img_align_celeba/000001.jpg with {PARTITION_FILE} and {ATTRIBUTE_FILE} "
+        f"in {root}/celeba/ "
+        f"(torchvision's layout), or {root}/img_align_celeba/*.jpg, or the aligned JPEGs directly in {root}"
+    )
 
 
 def download() -> Layout:
@@ -171,8 +211,9 @@ def download() -> Layout:
         raise GanstudioError(
             f"could not download CelebA through torchvision ({reason}); Google Drive often refuses with a quota error. "
             f"Download it by hand from {PAGE} (Align&Cropped Images: img_align_celeba.zip, and Anno/{ATTRIBUTE_FILE}, "
-            f"Eval/{PARTITION_FILE}), unzip so that {target}/celeba/img_align_celeba/000001.jpg exists, put the two .txt files "
-            f"in {target}/celeba/, and rerun without --download (or pass --data-root DIR; a bare folder of the aligned JPEGs works too)"
+            f"Eval/{PARTITION_FILE}), unzip so that {target}/celeba/img_align_celeba/000001.jpg exists, "
+            f"put the two .txt files in {target}/celeba/, and rerun without --download "
+            "(or pass --data-root DIR; a bare folder of the aligned JPEGs works too)"
         ) from None
     layout = find_layout(target)
     if layout is None:
@@ -182,5 +223,11 @@ def download() -> Layout:
 
 @hookimpl
 def register_datasets(register):
-    register(DatasetPlugin("celeba", load_celeba, "CelebA aligned faces, RGB 64x64 (--image-size), 40 attributes; --data-root DIR or --download",
-                           options=ImageFileOptions))
+    register(
+        DatasetPlugin(
+            "celeba",
+            load_celeba,
+            "CelebA aligned faces, RGB 64x64 (--image-size), 40 attributes; --data-root DIR or --download",
+            options=ImageFileOptions,
+        )
+    )

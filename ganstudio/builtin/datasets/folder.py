@@ -33,7 +33,10 @@ def split_folder(root: Path, split: str) -> Path:
     if (root / split).is_dir():
         return root / split
     if split != "train":
-        raise GanstudioError(f"{root} has no {split}/ subfolder, so it has no {split} split (use --split train, or make train/ and {split}/ subfolders)")
+        raise GanstudioError(
+            f"{root} has no {split}/ subfolder, so it has no {split} split "
+            f"(use --split train, or make train/ and {split}/ subfolders)"
+        )
     return root
 
 
@@ -55,15 +58,31 @@ def load_folder(request: DataRequest) -> ImageData:
     folder = split_folder(root, request.split)
     files = list_images(folder)
     if not files:
-        raise GanstudioError(f"no images ({'/'.join(e[1:] for e in IMAGE_EXTENSIONS)}) under {folder}: {describe_non_images(folder)}")
+        raise GanstudioError(
+            f"no images ({'/'.join(e[1:] for e in IMAGE_EXTENSIONS)}) under {folder}: {describe_non_images(folder)}"
+        )
     size = request.image_size or DEFAULT_IMAGE_SIZE
     channels = request.channels or DEFAULT_CHANNELS
-    images, _ = prepare_images("folder", folder, files, size, channels, crop=None, quiet=request.quiet,
-                                  max_pixels=request.options.max_pixels if request.options else MAX_PIXELS)
+    images, _ = prepare_images(
+        "folder",
+        folder,
+        files,
+        size,
+        channels,
+        crop=None,
+        quiet=request.quiet,
+        max_pixels=request.options.max_pixels if request.options else MAX_PIXELS,
+    )
     return ImageData(images=images, source=f"images from {folder.resolve()} ({channels}x{size}x{size})")
 
 
 @hookimpl
 def register_datasets(register):
-    register(DatasetPlugin("folder", load_folder, "any folder tree of png/jpg/webp images (--data-root DIR, --image-size, --channels 1|3)",
-                           options=ImageFileOptions))
+    register(
+        DatasetPlugin(
+            "folder",
+            load_folder,
+            "any folder tree of png/jpg/webp images (--data-root DIR, --image-size, --channels 1|3)",
+            options=ImageFileOptions,
+        )
+    )

@@ -22,7 +22,18 @@ from ganstudio.errors import GanstudioError
 EMBEDDED = Path(__file__).resolve().parent / "files"
 SPLIT_PREFIX = {"train": "train", "test": "t10k"}
 
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 DIGITS = [str(i) for i in range(10)]
 
 
@@ -46,7 +57,9 @@ class IdxDataset:
         for folder in (base, base / self.name, base / self.torchvision_name / "raw"):
             found = []
             for stem in self.files(split):
-                hit = next((folder / f"{stem}{ext}" for ext in (".gz", "") if (folder / f"{stem}{ext}").is_file()), None)
+                hit = next(
+                    (folder / f"{stem}{ext}" for ext in (".gz", "") if (folder / f"{stem}{ext}").is_file()), None
+                )
                 found.append(hit)
             if all(found):
                 return found
@@ -64,9 +77,15 @@ class IdxDataset:
 
     def check_request(self, request: DataRequest) -> None:
         if request.image_size not in (None, 28):
-            raise GanstudioError(f"{self.title} images are 28x28; --image-size {request.image_size} is for datasets that resize (folder, celeba)")
+            raise GanstudioError(
+                f"{self.title} images are 28x28; --image-size {request.image_size} "
+                "is for datasets that resize (folder, celeba)"
+            )
         if request.channels not in (None, 1):
-            raise GanstudioError(f"{self.title} images are grayscale; --channels {request.channels} is for datasets that convert (folder, celeba)")
+            raise GanstudioError(
+                f"{self.title} images are grayscale; --channels {request.channels} "
+                "is for datasets that convert (folder, celeba)"
+            )
 
     def load_mini(self, request: DataRequest) -> ImageData:
         """``--data fashion-mini`` / ``mnist-mini``: the embedded subset, asked for by name (no warning)."""
@@ -81,7 +100,8 @@ class IdxDataset:
             if files is None:
                 stems = ", ".join(f"{s}.gz" for s in self.files(request.split))
                 raise GanstudioError(
-                    f"--data-root {root} does not hold {self.title} ({stems}, directly or under {self.torchvision_name}/raw/)"
+                    f"--data-root {root} does not hold {self.title} "
+                    f"({stems}, directly or under {self.torchvision_name}/raw/)"
                 )
             return self.read(files, f"{self.title} from {files[0].parent} (--data-root)")
         looked = []
@@ -97,7 +117,8 @@ class IdxDataset:
             print(
                 f"warning: full {self.title} not found (looked in {', '.join(looked)}); using the embedded subset "
                 f"'{self.mini}' ({len(mini)} {request.split} images). For the full data pass --data-root DIR, set "
-                f"$GANSTUDIO_DATA, or add --download" + (" (or: apt-get install dataset-fashion-mnist)" if self.name == "fashion" else ""),
+                f"$GANSTUDIO_DATA, or add --download"
+                + (" (or: apt-get install dataset-fashion-mnist)" if self.name == "fashion" else ""),
                 file=sys.stderr,
             )
         return mini
@@ -119,8 +140,10 @@ class IdxDataset:
         except Exception as e:  # network errors come in many types; all mean the same to the user
             if not existed:
                 remove_empty_folders(target, keep=cache_root())
-            raise GanstudioError(f"could not download {self.title} ({download_failure(e)}): put the four IDX .gz files in a "
-                                 f"folder and pass --data-root DIR") from None
+            raise GanstudioError(
+                f"could not download {self.title} ({download_failure(e)}): put the four IDX .gz files in a "
+                f"folder and pass --data-root DIR"
+            ) from None
         files = self.find_in(target, request.split)
         if files is None:
             raise GanstudioError(f"download finished but the IDX files are not under {target}")
@@ -134,11 +157,15 @@ class IdxDataset:
         if len(images) != len(labels):
             raise GanstudioError(f"{files[0]} has {len(images)} images but {files[1]} has {len(labels)} labels")
         if len(labels) and int(labels.max()) >= len(self.classes):
-            raise GanstudioError(f"{files[1]}: label {int(labels.max())} is out of range for {self.title} ({len(self.classes)} classes)")
+            raise GanstudioError(
+                f"{files[1]}: label {int(labels.max())} is out of range for {self.title} ({len(self.classes)} classes)"
+            )
         return ImageData(images=images.unsqueeze(1), labels=labels.long(), classes=list(self.classes), source=source)
 
 
-FASHION = IdxDataset("fashion", "Fashion-MNIST", "FashionMNIST", ("/usr/share/datasets/fashion-mnist",), FASHION_CLASSES, "fashion-mini")
+FASHION = IdxDataset(
+    "fashion", "Fashion-MNIST", "FashionMNIST", ("/usr/share/datasets/fashion-mnist",), FASHION_CLASSES, "fashion-mini"
+)
 MNIST = IdxDataset("mnist", "MNIST", "MNIST", ("/usr/share/datasets/mnist",), DIGITS, "mnist-mini")
 
 
@@ -146,11 +173,26 @@ MNIST = IdxDataset("mnist", "MNIST", "MNIST", ("/usr/share/datasets/mnist",), DI
 def register_datasets(register):
     # cdcgan: the best row of docs/models.md on Fashion-MNIST (10 CPU-minutes, full data and the embedded subset).
     # MNIST keeps dcgan until it is measured the same way.
-    register(DatasetPlugin("fashion", FASHION.load, "Fashion-MNIST, 1x28x28, 10 classes (full data; embedded subset as fallback)",
-                           default_model="cdcgan"))
-    register(DatasetPlugin("mnist", MNIST.load, "MNIST digits, 1x28x28, 10 classes (full data; embedded subset as fallback)"))
+    register(
+        DatasetPlugin(
+            "fashion",
+            FASHION.load,
+            "Fashion-MNIST, 1x28x28, 10 classes (full data; embedded subset as fallback)",
+            default_model="cdcgan",
+        )
+    )
+    register(
+        DatasetPlugin("mnist", MNIST.load, "MNIST digits, 1x28x28, 10 classes (full data; embedded subset as fallback)")
+    )
     # The 4,000 images train cdcgan with BCE, not the hinge: FD 63.57 against 70.75 in one pair at 10 CPU-minutes
     # (EMA weights; 0.55x against 0.61x DCGAN's in the rounds before), docs/models.md, fourth round
-    register(DatasetPlugin("fashion-mini", FASHION.load_mini, "embedded Fashion-MNIST subset: 4,000 train / 1,000 test",
-                           default_model="cdcgan", default_model_options={"hinge": "false"}))
+    register(
+        DatasetPlugin(
+            "fashion-mini",
+            FASHION.load_mini,
+            "embedded Fashion-MNIST subset: 4,000 train / 1,000 test",
+            default_model="cdcgan",
+            default_model_options={"hinge": "false"},
+        )
+    )
     register(DatasetPlugin("mnist-mini", MNIST.load_mini, "embedded MNIST subset: 4,000 train / 1,000 test"))

@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING, Optional
 
 from ganstudio.api import option
 from ganstudio.builtin.datasets import cache_root
+from ganstudio.builtin.datasets.decode import MAX_PIXELS as MAX_PIXELS
+from ganstudio.builtin.datasets.decode import RefusedImage as RefusedImage
+from ganstudio.builtin.datasets.decode import decode as decode  # looked up here at each call (tests patch it)
 from ganstudio.errors import GanstudioError
 
-if TYPE_CHECKING:  # annotations only: numpy and torch are imported where they are used
-    import numpy as np
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used
     import torch
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-MAX_PIXELS = 40_000_000  # per image file (a 40 MP photo decodes to ~120 MB); --data-option max_pixels=N raises it
 
 
 @dataclass
@@ -45,8 +46,6 @@ class ImageFileOptions:
     max_pixels: int = option(MAX_PIXELS, "refuse image files with more pixels than this (decompression bombs)", min=1)
 
 
-class RefusedImage(Exception):
-    """A file that must stop the preparation, not be skipped: too many pixels, or out of memory."""
 CACHE_VERSION = 1  # bump when the decoding below changes, so old caches are not reused
 
 
@@ -76,39 +75,6 @@ def list_images(folder: Path, recursive: bool = True) -> list[Path]:
     return sorted(found)
 
 
-def decode(path: Path, image_size: int, channels: int, crop: Optional[int], max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """One file -> uint8 (C, S, S): centre-crop a square (``crop`` pixels, or the short side), resize to S.
-    A file of more than ``max_pixels`` pixels is refused before it is decoded (its header says its size)."""
-    import numpy as np
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as image:
-        width, height = image.size
-        if width * height > max_pixels:
-            raise RefusedImage(f"{path}: {width}x{height} is {width * height:,} pixels, over the limit of {max_pixels:,} "
-                               f"(a decompression bomb, or a huge photo: raise the limit with --data-option max_pixels=N)")
-        side = min(width, height) if crop is None else min(crop, width, height)
-        # JPEG can decode at 1/2, 1/4, 1/8 scale for a fraction of the cost; ask for the smallest scale
-        # that still leaves the crop at least image_size pixels wide.
-        factor = image_size / side
-        scale = 1.0
-        if factor < 1:
-            drafted = image.draft("L" if channels == 1 else None, (math.ceil(width * factor), math.ceil(height * factor)))
-            if drafted is not None:  # only JPEG drafts; the box is the original image in drafted pixels
-                scale = drafted[1][2] / width
-        image = ImageOps.exif_transpose(image)  # phone photos are stored sideways with an orientation tag
-        if image.mode.startswith("I") or image.mode == "F":  # 16-bit/float: Pillow's convert would clip at 255
-            values = np.asarray(image, dtype=np.float64)
-            image = Image.fromarray((values / 257 if values.max() > 255 else values).clip(0, 255).astype(np.uint8))
-        image = image.convert("RGB" if channels == 3 else "L")
-        width_now, height_now = image.size
-        side_now = min(side * scale, width_now, height_now)
-        left, top = (width_now - side_now) / 2, (height_now - side_now) / 2
-        image = image.resize((image_size, image_size), Image.BICUBIC, box=(left, top, left + side_now, top + side_now))
-        array = np.asarray(image, dtype=np.uint8)
-    return array[None] if channels == 1 else array.transpose(2, 0, 1)
-
-
 def _try_decode(args):
     path, image_size, channels, crop, max_pixels = args
     try:
@@ -116,7 +82,9 @@ def _try_decode(args):
     except RefusedImage as e:
         return e
     except MemoryError:  # not the file's fault: never cached as "unreadable"
-        return RefusedImage(f"{path}: out of memory while decoding it (close other programs, or lower --data-option max_pixels)")
+        return RefusedImage(
+            f"{path}: out of memory while decoding it (close other programs, or lower --data-option max_pixels)"
+        )
     except Exception:  # truncated, not an image, unsupported mode: all mean "skip this file"
         return None
 
@@ -125,7 +93,9 @@ def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def cache_dir_for(name: str, root: Path, files: list[Path], image_size: int, channels: int, crop: Optional[int]) -> Path:
+def cache_dir_for(
+    name: str, root: Path, files: list[Path], image_size: int, channels: int, crop: Optional[int]
+) -> Path:
     """``<cache>/prepared/<name>-<settings hash>-<content hash>``; stat() of every file goes into the content hash."""
     root = root.resolve()
     settings = _digest([CACHE_VERSION, str(root), image_size, channels, crop])
@@ -139,8 +109,16 @@ def cache_dir_for(name: str, root: Path, files: list[Path], image_size: int, cha
     return cache_root() / "prepared" / f"{name}-{settings}-{content.hexdigest()[:16]}"
 
 
-def prepare_images(name: str, root: Path, files: list[Path], image_size: int, channels: int,
-                   crop: Optional[int] = None, quiet: bool = False, max_pixels: int = MAX_PIXELS) -> tuple[torch.Tensor, list[Path]]:
+def prepare_images(
+    name: str,
+    root: Path,
+    files: list[Path],
+    image_size: int,
+    channels: int,
+    crop: Optional[int] = None,
+    quiet: bool = False,
+    max_pixels: int = MAX_PIXELS,
+) -> tuple[torch.Tensor, list[Path]]:
     """(uint8 tensor (N, C, S, S) memory-mapped from the cache, the files it holds in order).
 
     Prepares the cache when missing; otherwise reads no image file at all."""
@@ -156,7 +134,10 @@ def prepare_images(name: str, root: Path, files: list[Path], image_size: int, ch
         say = f"using prepared images {target}" + _skipped_note(index["unreadable"])
     else:
         index = _build(target, root, files, image_size, channels, crop, quiet, max_pixels)
-        say = f"prepared {len(index['files']):,} images {channels}x{image_size}x{image_size} into {target}" + _skipped_note(index["unreadable"])
+        say = (
+            f"prepared {len(index['files']):,} images {channels}x{image_size}x{image_size} into {target}"
+            + _skipped_note(index["unreadable"])
+        )
         _remove_stale(target)
     if not quiet:
         print(say, file=sys.stderr)
@@ -172,8 +153,9 @@ def _skipped_note(unreadable: list[str]) -> str:
     return f"; skipped {len(unreadable):,} unreadable file{'s' if len(unreadable) != 1 else ''} ({shown})"
 
 
-def _build(target: Path, root: Path, files: list[Path], image_size: int, channels: int, crop, quiet: bool,
-           max_pixels: int) -> dict:
+def _build(
+    target: Path, root: Path, files: list[Path], image_size: int, channels: int, crop, quiet: bool, max_pixels: int
+) -> dict:
     shape = (len(files), channels, image_size, image_size)
     _check_room(target, len(files), math.prod(shape))
     _remove_abandoned(target.parent)
@@ -184,8 +166,15 @@ def _build(target: Path, root: Path, files: list[Path], image_size: int, channel
     try:
         with stream:
             kept, unreadable = _decode_all(stream, target, root, files, shape, crop, quiet, max_pixels)
-        index = {"version": CACHE_VERSION, "root": str(root.resolve()), "image_size": image_size, "channels": channels,
-                 "crop": crop, "files": kept, "unreadable": unreadable}
+        index = {
+            "version": CACHE_VERSION,
+            "root": str(root.resolve()),
+            "image_size": image_size,
+            "channels": channels,
+            "crop": crop,
+            "files": kept,
+            "unreadable": unreadable,
+        }
         (partial / "index.json").write_text(json.dumps(index))
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)  # atomic: a half-written cache is never picked up
@@ -202,11 +191,15 @@ def _check_room(target: Path, count: int, needed: int) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(target.parent).free
     except OSError as e:
-        raise GanstudioError(f"cannot write the image cache under {target.parent}: {e.strerror or e} "
-                             "(set $GANSTUDIO_CACHE to a writable folder)") from None
+        raise GanstudioError(
+            f"cannot write the image cache under {target.parent}: {e.strerror or e} "
+            "(set $GANSTUDIO_CACHE to a writable folder)"
+        ) from None
     if free < needed + 2**20:
-        raise GanstudioError(f"preparing {count:,} images needs {needed / 1e9:.2f} GB in {target.parent}, "
-                             f"which has {free / 1e9:.2f} GB free (set $GANSTUDIO_CACHE to a bigger disk)")
+        raise GanstudioError(
+            f"preparing {count:,} images needs {needed / 1e9:.2f} GB in {target.parent}, "
+            f"which has {free / 1e9:.2f} GB free (set $GANSTUDIO_CACHE to a bigger disk)"
+        )
 
 
 def _open_array(partial: Path, target: Path, shape: tuple[int, ...]):
@@ -221,12 +214,15 @@ def _open_array(partial: Path, target: Path, shape: tuple[int, ...]):
         return stream
     except OSError as e:
         shutil.rmtree(partial, ignore_errors=True)
-        raise GanstudioError(f"cannot write the image cache under {target.parent}: {e.strerror or e} "
-                             "(set $GANSTUDIO_CACHE to a writable folder)") from None
+        raise GanstudioError(
+            f"cannot write the image cache under {target.parent}: {e.strerror or e} "
+            "(set $GANSTUDIO_CACHE to a writable folder)"
+        ) from None
 
 
-def _decode_all(stream, target: Path, root: Path, files: list[Path], shape: tuple[int, ...], crop, quiet: bool,
-                max_pixels: int) -> tuple[list[str], list[str]]:
+def _decode_all(
+    stream, target: Path, root: Path, files: list[Path], shape: tuple[int, ...], crop, quiet: bool, max_pixels: int
+) -> tuple[list[str], list[str]]:
     """Decode every file into ``stream``, one row each in order: (kept, unreadable) paths relative to ``root``."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -234,14 +230,22 @@ def _decode_all(stream, target: Path, root: Path, files: list[Path], shape: tupl
     _, channels, image_size, _ = shape
     kept, unreadable = [], []
     console = Console(stderr=True)
-    progress = Progress(TextColumn(f"preparing {name_of(target)}"), BarColumn(), MofNCompleteColumn(),
-                        TimeRemainingColumn(), console=console, transient=True,
-                        disable=quiet or not console.is_terminal)  # no bar in logs
+    progress = Progress(
+        TextColumn(f"preparing {name_of(target)}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=quiet or not console.is_terminal,
+    )  # no bar in logs
     # Pillow releases the GIL while decoding and resizing, so threads use every core without pickling.
     pool = ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1))
     try:
         with progress, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's per-file warnings (palette transparency, EXIF) would flood the bar
+            warnings.simplefilter(
+                "ignore"
+            )  # Pillow's per-file warnings (palette transparency, EXIF) would flood the bar
             task = progress.add_task("prepare", total=len(files))
             jobs = ((root / rel, image_size, channels, crop, max_pixels) for rel in files)
             for rel, array in zip(files, pool.map(_try_decode, jobs)):
@@ -254,7 +258,9 @@ def _decode_all(stream, target: Path, root: Path, files: list[Path], shape: tupl
                     kept.append(str(rel))
                 progress.advance(task)
             if not kept:
-                raise GanstudioError(f"none of the {len(files):,} image files under {root} could be read (e.g. {files[0]})")
+                raise GanstudioError(
+                    f"none of the {len(files):,} image files under {root} could be read (e.g. {files[0]})"
+                )
             # The header promised len(files) rows; unreadable files leave zero rows at the end, never read.
             stream.write(bytes(len(unreadable) * channels * image_size * image_size))
         return kept, unreadable

@@ -42,51 +42,90 @@ class CDCGANOptions:
     embed_dim: int = option(32, "size of the class embedding concatenated to z in G (with cbn=false)", min=1)
     # 32, not DCGAN's 64: about twice the steps in the same minutes, which beat the wider networks (docs/models.md)
     width: int = option(32, "channels of the highest-resolution hidden layer of G and D", min=1)
-    d_width: Optional[int] = option(None, "channels of D's highest-resolution hidden layer (none: width), for a D wider "
-                                          "or narrower than G", min=1, before=None)  # checkpoints from before: width
+    d_width: Optional[int] = option(
+        None,
+        "channels of D's highest-resolution hidden layer (none: width), for a D wider or narrower than G",
+        min=1,
+        before=None,
+    )  # checkpoints from before: width
     lr: float = option(2e-4, "Adam learning rate of G (and of D, without lr_d)", above=0)
-    lr_d: Optional[float] = option(None, "Adam learning rate of D (none: lr); a faster D with a slower G is the "
-                                         "two time-scale update rule (TTUR, Heusel et al. 2017)", above=0,
-                                   before=None)  # cdcgan checkpoints from before 2026-12-01 (third round) used lr
+    lr_d: Optional[float] = option(
+        None,
+        "Adam learning rate of D (none: lr); a faster D with a slower G is the "
+        "two time-scale update rule (TTUR, Heusel et al. 2017)",
+        above=0,
+        before=None,
+    )  # cdcgan checkpoints from before 2026-12-01 (third round) used lr
     beta1: float = option(0.5, "Adam beta1 (DCGAN's 0.5)", min=0, below=1)
     beta2: float = option(0.999, "Adam beta2", min=0, below=1)
-    cbn: bool = option(True, "class-conditional batch norm in G (a scale and shift per class in every layer) instead of "
-                             "the class embedding concatenated to z (which collapsed to one image per class, docs/models.md)")
-    ac: float = option(1.0, "weight of the auxiliary classifier loss (AC-GAN): D also classifies real images, G is also "
-                            "trained to make images D classifies as the asked class; 0 turns it off", min=0,
-                       before=0.0)  # cdcgan checkpoints from before this option have no classifier head
+    cbn: bool = option(
+        True,
+        "class-conditional batch norm in G (a scale and shift per class in every layer) instead of "
+        "the class embedding concatenated to z (which collapsed to one image per class, docs/models.md)",
+    )
+    ac: float = option(
+        1.0,
+        "weight of the auxiliary classifier loss (AC-GAN): D also classifies real images, G is also "
+        "trained to make images D classifies as the asked class; 0 turns it off",
+        min=0,
+        before=0.0,
+    )  # cdcgan checkpoints from before this option have no classifier head
     # 3, not ac's 1: the class term weighs more in G's step than in D's, which made the samples about as
     # class-faithful as real images (class consistency 93% to 95%) for 6 FD points (docs/models.md)
-    ac_g: Optional[float] = option(AC_G_DEFAULT, "weight of the auxiliary classifier loss in G's step alone (none: ac); no "
-                                        "effect without ac", min=0,
-                                   before=None)  # cdcgan checkpoints from before 2026-12-01 weighed G's term as ac
-    tac: float = option(0.0, "weight of the twin auxiliary classifier (TAC-GAN, Gong et al. 2019) in G's step: a second "
-                             "head learns the classes of G's samples (as D's classifier learns real ones, weight ac), "
-                             "and G is also trained to fool it, which undoes the auxiliary classifier's pull towards "
-                             "the easiest images of each class: more varied, less class-faithful samples; 0 turns it "
-                             "off, needs ac > 0", min=0, before=0.0)
+    ac_g: Optional[float] = option(
+        AC_G_DEFAULT,
+        "weight of the auxiliary classifier loss in G's step alone (none: ac); no effect without ac",
+        min=0,
+        before=None,
+    )  # cdcgan checkpoints from before 2026-12-01 weighed G's term as ac
+    tac: float = option(
+        0.0,
+        "weight of the twin auxiliary classifier (TAC-GAN, Gong et al. 2019) in G's step: a second "
+        "head learns the classes of G's samples (as D's classifier learns real ones, weight ac), "
+        "and G is also trained to fool it, which undoes the auxiliary classifier's pull towards "
+        "the easiest images of each class: more varied, less class-faithful samples; 0 turns it "
+        "off, needs ac > 0",
+        min=0,
+        before=0.0,
+    )
     # The hinge loss, not DCGAN's BCE: over four seeds at the same 10 minutes, mean FD 43.9 against 48.8 and class
     # consistency 95.5% against 94.5%, at about the same recall (0.537 against 0.533; docs/models.md, third round)
-    hinge: bool = option(True, "hinge loss (SNGAN, BigGAN: D pushes real logits above 1 and fake ones below -1, G "
-                               "raises its fakes' logits); false: the non-saturating BCE of DCGAN",
-                         before=False)  # cdcgan checkpoints from before 2026-12-01 (third round) trained with BCE
+    hinge: bool = option(
+        True,
+        "hinge loss (SNGAN, BigGAN: D pushes real logits above 1 and fake ones below -1, G "
+        "raises its fakes' logits); false: the non-saturating BCE of DCGAN",
+        before=False,
+    )  # cdcgan checkpoints from before 2026-12-01 (third round) trained with BCE
     # Off: at 0.5, over four seeds, recall 0.529 against 0.516 for FD 47.8 against 43.0 and class consistency 94.4%
     # against 94.8%; at 1, worse FD again (docs/models.md, fourth round)
-    ms: float = option(0.0, "weight of the mode-seeking term in G's step (MSGAN, Mao et al. 2019): G is also trained to "
-                            "make two samples of one class as far apart as their z are, against samples that ignore z; "
-                            "0 turns it off", min=0, before=0.0)  # cdcgan checkpoints from before 2026-12-01 (fourth round)
+    ms: float = option(
+        0.0,
+        "weight of the mode-seeking term in G's step (MSGAN, Mao et al. 2019): G is also trained to "
+        "make two samples of one class as far apart as their z are, against samples that ignore z; "
+        "0 turns it off",
+        min=0,
+        before=0.0,
+    )  # cdcgan checkpoints from before 2026-12-01 (fourth round)
     # Off: at 4 it more than halved the steps of 10 CPU-minutes (6,342 against 14,420) and lost in every score
-    mbstd: int = option(0, "group size of a minibatch standard deviation channel in D (ProGAN, Karras et al. 2018): D sees "
-                           "how much the images of each group differ, which pushes G to vary them; 0 turns it off",
-                        min=0, before=0)  # cdcgan checkpoints from before 2026-12-02 have no such channel
+    mbstd: int = option(
+        0,
+        "group size of a minibatch standard deviation channel in D (ProGAN, Karras et al. 2018): D sees "
+        "how much the images of each group differ, which pushes G to vary them; 0 turns it off",
+        min=0,
+        before=0,
+    )  # cdcgan checkpoints from before 2026-12-02 have no such channel
     channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
 
     def __post_init__(self):
         # ac=0 alone is fine (no classifier, so the default ac_g weighs nothing); another ac_g with it is a mistake
         if self.ac == 0 and self.ac_g not in (None, AC_G_DEFAULT):
-            raise ValueError("ac_g needs ac > 0: D's classifier, which G's class loss goes through, learns only with ac")
+            raise ValueError(
+                "ac_g needs ac > 0: D's classifier, which G's class loss goes through, learns only with ac"
+            )
         if self.tac > 0 and self.ac == 0:
-            raise ValueError("tac needs ac > 0: the twin classifier balances the auxiliary classifier, which ac turns on")
+            raise ValueError(
+                "tac needs ac > 0: the twin classifier balances the auxiliary classifier, which ac turns on"
+            )
 
 
 supports = square_sides("cdcgan")
@@ -98,7 +137,15 @@ def register_models(register):
     # raised recall from 0.49 to 0.53 (docs/models.md). The generator EMA (0.999) on: over four seeds it lowered FD
     # from 42.97 to 42.00 and raised class consistency from 94.8% to 95.7% (worst class 84.7% to 85.6%), for recall
     # 0.516 -> 0.498, still DCGAN's 0.495 (docs/models.md, fourth round).
-    register(ModelPlugin("cdcgan", "ganstudio.builtin.models.cdcgan.nets:ConditionalDCGAN", options=CDCGANOptions, supports=supports,
-                         batch_size=64, ema_decay=0.999,
-                         description="class-conditional DCGAN, projection D; labelled data, square images whose side "
-                                     "is 3..8 x 2^k (28, 32, 64, ...)"))
+    register(
+        ModelPlugin(
+            "cdcgan",
+            "ganstudio.builtin.models.cdcgan.nets:ConditionalDCGAN",
+            options=CDCGANOptions,
+            supports=supports,
+            batch_size=64,
+            ema_decay=0.999,
+            description="class-conditional DCGAN, projection D; labelled data, square images whose side "
+            "is 3..8 x 2^k (28, 32, 64, ...)",
+        )
+    )

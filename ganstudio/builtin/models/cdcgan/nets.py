@@ -1,6 +1,6 @@
-"""The class-conditional DCGAN: DCGAN's networks (ganstudio/builtin/models/shared/nets.py) with class-conditional batch norm in G
-(or, with cbn=false, a class embedding concatenated to z) and a projection discriminator (Miyato & Koyama 2018)
-with an auxiliary classifier (Odena et al. 2017) when ac > 0.
+"""The class-conditional DCGAN: DCGAN's networks (ganstudio/builtin/models/shared/nets.py) with class-conditional
+batch norm in G (or, with cbn=false, a class embedding concatenated to z) and a projection discriminator
+(Miyato & Koyama 2018) with an auxiliary classifier (Odena et al. 2017) when ac > 0.
 Registered by ganstudio/builtin/models/cdcgan/__init__.py."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganstudio.api import Metric, ModelConfig, TrainableModel
+from ganstudio.api import ModelConfig
 from ganstudio.builtin.models.cdcgan import CDCGANOptions
 from ganstudio.builtin.models.shared import nets as dcgan  # DCGAN's networks, shared with the dcgan model
+from ganstudio.builtin.models.shared.gan import TwoNetworkGAN, gan_metrics, step_metrics
 from ganstudio.builtin.models.shared.nets import hinge_loss_d, hinge_loss_g
 
 
@@ -50,7 +51,9 @@ class CBNGenerator(nn.Module):
         super().__init__()
         body = dcgan.Generator(latent_dim, channels, side, width).net
         self.layers = nn.ModuleList(
-            ConditionalBatchNorm(layer.num_features, num_classes) if isinstance(layer, nn.BatchNorm2d) else layer for layer in body)
+            ConditionalBatchNorm(layer.num_features, num_classes) if isinstance(layer, nn.BatchNorm2d) else layer
+            for layer in body
+        )
 
     def forward(self, z, labels):
         h = z.view(z.shape[0], -1, 1, 1)
@@ -73,7 +76,9 @@ class MinibatchStd(nn.Module):
         group = max(g for g in range(1, min(self.group, b) + 1) if b % g == 0)  # a batch of any size works
         spread = x.float().reshape(group, b // group, c, h, w).var(0, unbiased=False).add(1e-8).sqrt()
         spread = spread.mean((1, 2, 3)).to(x.dtype)  # one number per group position: (B / group,)
-        channel = spread.repeat(group)[:, None, None, None].expand(b, 1, h, w)  # image i belongs to group i % (B / group)
+        channel = spread.repeat(group)[:, None, None, None].expand(
+            b, 1, h, w
+        )  # image i belongs to group i % (B / group)
         if x.is_contiguous(memory_format=torch.channels_last):  # keep NHWC (the faster convolutions): join along C last
             return torch.cat([x.permute(0, 2, 3, 1), channel.permute(0, 2, 3, 1)], 3).permute(0, 3, 1, 2)
         return torch.cat([x, channel], 1)
@@ -84,24 +89,38 @@ class ProjectionDiscriminator(nn.Module):
     linear function of it) gets a class-specific term: logit = linear(phi(x)) + <embed(y), phi(x)>. With mbstd > 0
     a minibatch standard deviation channel enters its last downsampling convolution."""
 
-    def __init__(self, num_classes: int, channels: int, side: int, width: int, classify: bool = False, twin: bool = False,
-                 mbstd: int = 0):
+    def __init__(
+        self,
+        num_classes: int,
+        channels: int,
+        side: int,
+        width: int,
+        classify: bool = False,
+        twin: bool = False,
+        mbstd: int = 0,
+    ):
         super().__init__()
         net = dcgan.Discriminator(channels, side, width).net
         if mbstd:  # before the last strided convolution, as in ProGAN, so D's last layers can weigh it with the rest
             last = max(i for i, m in enumerate(net) if isinstance(m, nn.Conv2d) and m.stride == (2, 2))
             conv = net[last]
             layers = list(net)
-            layers[last:last + 1] = [MinibatchStd(mbstd), nn.Conv2d(conv.in_channels + 1, conv.out_channels, conv.kernel_size,
-                                                                     conv.stride, conv.padding, bias=False)]
+            layers[last : last + 1] = [
+                MinibatchStd(mbstd),
+                nn.Conv2d(
+                    conv.in_channels + 1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=False
+                ),
+            ]
             net = nn.Sequential(*layers)
         self.features = net[:-1]  # phi(x): (B, ch, base, base)
         self.linear = net[-1]  # Conv2d(ch, 1, base): linear(phi(x))
         features = self.linear.in_channels * self.linear.kernel_size[0] * self.linear.kernel_size[1]
         self.embed = nn.Embedding(num_classes, features)  # one projection vector per class
-        nn.init.normal_(self.embed.weight, 0.0, 0.02)  # as small as the linear part (init_weights): D begins unconditional
-        # The auxiliary classifier (AC-GAN, Odena et al. 2017): class logits from the same features (only with ac > 0, so
-        # every parameter gets a gradient under DDP and checkpoints without it still load).
+        nn.init.normal_(
+            self.embed.weight, 0.0, 0.02
+        )  # as small as the linear part (init_weights): D begins unconditional
+        # The auxiliary classifier (AC-GAN, Odena et al. 2017): class logits from the same features (only with
+        # ac > 0, so every parameter gets a gradient under DDP and checkpoints without it still load).
         self.classify = nn.Linear(features, num_classes) if classify else None
         # The twin classifier (TAC-GAN, Gong et al. 2019): learns the classes of G's samples (only with tac).
         self.twin = nn.Linear(features, num_classes) if twin else None
@@ -112,8 +131,11 @@ class ProjectionDiscriminator(nn.Module):
         phi = self.features(x)
         flat = phi.flatten(1)
         logit = self.linear(phi).flatten() + (self.embed(labels).to(phi.dtype) * flat).sum(1)
-        return (logit, self.classify(flat) if self.classify is not None else None,
-                self.twin(flat) if self.twin is not None else None)
+        return (
+            logit,
+            self.classify(flat) if self.classify is not None else None,
+            self.twin(flat) if self.twin is not None else None,
+        )
 
 
 def generator_class_loss(classes, twin, labels, weight: float, twin_weight: float):
@@ -135,7 +157,7 @@ def mode_seeking_loss(fake, z, labels):
     by label, neighbours paired), so no extra sample is drawn and the fakes keep the real batch's labels; a pair of
     two classes counts for nothing. 0 when no class has two samples."""
     order = torch.argsort(labels, stable=True)
-    first, second = order[0:len(order) - 1:2], order[1::2]
+    first, second = order[0 : len(order) - 1 : 2], order[1::2]
     same = (labels[first] == labels[second]).float()
     image_distance = (fake[first].float() - fake[second].float()).abs().flatten(1).mean(1)
     z_distance = (z[first].float() - z[second].float()).abs().flatten(1).mean(1)
@@ -144,16 +166,10 @@ def mode_seeking_loss(fake, z, labels):
     return (pairs > 0).float() / (ratio + 1e-5)  # MSGAN's epsilon; no pair: 0 (and no gradient), without a sync
 
 
-class ConditionalDCGAN(TrainableModel):
-    kind = "gan"
+class ConditionalDCGAN(TwoNetworkGAN):
     condition = "class"  # generate(z, labels) gets int64 class indices; --class works in sample/interpolate/eval
     Options = CDCGANOptions
-    metrics = {
-        "loss_d": Metric("D loss", "losses"),
-        "loss_g": Metric("G loss", "losses"),
-        "d_real": Metric("D(x|y)", "discriminator outputs", range=(0.0, 1.0)),
-        "d_fake": Metric("D(G(z|y)|y)", "discriminator outputs", range=(0.0, 1.0)),
-    }
+    metrics = gan_metrics("D(x|y)", "D(G(z|y)|y)")
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
@@ -162,9 +178,15 @@ class ConditionalDCGAN(TrainableModel):
             raise ValueError(f"cdcgan needs labelled data with at least 2 classes; this data has {config.num_classes}")
         c, side, _ = config.image_shape
         o = self.options
-        self.latent_dim = o.latent_dim
-        self.discriminator = ProjectionDiscriminator(config.num_classes, c, side, o.width if o.d_width is None else o.d_width,
-                                                     classify=o.ac > 0, twin=o.tac > 0, mbstd=o.mbstd)
+        self.discriminator = ProjectionDiscriminator(
+            config.num_classes,
+            c,
+            side,
+            o.width if o.d_width is None else o.d_width,
+            classify=o.ac > 0,
+            twin=o.tac > 0,
+            mbstd=o.mbstd,
+        )
         self.apply(dcgan.init_weights)  # convolutions and batch norms; the embeddings keep their own
         if o.cbn:  # its per-class scales and shifts keep their own initialisation; the convolutions get DCGAN's
             self.generator = CBNGenerator(o.latent_dim, config.num_classes, c, side, o.width)
@@ -172,15 +194,12 @@ class ConditionalDCGAN(TrainableModel):
         else:
             self.generator = Generator(o.latent_dim, o.embed_dim, config.num_classes, c, side, o.width)
             self.generator.apply(dcgan.init_weights)
-        self.memory_format = torch.channels_last if o.channels_last else torch.contiguous_format
-        self.to(memory_format=self.memory_format)
+        self.use_memory_format(o.channels_last)
 
     def configure_optimizers(self):
-        o = self.options
-        fused = next(self.parameters()).is_cuda  # one kernel per step for all parameters on the GPU
         return {
-            "generator": torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=o.lr if o.lr_d is None else o.lr_d, betas=(o.beta1, o.beta2), fused=fused),
+            "generator": self.adam(self.generator),
+            "discriminator": self.adam(self.discriminator, self.options.lr_d),
         }
 
     def generate(self, z, labels=None):
@@ -221,22 +240,17 @@ class ConditionalDCGAN(TrainableModel):
                 loss_d = loss_d + o.ac * F.cross_entropy(twin_fake.float(), labels)
         self.backward_step(loss_d, opt_d)
 
-        # G loss (non-saturating, or hinge) through the updated D, whose weights need no gradients here.
-        opt_g.zero_grad(set_to_none=True)
-        self.discriminator.requires_grad_(False)
-        try:
-            with self.autocast():
-                logit_g, classes_g, twin_g = self.discriminator(fake, labels)
-                loss_g = hinge_loss_g(logit_g.float()) if o.hinge else F.softplus(-logit_g.float()).mean()
-                loss_g = loss_g + generator_class_loss(classes_g, twin_g, labels, o.ac if o.ac_g is None else o.ac_g, o.tac)
-                if o.ms > 0:
-                    loss_g = loss_g + o.ms * mode_seeking_loss(fake, z, labels)
-            self.backward_step(loss_g, opt_g)
-        finally:
-            self.discriminator.requires_grad_(True)
-        return {
-            "loss_d": loss_d.detach(),
-            "loss_g": loss_g.detach(),
-            "d_real": torch.sigmoid(logit_real.detach()).mean(),
-            "d_fake": torch.sigmoid(logit_fake.detach()).mean(),
-        }
+        # G loss (non-saturating, or hinge) through the updated D.
+        loss_g = self.generator_step(opt_g, lambda: self.generator_loss(fake, z, labels))
+        return step_metrics(loss_d, loss_g, torch.sigmoid(logit_real.detach()), torch.sigmoid(logit_fake.detach()))
+
+    def generator_loss(self, fake, z, labels):
+        """G's loss on its fakes of classes ``labels`` from latents ``z``: fool D, plus the class and mode-seeking
+        terms the options turn on."""
+        o = self.options
+        logit_g, classes_g, twin_g = self.discriminator(fake, labels)
+        loss_g = hinge_loss_g(logit_g.float()) if o.hinge else F.softplus(-logit_g.float()).mean()
+        loss_g = loss_g + generator_class_loss(classes_g, twin_g, labels, o.ac if o.ac_g is None else o.ac_g, o.tac)
+        if o.ms > 0:
+            loss_g = loss_g + o.ms * mode_seeking_loss(fake, z, labels)
+        return loss_g

@@ -26,8 +26,9 @@ class CNNOptions:
     dropout: float = option(0.3, "dropout before the last layer", min=0, below=1)
     lr: float = option(2e-3, "peak AdamW learning rate (cosine decay over the run)", above=0)
     weight_decay: float = option(5e-4, "AdamW weight decay", min=0)
-    shift: int = option(2, "random translation of up to this many pixels (label-preserving for digits and garments)",
-                        min=0)
+    shift: int = option(
+        2, "random translation of up to this many pixels (label-preserving for digits and garments)", min=0
+    )
     flip: bool = option(False, "random mirror flips; off because a mirrored 2, 5 or 7 is not a digit")
 
 
@@ -41,8 +42,21 @@ class MLPOptions:
 @hookimpl
 def register_models(register):
     nets = "ganstudio.builtin.models.classifier.nets"
-    register(ModelPlugin("classifier", f"{nets}:CNNClassifier", kind="classifier", options=CNNOptions,
-                         description="small CNN classifier (3 conv blocks, shift augmentation); "
-                                     "the feature space of ganstudio eval"))
-    register(ModelPlugin("mlp", f"{nets}:MLPClassifier", kind="classifier", options=MLPOptions,
-                         description="784-512-10 MLP with RMSprop: the classic beginner's network, for comparison"))
+    register(
+        ModelPlugin(
+            "classifier",
+            f"{nets}:CNNClassifier",
+            kind="classifier",
+            options=CNNOptions,
+            description="small CNN classifier (3 conv blocks, shift augmentation); the feature space of ganstudio eval",
+        )
+    )
+    register(
+        ModelPlugin(
+            "mlp",
+            f"{nets}:MLPClassifier",
+            kind="classifier",
+            options=MLPOptions,
+            description="784-512-10 MLP with RMSprop: the classic beginner's network, for comparison",
+        )
+    )

@@ -17,8 +17,12 @@ from ganstudio.errors import GanstudioError
 
 
 def conv_block(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-            nn.MaxPool2d(2)]
+    return [
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    ]
 
 
 class ClassifierBase(TrainableModel):
@@ -93,8 +97,9 @@ class CNNClassifier(ClassifierBase):
         super().__init__(config)
         c, h, w = config.image_shape
         o = self.options
-        self.body = nn.Sequential(*conv_block(c, o.width), *conv_block(o.width, 2 * o.width),
-                                  *conv_block(2 * o.width, 4 * o.width))
+        self.body = nn.Sequential(
+            *conv_block(c, o.width), *conv_block(o.width, 2 * o.width), *conv_block(2 * o.width, 4 * o.width)
+        )
         flat = 4 * o.width * (h // 8) * (w // 8)
         self.embed = nn.Sequential(nn.Flatten(), nn.Linear(flat, o.hidden), nn.ReLU(inplace=True))
         self.classify = nn.Sequential(nn.Dropout(o.dropout), nn.Linear(o.hidden, config.num_classes))
@@ -155,8 +160,10 @@ def classify_accuracy(model: ClassifierBase, data: ImageData, device, batch_size
     model.eval()
     try:
         # argmax of the probabilities, as eval reads the classes (softmax can round two logits to one probability)
-        logits = [model(to_float(data.images[i : i + batch_size].to(device))).float()
-                  for i in range(0, len(data.images), batch_size)]
+        logits = [
+            model(to_float(data.images[i : i + batch_size].to(device))).float()
+            for i in range(0, len(data.images), batch_size)
+        ]
         predicted = [torch.softmax(batch, dim=1).cpu().argmax(1) for batch in logits]
     finally:
         model.train(was_training)

@@ -32,5 +32,12 @@ supports = square_sides("dcgan")
 
 @hookimpl
 def register_models(register):
-    register(ModelPlugin("dcgan", "ganstudio.builtin.models.dcgan.nets:DCGAN", options=DCGANOptions, supports=supports,
-                         description="DCGAN; square images whose side is 3..8 x 2^k (28, 32, 64, ...)"))
+    register(
+        ModelPlugin(
+            "dcgan",
+            "ganstudio.builtin.models.dcgan.nets:DCGAN",
+            options=DCGANOptions,
+            supports=supports,
+            description="DCGAN; square images whose side is 3..8 x 2^k (28, 32, 64, ...)",
+        )
+    )

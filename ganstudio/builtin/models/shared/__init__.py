@@ -1,7 +1,8 @@
 """What more than one built-in model uses, so that no model folder imports another: image sides the DCGAN-style
 networks can build (``upsampling_plan``, ``square_sides``) here, without torch, for the registration modules; the
-DCGAN networks, their initialisation and the hinge losses in ``shared/nets.py``, imported when a model is built.
-Only ganstudio/builtin/models/* import it; it imports nothing else of ganstudio."""
+DCGAN networks, their initialisation and the hinge losses in ``shared/nets.py``, and the two-network GAN model
+(optimizers, memory format, G's step through a frozen D, the D/G metrics) in ``shared/gan.py``, imported when a
+model is built. Only ganstudio/builtin/models/* import it; of ganstudio it imports only the published API."""
 
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ def square_sides(model: str):
         if h != w:
             return f"{model} needs square images, got {h}x{w}"
         if upsampling_plan(h) is None:
-            return (f"{model} cannot build {h}x{w} images: the side must be 3..8 times a power of two "
-                    "(e.g. 28, 32, 64, 128)")
+            return (
+                f"{model} cannot build {h}x{w} images: the side must be 3..8 times a power of two "
+                "(e.g. 28, 32, 64, 128)"
+            )
         return None
 
     return supports

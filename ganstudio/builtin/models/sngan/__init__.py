@@ -21,13 +21,21 @@ from ganstudio.builtin.models.shared import square_sides
 @dataclass
 class SNGANOptions:
     latent_dim: int = option(128, "size of the latent vector z", min=1)
-    width: int = option(24, "channels of G's last and D's first residual block; they double towards the base "
-                            "resolution (24 trains at about half dcgan's speed on a CPU at 28 px; the paper's 64 about 5x slower)", min=1)
+    width: int = option(
+        24,
+        "channels of G's last and D's first residual block; they double towards the base "
+        "resolution (24 trains at about half dcgan's speed on a CPU at 28 px; the paper's 64 about 5x slower)",
+        min=1,
+    )
     lr: float = option(2e-4, "Adam learning rate of G and D", above=0)
     beta1: float = option(0.0, "Adam beta1 (the paper's 0.0)", min=0, below=1)
     beta2: float = option(0.9, "Adam beta2 (the paper's 0.9)", min=0, below=1)
-    n_dis: int = option(1, "discriminator steps per generator step, each on a fresh real batch (the paper's 5; "
-                           "1 learns faster per second of CPU time)", min=1)
+    n_dis: int = option(
+        1,
+        "discriminator steps per generator step, each on a fresh real batch (the paper's 5; "
+        "1 learns faster per second of CPU time)",
+        min=1,
+    )
     channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
 
 
@@ -36,6 +44,13 @@ supports = square_sides("sngan")
 
 @hookimpl
 def register_models(register):
-    register(ModelPlugin("sngan", "ganstudio.builtin.models.sngan.nets:SNGAN", options=SNGANOptions, supports=supports,
-                         description="SNGAN: ResNet G and D, spectral norm on D, hinge loss; square images whose "
-                                     "side is 3..8 x 2^k (28, 32, 64, ...)"))
+    register(
+        ModelPlugin(
+            "sngan",
+            "ganstudio.builtin.models.sngan.nets:SNGAN",
+            options=SNGANOptions,
+            supports=supports,
+            description="SNGAN: ResNet G and D, spectral norm on D, hinge loss; square images whose "
+            "side is 3..8 x 2^k (28, 32, 64, ...)",
+        )
+    )

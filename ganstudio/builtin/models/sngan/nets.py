@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganstudio.api import Metric, ModelConfig, TrainableModel
+from ganstudio.api import ModelConfig
 from ganstudio.builtin.models.shared import upsampling_plan
+from ganstudio.builtin.models.shared.gan import TwoNetworkGAN, gan_metrics, step_metrics
 from ganstudio.builtin.models.shared.nets import hinge_loss_d, hinge_loss_g
 from ganstudio.builtin.models.sngan import SNGANOptions
 
@@ -89,7 +90,7 @@ class Discriminator(nn.Module):
     def __init__(self, channels: int, side: int, width: int):
         super().__init__()
         base, k = upsampling_plan(side)
-        widths = [width * 2 ** i for i in range(k)]  # e.g. 28 px: w at 14x14, 2w at 7x7
+        widths = [width * 2**i for i in range(k)]  # e.g. 28 px: w at 14x14, 2w at 7x7
         blocks = [DBlock(channels, widths[0], downsample=True, optimized=True)]
         blocks += [DBlock(widths[i - 1], widths[i], downsample=True) for i in range(1, k)]
         blocks += [DBlock(widths[-1], widths[-1], downsample=False)]  # one more block at base x base, as the paper's
@@ -101,39 +102,16 @@ class Discriminator(nn.Module):
         return self.linear(h).flatten()  # a raw logit; the hinge loss uses it as is
 
 
-class SNGAN(TrainableModel):
-    kind = "gan"
+class SNGAN(TwoNetworkGAN):
     Options = SNGANOptions
-    metrics = {
-        "loss_d": Metric("D hinge loss", "losses"),
-        "loss_g": Metric("G loss", "losses"),
-        "d_real": Metric("D(x)", "discriminator outputs (raw)"),
-        "d_fake": Metric("D(G(z))", "discriminator outputs (raw)"),
-    }
+    metrics = gan_metrics(loss_d="D hinge loss", outputs="discriminator outputs (raw)", probabilities=False)
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
         c, side, _ = config.image_shape
-        self.latent_dim = self.options.latent_dim
         self.generator = Generator(self.latent_dim, c, side, self.options.width)
         self.discriminator = Discriminator(c, side, self.options.width)
-        self.memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
-        self.to(memory_format=self.memory_format)
-
-    def configure_optimizers(self):
-        o = self.options
-        fused = next(self.parameters()).is_cuda
-        return {
-            "generator": torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
-        }
-
-    def generate(self, z, labels=None):
-        return self.generator(z)
-
-    def discriminate(self, images, labels=None):
-        """D's raw logit of each image (what the hinge loss uses), float (N,)."""
-        return self.discriminator(images.contiguous(memory_format=self.memory_format)).float()
+        self.use_memory_format(self.options.channels_last)
 
     def training_step(self, batches, optimizers, context):
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
@@ -149,23 +127,10 @@ class SNGAN(TrainableModel):
                     fake = self.generator(z)
                 # One D call on real and fake together: D has no batch norm, so they do not mix, and one call is faster.
                 logits = self.discriminator(torch.cat([images, fake.detach()])).float()
-                logit_real, logit_fake = logits[: len(images)], logits[len(images):]
+                logit_real, logit_fake = logits[: len(images)], logits[len(images) :]
                 loss_d = hinge_loss_d(logit_real, logit_fake)
             self.backward_step(loss_d, opt_d)
 
-        # Generator: maximise D(G(z)). D's weights need no gradients here.
-        opt_g.zero_grad(set_to_none=True)
-        self.discriminator.requires_grad_(False)
-        try:
-            with self.autocast():
-                loss_g = hinge_loss_g(self.discriminator(fake).float())
-            self.backward_step(loss_g, opt_g)
-        finally:
-            self.discriminator.requires_grad_(True)
-
-        return {
-            "loss_d": loss_d.detach(),
-            "loss_g": loss_g.detach(),
-            "d_real": logit_real.detach().mean(),
-            "d_fake": logit_fake.detach().mean(),
-        }
+        # Generator: maximise D(G(z)), through the updated D.
+        loss_g = self.generator_step(opt_g, lambda: hinge_loss_g(self.discriminator(fake).float()))
+        return step_metrics(loss_d, loss_g, logit_real, logit_fake)

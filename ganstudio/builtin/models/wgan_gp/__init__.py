@@ -7,8 +7,8 @@
 A critic (no sigmoid, no batch norm) is trained n_critic times per generator step, each time on a fresh real
 batch, to estimate the Wasserstein-1 distance; a gradient penalty keeps its gradient norm near 1 on random points
 between real and fake images. Adam with the paper's lr 1e-4 and betas (0, 0.9). Square images whose side is
-3..8 x 2^k, as for dcgan (28, 32, 64, ...). The networks and the training step are in ganstudio/builtin/models/wgan_gp/nets.py,
-imported when a model is built.
+3..8 x 2^k, as for dcgan (28, 32, 64, ...). The networks and the training step are in
+ganstudio/builtin/models/wgan_gp/nets.py, imported when a model is built.
 """
 
 from __future__ import annotations
@@ -37,6 +37,13 @@ supports = square_sides("wgan-gp")
 
 @hookimpl
 def register_models(register):
-    register(ModelPlugin("wgan-gp", "ganstudio.builtin.models.wgan_gp.nets:WGANGP", options=WGANGPOptions, supports=supports,
-                         description="WGAN-GP: critic without batch norm, gradient penalty, 5 critic steps per G step; "
-                                     "square images whose side is 3..8 x 2^k (28, 32, 64, ...)"))
+    register(
+        ModelPlugin(
+            "wgan-gp",
+            "ganstudio.builtin.models.wgan_gp.nets:WGANGP",
+            options=WGANGPOptions,
+            supports=supports,
+            description="WGAN-GP: critic without batch norm, gradient penalty, 5 critic steps per G step; "
+            "square images whose side is 3..8 x 2^k (28, 32, 64, ...)",
+        )
+    )

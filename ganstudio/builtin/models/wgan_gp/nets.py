@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganstudio.api import Metric, ModelConfig, TrainableModel
+from ganstudio.api import Metric, ModelConfig
 from ganstudio.builtin.models.shared import upsampling_plan
+from ganstudio.builtin.models.shared.gan import TwoNetworkGAN
 from ganstudio.builtin.models.shared.nets import Generator, init_weights
 from ganstudio.builtin.models.wgan_gp import WGANGPOptions
 
@@ -31,8 +32,7 @@ class Critic(nn.Module):
         return self.net(x).flatten()
 
 
-class WGANGP(TrainableModel):
-    kind = "gan"
+class WGANGP(TwoNetworkGAN):
     Options = WGANGPOptions
     metrics = {
         "loss_critic": Metric("critic loss", "losses"),
@@ -45,28 +45,14 @@ class WGANGP(TrainableModel):
         super().__init__(config)
         c, side, _ = config.image_shape
         o = self.options
-        self.latent_dim = o.latent_dim
         self.generator = Generator(self.latent_dim, c, side, o.width)
         self.generator.apply(init_weights)  # DCGAN's generator, initialised as in DCGAN
         # The critic. The core finds it by this name: DiffAugment (--augment) hooks its inputs.
         self.discriminator = Critic(c, side, o.width)
-        self.memory_format = torch.channels_last if o.channels_last else torch.contiguous_format
-        self.to(memory_format=self.memory_format)
+        self.use_memory_format(o.channels_last)
 
     def configure_optimizers(self):
-        o = self.options
-        fused = next(self.parameters()).is_cuda  # one kernel per step for all parameters on the GPU
-        return {
-            "generator": torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
-            "critic": torch.optim.Adam(self.discriminator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), fused=fused),
-        }
-
-    def generate(self, z, labels=None):
-        return self.generator(z)
-
-    def discriminate(self, images, labels=None):
-        """The critic's unbounded score of each image, float (N,)."""
-        return self.discriminator(images.contiguous(memory_format=self.memory_format)).float()
+        return {"generator": self.adam(self.generator), "critic": self.adam(self.discriminator)}
 
     def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """(||grad critic(x_hat)|| - 1)^2 at random points x_hat on the lines between real and fake images."""
@@ -90,7 +76,10 @@ class WGANGP(TrainableModel):
             with self.autocast():
                 with torch.no_grad():  # the critic step needs no gradients through G
                     fake = self.generator(z)
-                score_real, score_fake = self.discriminator(real).float().mean(), self.discriminator(fake).float().mean()
+                score_real, score_fake = (
+                    self.discriminator(real).float().mean(),
+                    self.discriminator(fake).float().mean(),
+                )
             penalty = self.gradient_penalty(real, fake.float())
             wasserstein = score_real - score_fake
             loss_c = -wasserstein + o.gp_weight * penalty
@@ -99,14 +88,6 @@ class WGANGP(TrainableModel):
                 totals[key] = totals[key] + value.detach() / o.n_critic  # averaged over the critic steps
 
         # Generator: raise the critic's score of fresh fakes. It needs no real batch, so it draws none.
-        # The critic's weights need no gradients here.
-        opt_g.zero_grad(set_to_none=True)
-        self.discriminator.requires_grad_(False)
-        try:
-            z = self.sample_latent(batches.batch_size, device=real.device)
-            with self.autocast():
-                loss_g = -self.discriminator(self.generator(z)).float().mean()
-            self.backward_step(loss_g, opt_g)
-        finally:
-            self.discriminator.requires_grad_(True)
+        z = self.sample_latent(batches.batch_size, device=real.device)
+        loss_g = self.generator_step(opt_g, lambda: -self.discriminator(self.generator(z)).float().mean())
         return {**totals, "loss_g": loss_g.detach()}

@@ -1,0 +1,101 @@
+"""How ``ganstudio eval`` shows and records its result: the score table, the printed report and the line appended
+to metrics.jsonl. A helper of eval.py only (so that file stays short), not a plugin: it is this command's
+presentation, not scoring, so it stays next to its command rather than in ganstudio/scoring/.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ganstudio.errors import GanstudioError
+from ganstudio.scoring.table import SCORES
+
+
+def append_to_metrics_file(path: Path, result: dict, ckpt: dict) -> Path:
+    """One JSON line like the training log's, with the scores under the same names the eval callback uses."""
+    s = result["samples"]
+    record = {
+        "step": result["step"],
+        "epoch": round(result["step"] / max(ckpt["progress"].get("steps_per_epoch", 1), 1), 4),
+        "event": "eval",
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "eval_samples": result["n"],
+        "weights": result["weights"],
+        **{k: s[k] for k in (*(score.key for score in SCORES), "rarest_share", "commonest_share")},
+        **{score.floor: result["real"][score.key] for score in SCORES if score.floor},
+        "classifier": result["classifier"],
+    }
+    if result.get("class_consistency") is not None:
+        record["class_consistency"] = result["class_consistency"]["mean"]
+    if result["real"].get("class_consistency") is not None:
+        record["floor_class_consistency"] = result["real"]["class_consistency"]["mean"]
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as e:
+        raise GanstudioError(f"could not append the scores to {path}: {e.strerror or e}") from None
+    return path
+
+
+WEIGHTS = {"ema": "averaged (EMA) generator", "raw": "raw generator weights", None: ""}
+
+
+def score_table(result: dict, floor_name: str) -> Table:
+    """Each score of the table for the samples and the floor, then class coverage and class consistency."""
+    samples, real = result["samples"], result["real"]
+    table = Table(show_edge=False)
+    table.add_column("score")
+    table.add_column("samples", justify="right")
+    table.add_column(floor_name, justify="right")
+    table.add_column("better")
+    for score in SCORES:
+        table.add_row(score.label, score.show(samples[score.key]), score.show(real[score.key]), score.better)
+    for which in ("rarest", "commonest"):
+        cells = (f"{r[which + '_class']} {r[which + '_share'] * 100:.1f}%" for r in (samples, real))
+        table.add_row(f"{which} class", *cells, "closer to 10%" if len(samples["class_counts"]) == 10 else "")
+    consistency, floor = result.get("class_consistency"), real.get("class_consistency") or {}
+    if consistency is not None:
+        table.add_row(
+            "class consistency",
+            f"{consistency['mean'] * 100:.1f}%",
+            f"{floor['mean'] * 100:.1f}%" if floor else "",
+            "higher",
+        )
+        table.add_row(
+            "least consistent class",
+            f"{consistency['worst_class']} {consistency['worst'] * 100:.1f}%",
+            f"{floor['worst_class']} {floor['worst'] * 100:.1f}%" if floor else "",
+            "higher",
+        )
+    return table
+
+
+def shares(per_class: dict) -> str:
+    return ", ".join(f"{name} {share * 100:.1f}%" for name, share in per_class.items())
+
+
+def print_report(result: dict, floor_name: str) -> None:
+    what = result["checkpoint"] or result["samples_file"]
+    step = f" (step {result['step']:,}, {WEIGHTS[result['weights']]})" if result["step"] is not None else ""
+    acc = result["classifier_test_accuracy"]
+    print(
+        f"scored {result['n']:,} images from {what}{step} against {result['reference_images']:,} training images of "
+        f"{result['data_source']}"
+    )
+    print(f"feature space: {result['classifier']}" + (f" (test accuracy {acc * 100:.2f}%)" if acc is not None else ""))
+    Console().print(score_table(result, floor_name))
+    counts = result["samples"]["class_counts"]
+    names = result["classes"] or [str(i) for i in range(len(counts))]
+    print("samples per class: " + ", ".join(f"{name} {count}" for name, count in zip(names, counts)))
+    consistency, floor = result.get("class_consistency"), result["real"].get("class_consistency")
+    if consistency is not None:
+        print("seen as the class asked for: " + shares(consistency["per_class"]))
+        if floor:
+            print("real held-out images seen as their class: " + shares(floor["per_class"]))
+    appended = f"appended to {result['metrics_file']}  " if result["metrics_file"] else ""
+    print(f"{appended}({result['seconds']:.1f} s)")
