@@ -21,7 +21,8 @@ from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.store.runs import RunLock, check_run_name
 from ganstudio.train.distributed import Distributed, rank_prefix
 from ganstudio.train.loop import fit
-from ganstudio.train.run import Run, prepare_process
+from ganstudio.train.process import prepare_process
+from ganstudio.train.run import Run
 
 
 def train(

@@ -30,8 +30,7 @@ from ganstudio.train.augment import parse_policy
 from ganstudio.train.batches import DeviceBatches
 from ganstudio.train.distributed import Distributed
 from ganstudio.train.ema import GeneratorEMA, generator_of
-from ganstudio.train.process import machine_description, rng_state, set_rng_state
-from ganstudio.train.process import prepare_process as prepare_process
+from ganstudio.train.process import machine_description, prepare_process, rng_state, set_rng_state
 
 
 class Run:
