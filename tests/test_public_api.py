@@ -155,7 +155,11 @@ def test_the_kit_takes_a_dataset_and_the_sibling_module_registering_its_default_
 @dataclass
 class SplitOptions:
     latent_dim: int = option(4, "latent size", min=1)
-    d_loss: str = option("r1", "r1: the D step is an R1 penalty alone; skip: the D step never calls D's aux head")
+    d_loss: str = option(
+        "r1",
+        "r1: the D step is an R1 penalty alone; r1+zero: the same plus 0 * D's score (the documented fix); "
+        "skip: the D step never calls D's aux head",
+    )
 
 
 class SplitGAN(TrainableModel):
@@ -182,10 +186,14 @@ class SplitGAN(TrainableModel):
         return torch.tanh(self.generator(z)).view(len(z), *self.shape)
 
     def training_step(self, batches, optimizers, context):
-        real = batches.next().images.detach().requires_grad_(self.options.d_loss == "r1")
+        r1 = self.options.d_loss.startswith("r1")
+        real = batches.next().images.detach().requires_grad_(r1)
         optimizers["d"].zero_grad()
-        if self.options.d_loss == "r1":
-            loss_d = self.penalty_gradients(self.discriminator(real), real).pow(2).sum() * 0.1
+        if r1:
+            score = self.discriminator(real)
+            loss_d = self.penalty_gradients(score, real).pow(2).sum() * 0.1
+            if self.options.d_loss == "r1+zero":  # every parameter D's call reaches now gets a (zero) gradient
+                loss_d = loss_d + 0 * score.sum()
         else:
             fake = self.generate(self.sample_latent(len(real))).detach()
             loss_d = F.softplus(-self.discriminator(real)).mean() + F.softplus(self.discriminator(fake)).mean()
@@ -219,6 +227,14 @@ def test_a_step_that_leaves_parameters_without_gradients_fails_on_two_processes_
 
 def test_ddp_options_make_a_step_that_skips_part_of_a_network_train_on_two_processes(tmp_path):
     check_distributed_step(split_model("skip", {"find_unused_parameters": True}), synthetic_data(32), tmp_path)
+
+
+def test_the_documented_fix_makes_an_r1_only_step_train_on_two_processes(tmp_path):
+    """docs/plugins.md: an R1-only D step is fixed by adding 0 * score.sum() to its loss (find_unused_parameters
+    here too, for the aux head this model's steps never call in r1 mode)."""
+    check_distributed_step(split_model("r1+zero", {"find_unused_parameters": True}), synthetic_data(32), tmp_path)
+    with pytest.raises(AssertionError, match="finished reduction"):
+        check_distributed_step(split_model("r1", {"find_unused_parameters": True}), synthetic_data(32), tmp_path)
 
 
 def test_the_model_check_runs_the_two_process_step(tmp_path, one_torch_thread):
