@@ -127,6 +127,19 @@ def test_docs_excerpts_of_the_built_in_models_are_current(path):
     assert not missing, f"docs/plugins.md quotes lines that are not in {path}: {missing}"
 
 
+def test_docs_list_every_field_of_the_run_view_and_its_config():
+    """docs/plugins.md's RunView table names every field of RunView, and its config row every field of RunConfig."""
+    from dataclasses import fields
+
+    from ganstudio.api.run_view import RunConfig, RunView
+
+    section = DOCS.read_text().split("## The run (`RunView`)")[1].split("\n## ")[0]
+    missing = [f.name for f in fields(RunView) if not f.name.startswith("_") and f"`{f.name}`" not in section]
+    config_row = next(line for line in section.splitlines() if line.startswith("| `config` |"))
+    missing += [f"config.{f.name}" for f in fields(RunConfig) if f"`{f.name}`" not in config_row]
+    assert not missing, f"docs/plugins.md's RunView table misses {missing}"
+
+
 def test_docs_name_every_contract_kit_function():
     from ganstudio import testing
 
