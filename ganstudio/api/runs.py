@@ -21,6 +21,7 @@ from ganstudio.api.types import ModelConfig
 from ganstudio.config import TrainConfig
 from ganstudio.errors import GanstudioError
 from ganstudio.store.checkpoint import load_checkpoint
+from ganstudio.store.paths import is_file
 from ganstudio.store.runs import NAME, choose_checkpoint, run_name_of
 
 DEFAULT_CHECKPOINTS_DIR = TrainConfig.default("checkpoints_dir")  # load_run's default, as the CLI's
@@ -58,11 +59,11 @@ def load_run(
     (of ``kind`` when given). The model is on the CPU in eval mode; with ``ema`` (the default) a GAN's generator
     holds the averaged weights when the checkpoint has them. ``plugins``: the loaded plugins the model plugin comes
     from (default: everything installed, as the CLI loads it). Any problem is a one-line GanstudioError."""
-    is_file = name_or_path is not None and (
-        isinstance(name_or_path, Path) or not NAME.fullmatch(str(name_or_path)) or Path(name_or_path).is_file()
+    as_path = name_or_path is not None and (
+        isinstance(name_or_path, Path) or not NAME.fullmatch(str(name_or_path)) or is_file(name_or_path)
     )
     path, chosen = choose_checkpoint(
-        str(name_or_path) if is_file else None, None if is_file else name_or_path, checkpoints_dir, kind=kind
+        str(name_or_path) if as_path else None, None if as_path else name_or_path, checkpoints_dir, kind=kind
     )
     return load_chosen(path, chosen, plugins, ema=ema, kind=kind)
 

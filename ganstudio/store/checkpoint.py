@@ -18,6 +18,7 @@ from ganstudio import __version__
 from ganstudio.config import TrainConfig
 from ganstudio.errors import GanstudioError
 from ganstudio.store.atomic import atomic_write
+from ganstudio.store.paths import is_file, shown
 
 FORMAT = "ganstudio-checkpoint"
 VERSION = 2
@@ -62,8 +63,8 @@ def load_checkpoint(path, mmap: bool = False) -> dict:
     """Load and validate a ganstudio checkpoint; every failure is one line naming the file. ``mmap``: tensors stay
     in the file until touched (reading a run's progress and scores without its weights)."""
     path = Path(path)
-    if not path.is_file():
-        raise GanstudioError(f"checkpoint {path} does not exist")
+    if not is_file(path):
+        raise GanstudioError(f"checkpoint {shown(path)} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from ganstudio.errors import GanstudioError
+from ganstudio.store.paths import is_file, shown
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,99}")
 
@@ -21,7 +22,7 @@ def check_run_name(name: str) -> str:
     starting with a dot, so it can never point outside them."""
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise GanstudioError(
-            f"run name '{name}' is not a plain name: use letters, digits, '.', '_', '+', '=' and '-' "
+            f"run name '{shown(name)}' is not a plain name: use letters, digits, '.', '_', '+', '=' and '-' "
             f"(at most 100, not starting with '.' or '-')"
         )
     return name
@@ -55,12 +56,12 @@ def choose_checkpoint(
 ) -> tuple[Path, str]:
     """(path, how it was chosen) from --checkpoint PATH, a run name, or else the newest run of ``kind``."""
     if checkpoint and run:
-        raise GanstudioError(f"give a run name ('{run}') or --checkpoint {checkpoint}, not both")
+        raise GanstudioError(f"give a run name ('{shown(run)}') or --checkpoint {shown(checkpoint)}, not both")
     if checkpoint:
         return Path(checkpoint), "--checkpoint"
     if run:
-        if not NAME.fullmatch(run) and Path(run).is_file():  # a checkpoint file typed where the run name goes
-            raise GanstudioError(f"'{run}' is a file, not a run name: pass it as --checkpoint {run}")
+        if not NAME.fullmatch(run) and is_file(run):  # a checkpoint file typed where the run name goes
+            raise GanstudioError(f"'{shown(run)}' is a file, not a run name: pass it as --checkpoint {shown(run)}")
         check_run_name(run)
         path = Path(checkpoints_dir) / run / "last.pt"
         if not path.is_file():
