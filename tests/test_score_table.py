@@ -67,7 +67,7 @@ def fake_result(**extra) -> dict:
 
 
 def test_eval_table_prints_every_score_with_its_label_format_and_direction():
-    from ganstudio.builtin.commands.eval import score_table
+    from ganstudio.builtin.commands.eval_report import score_table
 
     console = Console(record=True, width=200)
     console.print(score_table(fake_result(), "real (held-out test)"))

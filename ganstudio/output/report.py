@@ -14,14 +14,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from ganstudio.output.report_style import CHECK_SCRIPT as CHECK_SCRIPT
-from ganstudio.output.report_style import COLOURS as COLOURS
-from ganstudio.output.report_style import STYLE as STYLE
-from ganstudio.output.report_style import data_uri as data_uri
-from ganstudio.output.report_style import esc as esc
-from ganstudio.output.report_style import img as img
-from ganstudio.output.report_style import page as page
-from ganstudio.output.report_style import png_bytes as png_bytes
+from ganstudio.output.report_style import COLOURS, esc, img, page, png_bytes
 from ganstudio.output.summaries import RunSummary, age, duration, reproduce_command
 from ganstudio.scoring.table import BEST, SCORES
 

@@ -29,10 +29,7 @@ from ganstudio import hookimpl
 from ganstudio.api.commands import add_checkpoint_options, add_class_option
 from ganstudio.api.data import add_data_options, load_data
 from ganstudio.api.options import positive_int
-from ganstudio.builtin.commands.eval_report import WEIGHTS as WEIGHTS  # re-exported (defined here before)
 from ganstudio.builtin.commands.eval_report import append_to_metrics_file, print_report
-from ganstudio.builtin.commands.eval_report import score_table as score_table
-from ganstudio.builtin.commands.eval_report import shares as shares
 from ganstudio.config import DataSpec, TrainConfig
 from ganstudio.errors import GanstudioError
 from ganstudio.store.runs import choose_checkpoint

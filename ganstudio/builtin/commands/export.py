@@ -20,7 +20,6 @@ from pathlib import Path
 
 from ganstudio import hookimpl
 from ganstudio.api.commands import add_checkpoint_options, add_folder_options
-from ganstudio.builtin.commands.exporters import ONNX_OPSET as ONNX_OPSET  # re-exported (defined here before)
 from ganstudio.builtin.commands.exporters import example_inputs, exportable, failure, max_difference, onnx_export
 from ganstudio.errors import GanstudioError
 

@@ -25,9 +25,6 @@ from ganstudio.api.options import (
     positive_int,
     seed_number,
 )
-from ganstudio.builtin.commands.train_config import RUN_DEFAULTS as RUN_DEFAULTS  # re-exported (defined here before)
-from ganstudio.builtin.commands.train_config import RUN_OPTIONS as RUN_OPTIONS
-from ganstudio.builtin.commands.train_config import chosen_callbacks as chosen_callbacks
 from ganstudio.builtin.commands.train_config import (
     config_from_args,
     dataset_defaults,

@@ -28,9 +28,11 @@ from typing import TYPE_CHECKING, Optional
 
 from ganstudio.api import option
 from ganstudio.builtin.datasets import cache_root
-from ganstudio.builtin.datasets.decode import MAX_PIXELS as MAX_PIXELS
-from ganstudio.builtin.datasets.decode import RefusedImage as RefusedImage
-from ganstudio.builtin.datasets.decode import decode as decode  # looked up here at each call (tests patch it)
+from ganstudio.builtin.datasets.decode import (
+    MAX_PIXELS,
+    RefusedImage,
+    decode,  # looked up here at each call (tests patch it)
+)
 from ganstudio.errors import GanstudioError
 
 if TYPE_CHECKING:  # annotations only: torch is imported where it is used
