@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-QUOTED = 80  # characters of a user's path or name a one-line message quotes
+QUOTED = 160  # characters of a user's path or name a one-line message quotes (real paths are shorter)
 
 
 def is_file(path) -> bool:
