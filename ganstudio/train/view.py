@@ -62,6 +62,10 @@ class Hooks:
         )
 
     def call(self, hook_name: str, **kwargs) -> list:
+        """Call a lifecycle hook with a fresh view; none is built when no plugin implements the hook (the per-step
+        after_training_step usually has none)."""
+        if not getattr(self.plugins.pm.hook, hook_name).get_hookimpls():
+            return []
         return self.plugins.call(hook_name, run=self.view(), **kwargs)
 
     # --- what RunView's methods do ------------------------------------------------------------------------------
