@@ -76,3 +76,25 @@ def one_torch_thread():
 
 # Tiny, fast settings for a training run: a 16-wide DCGAN on the 256-image fixture.
 FAST = ("--batch-size", "32", "--log-every", "2")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``folder = small_disk(256)``: an empty, real file system of that many KB (tmpfs; needs root, else the test is
+    skipped), for full-disk tests. Unmounted afterwards."""
+    import subprocess
+
+    mounted = []
+
+    def mount(kilobytes: int) -> Path:
+        folder = tmp_path / f"small-disk-{len(mounted)}"
+        folder.mkdir()
+        command = ["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(folder)]
+        if subprocess.run(command, capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a small tmpfs here (not root)")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)

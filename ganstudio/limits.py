@@ -1,0 +1,32 @@
+"""Every size limit ganstudio enforces on what a user asks for or a run folder holds, stated once, checked before
+anything is allocated. Imports only errors, so any layer (datasets and models included) may import it.
+
+A limit exists so that a typo (``--n 1e9``) or a hostile file (a 3 GB npz in 3 MB, a 400 MB "PNG", a class name of
+100,000 characters) gets one line instead of eating the machine's memory. Each is far above real use."""
+
+from __future__ import annotations
+
+from ganstudio.errors import GanstudioError
+
+# What a command may be asked to make.
+SAMPLE_IMAGES = 100_000  # sample --n / --per-class x classes / --seeds into .npz or a PNG folder
+GRID_IMAGES = 10_000  # images in one PNG grid (100 x 100); more goes to --out DIR/ or .npz
+EVAL_IMAGES = 100_000  # eval --n and the images of eval --samples (the standard FID uses 50,000)
+FRAMES = 2_000  # interpolate --frames and gif frames
+INTERPOLATE_WALKS = 1_000  # interpolate --n (walks side by side)
+SCALE = 32  # interpolate/gif --scale (pixel enlargement)
+SHOW_CELLS = 10_000  # show --rows x --cols
+
+# What a run folder or checkpoint may hold.
+TEXT_CHARS = 200  # a string read from a checkpoint or run file: class names, option values, run names
+CLASS_NAMES = 10_000  # class names in one checkpoint
+EMBED_BYTES = 20 * 2**20  # one image a report embeds (curves.png, timeline.gif, a grid)
+NPZ_BYTES = 8 * 2**30  # the unpacked arrays of one --samples .npz
+
+
+def at_most(what: str, value: int, limit: int, fix: str = "") -> int:
+    """``value`` if it is within ``limit``, else one line: "--n is 1,000,000,000; the most is 100,000 (fix)"."""
+    if value > limit:
+        hint = f"; {fix}" if fix else ""
+        raise GanstudioError(f"{what} is {value:,}; the most is {limit:,}{hint}")
+    return value
