@@ -30,3 +30,14 @@ def at_most(what: str, value: int, limit: int, fix: str = "") -> int:
         hint = f"; {fix}" if fix else ""
         raise GanstudioError(f"{what} is {value:,}; the most is {limit:,}{hint}")
     return value
+
+
+# C0 and C1 control characters, DEL, and the bidirectional overrides that reorder what a terminal or page shows.
+_CONTROL = {c: None for c in [*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+
+
+def clean_text(text, limit: int = TEXT_CHARS) -> str:
+    """A string from a run file or checkpoint made inert for a terminal or a page: control characters (escape codes,
+    bidi overrides) removed and at most ``limit`` characters kept (then "…"). Markup escaping is the renderer's job."""
+    text = str(text).translate(_CONTROL)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
