@@ -11,6 +11,7 @@ from ganstudio.errors import GanstudioError
 # What a command may be asked to make.
 SAMPLE_IMAGES = 100_000  # sample --n / --per-class x classes / --seeds into .npz or a PNG folder
 GRID_IMAGES = 10_000  # images in one PNG grid (100 x 100); more goes to --out DIR/ or .npz
+GRID_PIXELS = 2**28  # pixels of one PNG grid (16,384 x 16,384, 800 MB as RGB): 100 x 100 images of 160 px
 EVAL_IMAGES = 100_000  # eval --n and the images of eval --samples (the standard FID uses 50,000)
 FRAMES = 2_000  # interpolate --frames and gif frames
 INTERPOLATE_WALKS = 1_000  # interpolate --n (walks side by side)
@@ -19,6 +20,7 @@ SHOW_CELLS = 10_000  # show --rows x --cols
 
 # What a run folder or checkpoint may hold.
 TEXT_CHARS = 200  # a string read from a checkpoint or run file: class names, option values, run names
+LINE_CHARS = 1_000  # one line shown from a run's strings (all its options, its problems): a few TEXT_CHARS
 CLASS_NAMES = 10_000  # class names in one checkpoint
 EMBED_BYTES = 20 * 2**20  # one image a report embeds (curves.png, timeline.gif, a grid)
 NPZ_BYTES = 8 * 2**30  # the unpacked arrays of one --samples .npz

@@ -7,8 +7,11 @@ import time
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.text import Text
+
+from ganstudio.limits import LINE_CHARS, clean_text
 
 NOT_SHOWN = {"images_per_s", "steps_per_s", "step", "epoch", "elapsed_s"}
 
@@ -32,6 +35,12 @@ def format_metrics(metrics: dict, specs: dict | None = None) -> str:
     return "  ".join(parts)
 
 
+def inert(text) -> str:
+    """A line made safe for a terminal: a run's name or a message quoting a run file's strings cannot send escape
+    codes (control characters are removed, line by line)."""
+    return "\n".join(clean_text(line, LINE_CHARS) for line in str(text).split("\n"))
+
+
 def format_duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf"):
         return "--:--"
@@ -48,7 +57,7 @@ class LiveView:
     ):
         self.console = console or Console(stderr=False)
         self.plain = (not self.console.is_terminal) if plain is None else plain
-        self.title = title
+        self.title = inert(title)  # a run's name, which may come from a checkpoint
         self.plain_interval = plain_interval
         self._last_plain = 0.0
         self.progress = None
@@ -66,7 +75,7 @@ class LiveView:
                 TextColumn("ETA {task.fields[eta]}"),
                 console=self.console,
             )
-            self.task = self.progress.add_task(self.title, total=1000, position="", speed="", eta="--:--")
+            self.task = self.progress.add_task(escape(self.title), total=1000, position="", speed="", eta="--:--")
             self.stats = Text("")
             self.live = Live(
                 console=self.console,
@@ -112,8 +121,9 @@ class LiveView:
 
     def log(self, message: str):
         """A line that stays above the live display (or a plain line)."""
+        message = inert(message)
         if self.progress is not None:
-            self.console.print(message, highlight=False)
+            self.console.print(Text(message))  # as written: a message is never read as markup
         else:
             print(message, flush=True)
             sys.stdout.flush()

@@ -14,9 +14,10 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from ganstudio.output.report_style import COLOURS, esc, img, page, png_bytes
+from ganstudio.output.report_style import COLOURS, embedded, esc, img, page, png_bytes
 from ganstudio.output.summaries import RunSummary, age, duration, reproduce_command
 from ganstudio.scoring.table import BEST, SCORES
+from ganstudio.store.rundir import is_finite, metrics_records
 
 
 def final_grid(summary: RunSummary, plugins, scale: int = 2) -> tuple[Optional[bytes], str]:
@@ -98,7 +99,9 @@ def scores_table(s: RunSummary) -> str:
     return table
 
 
-def run_page(s: RunSummary, plugins, samples_dir: Path) -> str:
+def run_page(s: RunSummary, plugins, samples_dir: Path, notes: Optional[list] = None) -> str:
+    """The page of one run; the reasons any of its files were left out are added to ``notes``."""
+    notes = [] if notes is None else notes
     samples = Path(samples_dir) / s.name
     body = [header(s), "<h2>Samples</h2>"]
     grid, caption = final_grid(s, plugins)
@@ -107,15 +110,15 @@ def run_page(s: RunSummary, plugins, samples_dir: Path) -> str:
         if grid
         else f"<p>{esc(caption)}.</p>"
     )
-    timeline, curves = samples / "timeline.gif", samples / "curves.png"
-    if timeline.is_file():
+    timeline = embedded(samples, "timeline.gif", "gif", notes, alt="timeline", width=480)
+    if timeline:
         body += [
             "<h2>Timeline</h2>",
-            f"<figure>{img(timeline.read_bytes(), 'image/gif', alt='timeline', width=480)}"
-            "<figcaption>the fixed-latent grid over training</figcaption></figure>",
+            f"<figure>{timeline}<figcaption>the fixed-latent grid over training</figcaption></figure>",
         ]
-    if curves.is_file():
-        body += ["<h2>Curves</h2>", img(curves.read_bytes(), cls="plot", alt="training curves")]
+    curves = embedded(samples, "curves.png", "png", notes, cls="plot", alt="training curves")
+    if curves:
+        body += ["<h2>Curves</h2>", curves]
     body += ["<h2>Scores</h2>", scores_table(s)]
     if s.results:  # what the model's evaluate() stored, e.g. a classifier's test accuracy
         body.append("<p>" + " · ".join(f"{esc(k)}: {esc(_fmt(v))}" for k, v in s.results.items()) + "</p>")
@@ -166,8 +169,6 @@ def overlaid_curves(summaries: list[RunSummary]) -> Optional[bytes]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ganstudio.store.atomic import read_jsonl
-
     panels = [
         ("G loss", ("loss_g",)),
         ("D / critic loss", ("loss_d", "loss_critic", "loss")),
@@ -177,12 +178,12 @@ def overlaid_curves(summaries: list[RunSummary]) -> Optional[bytes]:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), dpi=100)
     drawn = False
     for i, s in enumerate(summaries):
-        records = read_jsonl(Path(s.run_dir) / "metrics.jsonl")
+        records = metrics_records(Path(s.run_dir) / "metrics.jsonl")[0]  # only records with a whole-number step
         for ax, (_, keys) in zip(axes, panels):
-            key = next((k for k in keys if any(isinstance(r.get(k), (int, float)) for r in records)), None)
+            key = next((k for k in keys if any(is_finite(r.get(k)) for r in records)), None)
             if key is None:
                 continue
-            points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and "step" in r]
+            points = [(r["step"], r[key]) for r in records if is_finite(r.get(key))]
             ax.plot(
                 *zip(*points),
                 color=COLOURS[i % len(COLOURS)],
@@ -242,7 +243,9 @@ def comparison_table(summaries: list[RunSummary]) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
-def comparison_page(summaries: list[RunSummary], plugins, samples_dir: Path) -> str:
+def comparison_page(summaries: list[RunSummary], plugins, samples_dir: Path, notes: Optional[list] = None) -> str:
+    """The page comparing runs; the reasons any of their files were left out are added to ``notes``."""
+    notes = [] if notes is None else notes
     names = ", ".join(s.name for s in summaries)
     body = [
         f"<h1>{len(summaries)} runs compared</h1>",
@@ -271,7 +274,8 @@ def comparison_page(summaries: list[RunSummary], plugins, samples_dir: Path) -> 
         for step in steps:
             body.append(f"<h3>step {step:,}</h3><div class=row>")
             for s, found in zip(summaries, files):
-                grid = img(found[step].read_bytes(), alt=f"{s.name} step {step}")
+                path = found[step]
+                grid = embedded(path.parent, path.name, "png", notes, alt=f"{s.name} step {step}")
                 body.append(f"<figure>{grid}<figcaption>{esc(s.name)}</figcaption></figure>")
             body.append("</div>")
     else:

@@ -1,10 +1,14 @@
-"""The HTML the report pages share: the style sheet, the image check script, run colours and tag helpers."""
+"""The HTML the report pages share: style sheet, image check script, run colours, tags, embedding a run's files."""
 
 from __future__ import annotations
 
 import base64
 import html
+from pathlib import Path
 from typing import Optional
+
+from ganstudio.errors import GanstudioError
+from ganstudio.store.rundir import read_embedded_image
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
@@ -64,3 +68,18 @@ def page(title: str, body: list[str]) -> str:
         + "\n".join(body)
         + "\n</body></html>\n"
     )
+
+
+MIME = {"png": "image/png", "gif": "image/gif"}
+
+
+def embedded(folder: Path, name: str, kind: str, notes: list, **shown) -> str:
+    """The <img> of a run's own file, checked by read_embedded_image; "" when there is none. A refused file (a link,
+    not a PNG/GIF, too large) becomes a visible note saying why, and the reason is added to ``notes``."""
+    try:
+        data = read_embedded_image(folder, name, kind)
+    except GanstudioError as e:
+        why = f"{name} not embedded: {e}"
+        notes.append(why)
+        return f'<p class="meta">{esc(why)}</p>'
+    return img(data, MIME[kind], **shown) if data is not None else ""

@@ -16,7 +16,9 @@ from typing import Optional
 
 from ganstudio.config import TrainConfig
 from ganstudio.errors import GanstudioError
+from ganstudio.limits import LINE_CHARS, clean_text
 from ganstudio.scoring.table import BEST, SCORES
+from ganstudio.store.rundir import is_finite, is_whole
 
 # The run settings a summary lists among its options (in this order) when they differ from train's defaults, which
 # are TrainConfig's; the reproduce command passes them with these flags.
@@ -83,81 +85,136 @@ def list_runs(checkpoints_dir) -> list[RunSummary]:
 
 
 def summarize(run_dir: Path) -> RunSummary:
-    """A run's summary; never raises for a damaged run: the problem goes into ``problem``."""
-    from ganstudio.store.atomic import read_jsonl
+    """A run's summary; never raises for a damaged run: the problem goes into ``problem``, and a value that is not
+    what it should be (NaN seconds, a step that is not a number) is left out and named there too."""
     from ganstudio.store.checkpoint import load_checkpoint
+    from ganstudio.store.rundir import metrics_records
 
     run_dir = Path(run_dir)
     s = RunSummary(name=run_dir.name, run_dir=str(run_dir))
+    problems: list[str] = []
     running = is_running(run_dir)
     try:
-        records = read_jsonl(run_dir / "metrics.jsonl")
+        records, skipped = metrics_records(run_dir / "metrics.jsonl")
     except GanstudioError as e:
-        records, s.problem = [], str(e)
+        records, skipped = [], 0
+        problems.append(str(e))
+    if skipped:
+        problems.append(
+            f"metrics.jsonl: {skipped} record{'s' if skipped > 1 else ''} without a whole-number step skipped"
+        )
     read_scores(s, records)
     path = run_dir / "last.pt"
     if not path.is_file():
         s.status = "running" if running else "no checkpoint"
-        s.problem = s.problem or ("no last.pt yet" if running else "no last.pt (the run stopped before its first save)")
-        return s
+        problems.append("no last.pt yet" if running else "no last.pt (the run stopped before its first save)")
+        return with_problems(s, problems)
     s.saved_at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
     try:
         ckpt = load_checkpoint(path, mmap=True)
-        read_checkpoint(s, ckpt)
+        problems += read_checkpoint(s, ckpt)
     except GanstudioError as e:
-        s.problem, s.status = str(e), "unreadable"
-        return s
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        s.problem = f"{path}: checkpoint is missing or has a malformed entry ({type(e).__name__}: {e})"
         s.status = "unreadable"
-        return s
+        return with_problems(s, [str(e), *problems])
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+        problem = f"{path}: checkpoint is missing or has a malformed entry ({type(e).__name__}: {e})"
+        s.status = "unreadable"
+        return with_problems(s, [problem, *problems])
     last = records[-1] if records else {}
     if running:
         s.status = "running"
     elif last.get("event") == "error":
-        s.status, s.error = ("diverged" if last.get("diverged") else "failed"), last.get("error")
+        s.status = "diverged" if last.get("diverged") else "failed"
+        s.error = clean_text(last.get("error")) if last.get("error") is not None else None
     else:
         s.status = "finished" if ckpt["progress"].get("finished") else "interrupted"
+    return with_problems(s, problems)
+
+
+def with_problems(s: RunSummary, problems: list[str]) -> RunSummary:
+    s.problem = clean_text("; ".join(problems), limit=LINE_CHARS) if problems else None
     return s
 
 
-def read_checkpoint(s: RunSummary, ckpt: dict) -> None:
+class Checked:
+    """Reads values from a checkpoint, keeping a default and noting a problem for each one that is not valid."""
+
+    def __init__(self):
+        self.problems: list[str] = []
+
+    def _bad(self, where: str, value, what: str, default):
+        self.problems.append(f"last.pt: {where} is {clean_text(repr(value), 40)}, not {what}")
+        return default
+
+    def count(self, where: str, value, default: int = 0, least: int = 0) -> int:
+        return value if is_whole(value) and value >= least else self._bad(where, value, "a whole number", default)
+
+    def amount(self, where: str, value, default: float = 0.0) -> float:
+        ok = is_finite(value) and value >= 0
+        return float(value) if ok else self._bad(where, value, "a finite number >= 0", default)
+
+    def text(self, where: str, value, default: str = "") -> str:
+        if value is None:
+            return default
+        return clean_text(value) if isinstance(value, str) else self._bad(where, value, "a string", default)
+
+    def plain(self, where: str, value):
+        """An option's value as a listing shows it: a clean string, a finite number, a bool or None."""
+        if value is None or isinstance(value, bool) or is_finite(value):
+            return value
+        return self.text(where, value, clean_text(repr(value), 40))
+
+
+def read_checkpoint(s: RunSummary, ckpt: dict) -> list[str]:
+    """Fills ``s`` from the checkpoint; the problems with its values, each in a few words."""
     config, progress, model = ckpt["config"], ckpt["progress"], ckpt["model"]
+    check = Checked()
     s.config = config
     data = config.get("data")
-    s.data = data.get("name", "") if isinstance(data, dict) else str(data)
-    s.model, s.kind, s.condition = model["name"], model.get("kind", ""), model.get("condition")
-    s.class_names = list(ckpt.get("data", {}).get("classes") or [])
-    s.options = dict(config.get("model_options") or {})
-    s.options.update({k: config[k] for k, default in DEFAULTS.items() if k in config and config[k] != default})
-    s.steps = int(progress["step"])
-    s.elapsed_s = float(progress.get("elapsed_s", 0.0))
-    images, size = int(progress.get("images_seen", 0)), ckpt.get("data", {}).get("size") or 0
+    s.data = check.text("config.data.name", data.get("name", "") if isinstance(data, dict) else str(data))
+    s.model = check.text("model.name", model["name"])
+    s.kind, s.condition = check.text("model.kind", model.get("kind", "")), model.get("condition")
+    s.condition = check.text("model.condition", s.condition) or None
+    saved = ckpt.get("data", {})
+    s.class_names = [clean_text(name) for name in saved.get("classes") or []]
+    options = dict(config.get("model_options") or {})
+    options.update({k: config[k] for k, default in DEFAULTS.items() if k in config and config[k] != default})
+    s.options = {clean_text(k): check.plain(f"option {clean_text(k)}", v) for k, v in options.items()}
+    s.steps = check.count("progress.step", progress["step"])
+    s.elapsed_s = check.amount("progress.elapsed_s", progress.get("elapsed_s", 0.0))
+    images = check.count("progress.images_seen", progress.get("images_seen", 0))
+    size = check.count("data.size", saved.get("size") or 0)
     s.epochs = images / size if size else 0.0
     s.images_per_s = images / s.elapsed_s if s.elapsed_s > 0 else None
-    s.device = progress.get("device") or str(config.get("device", ""))
-    s.precision = progress.get("precision") or str(config.get("precision", ""))
-    s.world_size = int(progress.get("world_size", 1))
-    s.machine = progress.get("machine", "")
-    s.ganstudio_version = ckpt.get("ganstudio_version", "")
-    s.results = {k: v for k, v in (ckpt.get("results") or {}).items() if isinstance(v, (int, float, str, bool))}
+    s.device = check.text("progress.device", progress.get("device")) or check.text(
+        "config.device", config.get("device")
+    )
+    s.precision = check.text("progress.precision", progress.get("precision")) or check.text(
+        "config.precision", config.get("precision")
+    )
+    s.world_size = check.count("progress.world_size", progress.get("world_size", 1), default=1, least=1)
+    s.machine = check.text("progress.machine", progress.get("machine", ""))
+    s.ganstudio_version = check.text("ganstudio_version", ckpt.get("ganstudio_version", ""))
+    results = (ckpt.get("results") or {}).items()
+    s.results = {clean_text(k): check.plain(f"results.{clean_text(k)}", v) for k, v in results if is_plain(v)}
+    return check.problems
+
+
+def is_plain(value) -> bool:
+    return isinstance(value, (int, float, str, bool))
 
 
 def read_scores(s: RunSummary, records: list[dict]) -> None:
-    """Latest and best evaluation: records with an FD, from the eval callback or `ganstudio eval`."""
-    evals = [r for r in records if number(r.get(BEST.key))]
+    """Latest and best evaluation: records with a finite FD, from the eval callback or `ganstudio eval`."""
+    evals = [r for r in records if is_finite(r.get(BEST.key))]
     if not evals:
         return
     keys = [score.key for score in SCORES] + [score.floor for score in SCORES if score.floor]
-    pick = lambda r: {"step": r.get("step"), **{k: r[k] for k in keys if number(r.get(k))}}  # noqa: E731
+    pick = lambda r: {"step": r["step"], **{k: r[k] for k in keys if is_finite(r.get(k))}}  # noqa: E731
     s.latest_eval = pick(evals[-1])
     s.best_eval = pick(min(evals, key=lambda r: r[BEST.key]))
-    floors = [r[BEST.floor] for r in evals if number(r.get(BEST.floor))]
+    floors = [r[BEST.floor] for r in evals if is_finite(r.get(BEST.floor))]
     s.floor_fid = floors[-1] if floors else None
-
-
-def number(value) -> bool:
-    return isinstance(value, (int, float))
 
 
 def is_running(run_dir: Path) -> bool:
@@ -205,6 +262,8 @@ def reproduce_command(s: RunSummary) -> str:
 
 
 def duration(seconds: float) -> str:
+    if not is_finite(seconds):
+        return "-"
     seconds = int(round(seconds))
     h, rest = divmod(seconds, 3600)
     m, sec = divmod(rest, 60)

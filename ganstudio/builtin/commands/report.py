@@ -8,11 +8,13 @@ Every image is embedded, so the file opens offline, by mail, anywhere. Details: 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ganstudio import hookimpl
 from ganstudio.api.commands import add_folder_options
 from ganstudio.errors import GanstudioError
+from ganstudio.limits import LINE_CHARS, clean_text
 
 
 def default_output(names: list[str], samples_dir: str) -> Path:
@@ -36,7 +38,8 @@ def run_report(args) -> int:
         check_run_name(name)
         run_dir = Path(args.checkpoints_dir) / name
         if not (run_dir / "last.pt").is_file():
-            known = sorted(p.parent.name for p in Path(args.checkpoints_dir).glob("*/last.pt"))
+            # Folder names from a shared disk: no escape codes reach the terminal through the error line.
+            known = sorted(clean_text(p.parent.name) for p in Path(args.checkpoints_dir).glob("*/last.pt"))
             raise GanstudioError(
                 f"no run '{name}' under {args.checkpoints_dir}/ (runs there: {', '.join(known) or 'none'})"
             )
@@ -47,16 +50,20 @@ def run_report(args) -> int:
     out = Path(args.out) if args.out else default_output(names, args.samples_dir)
     if out.suffix.lower() not in (".html", ".htm"):
         raise GanstudioError(f"--out {out}: a report is an .html file")
+    notes: list[str] = []  # run files left out of the page (a link, not an image, too large), and why
     html = (
-        run_page(summaries[0], args.plugins, Path(args.samples_dir))
+        run_page(summaries[0], args.plugins, Path(args.samples_dir), notes)
         if len(summaries) == 1
-        else comparison_page(summaries, args.plugins, Path(args.samples_dir))
+        else comparison_page(summaries, args.plugins, Path(args.samples_dir), notes)
     )
     try:
         atomic_write_text(out, html)
     except OSError as e:
         raise GanstudioError(f"could not write {out}: {e.strerror or e}") from None
     print(f"{out} ({len(html.encode()) / 1e6:.1f} MB, self-contained: open it in any browser)")
+    if notes:
+        left_out = f"{len(notes)} file{'s' if len(notes) > 1 else ''} left out of the page: {'; '.join(notes)}"
+        print(clean_text(left_out, LINE_CHARS), file=sys.stderr)
     return 0
 
 

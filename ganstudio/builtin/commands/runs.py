@@ -18,16 +18,38 @@ import sys
 
 from ganstudio import hookimpl
 from ganstudio.api.commands import add_folder_options
+from ganstudio.limits import LINE_CHARS, clean_text
 from ganstudio.scoring.table import BEST, score
+from ganstudio.store.rundir import is_finite
 
+# key (None when a run has no such value), largest first. Runs without the value come last in either order.
 SORTS = {
-    "saved": (lambda s: s.saved_at or "", True),
+    "saved": (lambda s: s.saved_at, True),
     "name": (lambda s: s.name, False),
-    BEST.key: (lambda s: (s.best_eval or {}).get(BEST.key, float("inf")), False),
+    BEST.key: (lambda s: (s.best_eval or {}).get(BEST.key), False),
     "steps": (lambda s: s.steps, True),
     "time": (lambda s: s.elapsed_s, True),
-    "speed": (lambda s: s.images_per_s or 0.0, True),
+    "speed": (lambda s: s.images_per_s, True),
 }
+
+
+def sort_runs(summaries: list, by: str) -> list:
+    """The summaries in ``by``'s order; a missing, NaN or infinite value (a hostile file) is listed last."""
+    key, largest_first = SORTS[by]
+
+    def present(s) -> bool:
+        value = key(s)
+        return isinstance(value, str) or (value is not None and is_finite(value))
+
+    ranked = sorted((s for s in summaries if present(s)), key=key, reverse=largest_first)
+    return ranked + [s for s in summaries if not present(s)]
+
+
+def inert(text, limit: int = LINE_CHARS) -> str:
+    """A string read from a run, made safe for a Rich table: no control characters, no markup."""
+    from rich.markup import escape
+
+    return escape(clean_text(text, limit))
 
 
 def run_runs(args) -> int:
@@ -36,19 +58,20 @@ def run_runs(args) -> int:
 
     from ganstudio.output.summaries import age, duration, list_runs
 
-    summaries = list_runs(args.checkpoints_dir)
-    key, newest_first = SORTS[args.sort]
-    summaries.sort(key=key, reverse=newest_first)
+    summaries = sort_runs(list_runs(args.checkpoints_dir), args.sort)
     if args.json:
-        print(json.dumps([s.to_json() for s in summaries], indent=2))
+        print(json.dumps([s.to_json() for s in summaries], indent=2, default=str))
         return 0
-    # Piped or logged output gets a wide table rather than one squeezed into 80 columns.
-    console = Console() if sys.stdout.isatty() else Console(width=max(160, shutil.get_terminal_size().columns))
+    # Piped or logged output gets a wide table rather than one squeezed into 80 columns. No :emoji: codes either:
+    # a run's name or options must show as written.
+    width = None if sys.stdout.isatty() else max(160, shutil.get_terminal_size().columns)
+    console = Console(width=width, emoji=False)
+    folder = inert(args.checkpoints_dir)
     if not summaries:
-        console.print(f"no runs under {args.checkpoints_dir}/ (train one: ganstudio train --data fashion)")
+        console.print(f"no runs under {folder}/ (train one: ganstudio train --data fashion)")
         return 0
     plural = "s" if len(summaries) != 1 else ""
-    table = Table(title=f"{len(summaries)} run{plural} under {args.checkpoints_dir}/", title_justify="left")
+    table = Table(title=f"{len(summaries)} run{plural} under {folder}/", title_justify="left")
     for column, justify in (
         ("run", "left"),
         ("data · model, options", "left"),
@@ -70,18 +93,19 @@ def run_runs(args) -> int:
         )
     for s in summaries:
         if s.status in ("unreadable", "no checkpoint") or (s.status == "running" and not s.steps):
-            problem = f"[red]{s.problem}[/red]" if s.status == "unreadable" else (s.problem or "")
-            table.add_row(s.name, problem, *[""] * 7, status_text(s))
+            problem = f"[red]{inert(s.problem)}[/red]" if s.status == "unreadable" else inert(s.problem or "")
+            table.add_row(inert(s.name), problem, *[""] * 7, status_text(s))
             continue
         device = " ".join(x for x in (s.device, s.precision) if x and x != "auto") or "-"
         device += f" x{s.world_size}" if s.world_size > 1 else ""
         speed = f" · {s.images_per_s:,.0f}" if s.images_per_s else ""
+        what = f"{s.data} · {s.model}" + (f" {s.options_text}" if s.options else "")
         table.add_row(
-            s.name,
-            f"{s.data} · {s.model}" + (f" {s.options_text}" if s.options else ""),
+            inert(s.name),
+            inert(what) + (f"\n[red]problem: {inert(s.problem)}[/red]" if s.problem else ""),
             f"{s.steps:,} · {s.epochs:.2f}",
             duration(s.elapsed_s) + speed,
-            device,
+            inert(device),
             *score_cells(s),
             age(s.saved_at),
             status_text(s),
@@ -109,8 +133,8 @@ def status_text(s) -> str:
         "failed": "red",
         "unreadable": "red",
     }.get(s.status, "white")
-    text = f"[{colour}]{s.status}[/{colour}]"
-    return text + (f": {s.error}" if s.error else "")
+    text = f"[{colour}]{inert(s.status)}[/{colour}]"
+    return text + (f": {inert(s.error)}" if s.error else "")
 
 
 @hookimpl
