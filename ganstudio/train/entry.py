@@ -2,6 +2,7 @@
 ``train()``. Imported by the CLI's commands, ganstudio.testing and ganstudio/train/classifier.py.
 
     run, code = train(config, plugins, resume=False)    # code: 0, or 130 / 143 after Ctrl-C / SIGTERM (saved)
+    run, code = train(config, plugins, resume="auto", save_on_signal=signal.SIGUSR1)   # a cluster job's
 
 It prepares the process once (device, process group under torchrun), opens the run (its folder locked by rank 0,
 the checks, the checkpoint to resume), fits it (ganstudio/train/loop.py) and releases the lock and the group.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Union
 
 from ganstudio.config import TrainConfig, ignored_on_resume, resumed_config
 from ganstudio.errors import GanstudioError, OtherRankFailed
@@ -23,31 +24,38 @@ from ganstudio.train.distributed import Distributed, rank_prefix
 from ganstudio.train.loop import fit
 from ganstudio.train.process import prepare_process
 from ganstudio.train.run import Run
+from ganstudio.train.stopping import held
+
+Resume = Union[bool, str]  # False: a new run; True: continue it; "auto": continue it if it exists, else start it
 
 
 def train(
     config: TrainConfig,
     plugins,
     *,
-    resume: bool = False,
+    resume: Resume = False,
     overwrite: bool = False,
     given=(),
     view=None,
     dist: Optional[Distributed] = None,
     announce: Optional[Callable[[Run], None]] = None,
+    save_on_signal: Optional[int] = None,
 ) -> tuple[Run, int]:
     """Train the run ``config`` names; returns it and the exit code. ``given``: the option names the user gave
     (a resumed run says which ones it ignores); ``view``: a live view (entered while the run trains);
-    ``announce(run)``: called once the run is open, before training (rank 0: say what trains)."""
+    ``announce(run)``: called once the run is open, before training (rank 0: say what trains);
+    ``save_on_signal``: a warning signal that saves and stops like Ctrl-C (exit code 128 + it)."""
     dist = dist or Distributed()
     finished = False  # a clean finish waits for every rank before leaving the process group
     try:
-        device = prepare_process(config, dist)
-        with open_run(config, plugins, resume, overwrite, given, dist, device) as run:
-            if announce is not None:
-                announce(run)
-            with view if view is not None else contextlib.nullcontext():
-                code = fit(run, plugins, view)
+        # Held from before the process group starts its threads until training takes it (stopping.py).
+        with held({save_on_signal} if save_on_signal else ()):
+            device = prepare_process(config, dist)
+            with open_run(config, plugins, resume, overwrite, given, dist, device) as run:
+                if announce is not None:
+                    announce(run)
+                with view if view is not None else contextlib.nullcontext():
+                    code = fit(run, plugins, view, save_on=save_on_signal)
         finished = True
         return run, code
     except GanstudioError as error:
@@ -65,13 +73,14 @@ def train(
 def open_run(
     config: TrainConfig,
     plugins,
-    resume: bool = False,
+    resume: Resume = False,
     overwrite: bool = False,
     given=(),
     dist: Optional[Distributed] = None,
     device=None,
 ) -> Iterator[Run]:
-    """A new run, or with ``resume`` checkpoints/<name>/last.pt continued with the run's own settings; its folder
+    """A new run, or with ``resume`` checkpoints/<name>/last.pt continued with the run's own settings (``"auto"``:
+    when there is one, else a new run); its folder
     stays locked (one writer per run) until the block ends. Under torchrun rank 0 takes the lock, checks the
     folders and reads the checkpoint, and hands it to the other ranks."""
     dist = dist or Distributed()
@@ -97,8 +106,10 @@ def open_run(
             lock.release()
 
 
-def _check(config: TrainConfig, path: Path, resume: bool, overwrite: bool) -> Optional[dict]:
+def _check(config: TrainConfig, path: Path, resume: Resume, overwrite: bool) -> Optional[dict]:
     """The checkpoint to resume (None for a new run), or a one-line error for a run that cannot start."""
+    if resume == "auto":
+        resume = path.exists()
     if resume:
         if not path.exists():
             # e.g. a fashion-dcgan run from before fashion's default model became cdcgan: say which runs there are

@@ -45,8 +45,9 @@ def explained(dist, error: Exception) -> Exception:
     return OtherRankFailed(elsewhere)
 
 
-def fit(run, plugins, view=None) -> int:
-    """Train ``run`` to its target, deadline or a signal; returns the exit code (0, or 128 + the signal)."""
+def fit(run, plugins, view=None, save_on=None) -> int:
+    """Train ``run`` to its target, deadline or a signal; returns the exit code (0, or 128 + the signal).
+    ``save_on``: a warning signal (--save-on-signal) that stops the run as Ctrl-C does."""
     dist = run.dist
     if not dist.is_main:
         log = lambda message: None  # noqa: E731  (other ranks are quiet; rank 0 speaks for the run)
@@ -63,7 +64,7 @@ def fit(run, plugins, view=None) -> int:
         check_writable(run)
     # Under torchrun a Ctrl-C reaches a worker twice (from the terminal and from torchrun): the repeat is not an abort.
     with (
-        GracefulStop(log, repeat_grace_s=5.0 if dist.enabled else 0.0) as stop,
+        GracefulStop(log, repeat_grace_s=5.0 if dist.enabled else 0.0, save_on=save_on) as stop,
         AttachedCallbacks(plugins, run.config, run.callback_state, enabled=dist.is_main) as callbacks,
     ):
         window = MetricWindow(run.step, run.images_seen, dist_sum(dist) if dist.enabled else None, dist.world_size)

@@ -65,6 +65,7 @@ class Run:
         self.in_step = False  # True while a training step runs (set by the loop)
         self.finished = False  # ended by its target or its --minutes budget, not by a signal
         self.callback_state: dict = {}  # the callbacks' states in the checkpoint (load_state_dict)
+        self.resumed = checkpoint is not None  # continues a saved run (--resume, or --resume auto that found one)
 
         self.dataset_plugin = plugins.dataset(config.data.name)
         self.model_plugin = plugins.model(config.model)

@@ -26,16 +26,19 @@ from ganstudio.api.options import (
     seed_number,
 )
 from ganstudio.builtin.commands.train_config import (
+    add_resume_options,
     config_from_args,
     dataset_defaults,
     dataset_model_options,
     given_options,
     model_batch_sizes,
     model_ema_decays,
+    resume_choice,
 )
 from ganstudio.config import DEFAULT_EPOCHS, TrainConfig
 from ganstudio.errors import GanstudioError, PluginError
 from ganstudio.train.accel import PRECISIONS
+from ganstudio.train.stopping import REQUEUE
 
 ema_decay = number_type(float, low=0, high=0.99999, what="an EMA decay (0 turns it off)")
 
@@ -54,6 +57,7 @@ def run_train(args) -> int:
         return launch_torchrun(args.argv, args.nproc)
     config = config_from_args(args)
     dist = Distributed.from_environment(config.sync_batchnorm)
+    resume, overwrite = resume_choice(args, dist)
     if config.sync_batchnorm and not dist.enabled:
         print(
             "note: --sync-batchnorm matters only with several processes (torchrun, --nproc); ignored", file=sys.stderr
@@ -63,13 +67,15 @@ def run_train(args) -> int:
     run, code = train(
         config,
         args.plugins,
-        resume=args.resume,
-        overwrite=args.overwrite,
+        resume=resume,
+        overwrite=overwrite,
         given=given_options(args),
         view=view,
         dist=dist,
         announce=announce,
+        save_on_signal=args.save_on_signal,
     )
+    requeue = bool(args.save_on_signal) and code == 128 + args.save_on_signal
     if dist.is_main:
         outputs = sorted(p.name for p in run.samples_dir.iterdir()) if run.samples_dir.is_dir() else []
         shown = (
@@ -81,8 +87,12 @@ def run_train(args) -> int:
             f"run '{run.config.run_name}': step {run.step:,}, epoch {run.epoch:.2f}; checkpoint "
             f"{run.checkpoint_path}; outputs in {shown}"
         )
-        if code:
+        if requeue:
+            print(f"saved at step {run.step:,}; run the same command with --resume auto (requeue the job) to continue")
+        elif code:
             print(f"stopped by a signal; continue with: ganstudio train --name {run.config.run_name} --resume")
+    if requeue:  # a rank's non-zero status would make torchrun restart the ranks rather than end (--help)
+        return 0 if dist.enabled else REQUEUE
     if code and os.environ.get(LAUNCHED):
         return 0  # `train --nproc` reports the signal itself; a clean exit keeps torchrun quiet
     return code
@@ -90,7 +100,7 @@ def run_train(args) -> int:
 
 def announce_run(args, run, dist) -> None:
     """What trains: the data, the model and its size, the device, and the defaults that chose them."""
-    c, new = run.config, not args.resume
+    c, new = run.config, not run.resumed
     print(f"data: {run.data.source} — {len(run.data):,} images {run.data.image_shape}")
     print(
         f"model: {c.model} ({run.model_plugin.plugin}), {sum(p.numel() for p in run.model.parameters()):,} parameters, "
@@ -101,7 +111,7 @@ def announce_run(args, run, dist) -> None:
             else ""
         )
         + f", {run.batches.per_epoch:,} batches/epoch"
-        + (f", resuming at step {run.step:,}" if args.resume else "")
+        + (f", resuming at step {run.step:,}" if run.resumed else "")
         + (
             f" (the default for '{c.data.name}'; --model NAME for another)"
             if new and not hasattr(args, "model")
@@ -247,7 +257,7 @@ def add_process_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="torch.compile the networks (minutes of compiling; pays off on long GPU runs)",
     )
-    p.add_argument("--resume", action="store_true", help="continue checkpoints/<name>/last.pt with its settings")
+    add_resume_options(p)
     p.add_argument("--overwrite", action="store_true", help="start afresh even if checkpoints/<name>/last.pt exists")
     p.add_argument(
         "--log-every",

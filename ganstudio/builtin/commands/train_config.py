@@ -1,13 +1,19 @@
-"""What ``ganstudio train`` makes of its arguments: the TrainConfig, the options the user gave, and the defaults
-its --help names. A helper of train.py only (so that file stays short), not a plugin: it registers nothing, and no
-other command needs it, so it stays next to its command rather than in a core package.
+"""What ``ganstudio train`` makes of its arguments: the TrainConfig, the options the user gave, the defaults
+its --help names, and how it resumes and stops as a cluster job (--resume auto, --save-on-signal). A helper of
+train.py only (so that file stays short), not a plugin: it registers nothing, and no other command needs it, so it
+stays next to its command rather than in a core package.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+
 from ganstudio.api import DatasetPlugin
 from ganstudio.config import DataSpec, TrainConfig
 from ganstudio.errors import GanstudioError
+from ganstudio.train.stopping import REQUEUE, warning_signal
 
 # Options that define a run: no argparse default, so that --resume can tell which ones the user gave (and ignored).
 # Their defaults are TrainConfig's (ganstudio/config.py), as are those of the other options below.
@@ -107,3 +113,77 @@ def model_batch_sizes(plugins) -> str:
     """ "64 for cdcgan, 128 for the others", from the registered models' own batch_size."""
     own = [f"{model.batch_size} for {name}" for name, model in plugins.models.items() if model.batch_size]
     return ", ".join(own + [f"{RUN_DEFAULTS['batch_size']} for the others" if own else str(RUN_DEFAULTS["batch_size"])])
+
+
+# --- resuming and stopping as a cluster job (docs/distributed.md) ---------------------------------------------
+
+
+def resume_choice(args, dist) -> tuple:
+    """(resume, overwrite) for train(): as given, but "auto" on a torchrun restart (said once, by rank 0)."""
+    restart = elastic_restart() if dist.enabled else 0
+    if dist.is_main and restart == 0 and shared_store_with_restarts():
+        print(
+            "note: torchrun --max-restarts shares its rendezvous store with the ranks, and relaunched ranks can then "
+            "fail to connect (PyTorch issue 135712): set TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 for torchrun "
+            "(docs/distributed.md)",
+            file=sys.stderr,
+        )
+    if not restart or args.resume is True:
+        return args.resume, args.overwrite
+    if dist.is_main:
+        print(f"torchrun restart {restart}: continuing the run as with --resume auto", flush=True)
+    # torchrun relaunched the ranks after one failed: continue what the first attempt saved. Its folders passed the
+    # checks then, so what an attempt that died before its first save left in them is its own, replaced (overwrite).
+    return "auto", True
+
+
+def shared_store_with_restarts() -> bool:
+    """torchrun relaunches the ranks (--max-restarts) and hands them its own store (its default), whose keys from the
+    failed attempt make the relaunched ranks connect to addresses that are gone."""
+    restarts = os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")
+    return restarts.isdigit() and int(restarts) > 0 and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+
+
+def elastic_restart() -> int:
+    """How many times torchrun has relaunched this job's ranks (TORCHELASTIC_RESTART_COUNT; 0 for the first)."""
+    try:
+        return max(0, int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")))
+    except ValueError:
+        return 0
+
+
+def resume_mode(text: str) -> str:
+    if text != "auto":
+        raise argparse.ArgumentTypeError(
+            f"'{text}': --resume takes no value (continue the run) or 'auto' (continue it if it exists, else start it)"
+        )
+    return text
+
+
+def signal_option(text: str) -> int:
+    try:
+        return int(warning_signal(text))
+    except GanstudioError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--save-on-signal ")) from None
+
+
+def add_resume_options(p: argparse.ArgumentParser) -> None:
+    """--resume [auto] and --save-on-signal SIGNAL."""
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        type=resume_mode,
+        metavar="auto",
+        help="continue checkpoints/<name>/last.pt with its settings; --resume auto: continue it if it exists, else "
+        "start the run (a job that may be relaunched; taken by itself on a torchrun restart)",
+    )
+    p.add_argument(
+        "--save-on-signal",
+        type=signal_option,
+        metavar="SIGNAL",
+        help="on this signal (e.g. SIGUSR1, which SLURM sends before a time limit) finish the step, save and exit "
+        f"{REQUEUE} (EX_TEMPFAIL: saved, run it again with --resume auto to continue; under torchrun every rank exits "
+        "0, since a failing rank makes torchrun restart the ranks); docs/distributed.md",
+    )
