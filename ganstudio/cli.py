@@ -86,6 +86,17 @@ def build_parser(plugins) -> ArgumentParser:
     return parser
 
 
+def _take_over_ctrl_c() -> None:
+    """From here Ctrl-C is KeyboardInterrupt, answered below ("interrupted", 130) or by the command (a run saves);
+    before, during the first imports of the command, ganstudio/__init__.py answered it alone."""
+    import signal
+
+    import ganstudio
+
+    if signal.getsignal(signal.SIGINT) is ganstudio._interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--version"]:  # answered before torch and the plugins are imported (about 2 s)
@@ -93,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     early, _ = _global_options(add_help=False).parse_known_args(argv)
     debug = getattr(early, "debug", False) or bool(os.environ.get("GANSTUDIO_DEBUG"))
+    _take_over_ctrl_c()
     try:
         from ganstudio.plugins import load_plugins
 

@@ -17,13 +17,16 @@ FRAMES = 2_000  # interpolate --frames and gif frames
 INTERPOLATE_WALKS = 1_000  # interpolate --n (walks side by side)
 SCALE = 32  # interpolate/gif --scale (pixel enlargement)
 SHOW_CELLS = 10_000  # show --rows x --cols
+GIF_BYTES = 2 * 2**30  # the frames of one interpolate GIF, held before encoding: 1,000 RGB frames of 1024x700
 
 # What a run folder or checkpoint may hold.
 TEXT_CHARS = 200  # a string read from a checkpoint or run file: class names, option values, run names
 LINE_CHARS = 1_000  # one line shown from a run's strings (all its options, its problems): a few TEXT_CHARS
 CLASS_NAMES = 10_000  # class names in one checkpoint
+PATH_CHARS = 4_096  # a path recorded in a checkpoint (its data root, source): Linux's PATH_MAX
 EMBED_BYTES = 20 * 2**20  # one image a report embeds (curves.png, timeline.gif, a grid)
 NPZ_BYTES = 8 * 2**30  # the unpacked arrays of one --samples .npz
+STDERR_TAIL_BYTES = 64 * 2**10  # of torchrun's stderr (its failure summary) and of a rank's line: train --nproc
 
 
 def at_most(what: str, value: int, limit: int, fix: str = "") -> int:
