@@ -11,6 +11,7 @@ ganstudio.api.runs).
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Callable, Iterable, Optional
 
@@ -170,5 +171,12 @@ def spread_labels(model, n: int) -> Optional[torch.Tensor]:
 
 
 def class_names_of(model) -> list[str]:
-    """The class names of a conditional model (its data's, else "0", "1", ...)."""
-    return list(model.config.class_names) or [str(i) for i in range(model.config.num_classes)]
+    """The class names of a conditional model, one per class: its data's (made inert, length-limited), a class the
+    checkpoint names no name for by its index ("0", "1", ...), names beyond its classes dropped."""
+    from ganstudio import limits
+
+    classes = limits.at_most(
+        "the checkpoint's number of classes", int(model.config.num_classes or 0), limits.CLASS_NAMES
+    )
+    names = [limits.clean_text(name) for name in itertools.islice(model.config.class_names or (), classes)]
+    return names + [str(i) for i in range(len(names), classes)]

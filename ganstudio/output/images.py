@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from pathlib import Path
 
@@ -29,11 +31,53 @@ def make_grid(images: torch.Tensor, cols: int | None = None, padding: int = 2, p
     return grid[0] if c == 1 else grid.transpose(1, 2, 0)
 
 
+def png_bytes(array: np.ndarray) -> bytes:
+    """A PNG made in memory: no writer is left holding a file when the disk is full."""
+    return iio.imwrite("<bytes>", array, extension=".png")
+
+
 def save_png(array: np.ndarray, path) -> Path:
     """Write a PNG atomically: a viewer (or a crash) never sees half a file."""
-    from ganstudio.store.atomic import atomic_write
+    from ganstudio.store.atomic import atomic_write_bytes
 
-    return atomic_write(path, lambda tmp: iio.imwrite(tmp, array))
+    return atomic_write_bytes(path, png_bytes(array))
+
+
+def npz_bytes(arrays: dict) -> memoryview:
+    """A compressed .npz made in memory (its size is bounded by limits.SAMPLE_IMAGES upstream)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getbuffer()
+
+
+def save_png_folder(images: torch.Tensor, folder: Path, names: list[str], scale: int = 1) -> None:
+    """One PNG per image, ``names[i]``.png, each written atomically. When one fails, the files this call created
+    (and the folders it made) are removed and the files that were there before kept; one line names the file."""
+    from ganstudio.store.atomic import atomic_write_bytes, write_failure
+    from ganstudio.store.ours import exists
+
+    made_folders = [p for p in (folder, *folder.parents) if not exists(p)]
+    made: list[Path] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, image in zip(names, images):
+            target = folder / f"{name}.png"
+            new = not exists(target)
+            array = image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
+            try:
+                atomic_write_bytes(target, png_bytes(enlarge(array, scale)))
+            except OSError as e:
+                raise write_failure(target, e) from None
+            if new:
+                made.append(target)
+    except BaseException:
+        for path in made:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for path in made_folders:  # innermost first; a folder something else wrote into stays
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
 
 
 def enlarge(array: np.ndarray, scale: int) -> np.ndarray:
@@ -57,6 +101,12 @@ def output_kind(out) -> str:
     return "png"
 
 
+def folder_names(n: int) -> list[str]:
+    """The default names of n PNGs in a folder: 0000, 0001, ..."""
+    digits = max(4, len(str(n - 1)))
+    return [f"{i:0{digits}d}" for i in range(n)]
+
+
 def save_images(
     images: torch.Tensor,
     out,
@@ -71,16 +121,12 @@ def save_images(
     kind = output_kind(out)
     path = Path(out)
     if kind == "npz":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, images=images.permute(0, 2, 3, 1).numpy(), **(arrays or {}))
+        from ganstudio.store.atomic import atomic_write_bytes
+
+        atomic_write_bytes(path, npz_bytes({"images": images.permute(0, 2, 3, 1).numpy(), **(arrays or {})}))
         return f"{path} ({len(images)} images, uint8 {tuple(images.permute(0, 2, 3, 1).shape)})"
     if kind == "dir":
-        path.mkdir(parents=True, exist_ok=True)
-        digits = max(4, len(str(len(images) - 1)))
-        names = names or [f"{i:0{digits}d}" for i in range(len(images))]
-        for name, image in zip(names, images):
-            array = image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
-            iio.imwrite(path / f"{name}.png", enlarge(array, scale))
+        save_png_folder(images, path, names or folder_names(len(images)), scale)
         return f"{path}/ ({len(images)} PNG files)"
     rows, cols = grid_shape(len(images)) if cols is None else (math.ceil(len(images) / cols), cols)
     grid = enlarge(make_grid(images, cols=cols), scale)
@@ -111,8 +157,11 @@ def labelled_gallery(images: torch.Tensor, names: list[str], rows: int, cols: in
             axes.imshow(image.permute(1, 2, 0).numpy())
         axes.text(0.5, -0.04, names[i], transform=axes.transAxes, ha="center", va="top", fontsize=7)
     figure.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.03, wspace=0.08, hspace=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+    from ganstudio.store.atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=Path(path).suffix.lstrip(".").lower() or "png")
+    atomic_write_bytes(path, buffer.getbuffer())
     width, height = figure.canvas.get_width_height()
     return width, height
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ganstudio.store.atomic import atomic_write
+from ganstudio.store.atomic import atomic_write_bytes
 
 if TYPE_CHECKING:  # annotations only: numpy is imported where it is used, so `--help` needs none
     import numpy as np
@@ -43,25 +43,25 @@ def add_caption(grid: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate([np.asarray(band, dtype=np.uint8), grid], axis=0)
 
 
-def write_gif(frames: list[np.ndarray], path, fps: float, hold_last_s: float = HOLD_LAST_S) -> Path:
-    """Write uint8 frames (all the same shape) as a looping GIF, atomically (temp file, then rename)."""
+def gif_bytes(frames: list[np.ndarray], fps: float, hold_last_s: float = HOLD_LAST_S) -> bytes:
+    """uint8 frames (all the same shape) as a looping GIF, made in memory: imageio's writer never holds a file, so
+    a full disk cannot make it fail again when it is collected (the PluginV3.__del__ traceback)."""
     import imageio.v3 as iio
     import numpy as np
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     frame_ms = 1000.0 / fps
     durations = [frame_ms] * len(frames)
     durations[-1] = max(frame_ms, hold_last_s * 1000.0)
-    # Pillow wants a plain number for a one-frame GIF
-    return atomic_write(
-        path,
-        lambda tmp: iio.imwrite(
-            tmp,
-            np.stack(frames),
-            extension=".gif",
-            is_batch=True,
-            duration=durations if len(frames) > 1 else durations[0],
-            loop=0,
-        ),
+    return iio.imwrite(
+        "<bytes>",
+        np.stack(frames),
+        extension=".gif",
+        is_batch=True,
+        duration=durations if len(frames) > 1 else durations[0],  # Pillow wants a plain number for one frame
+        loop=0,
     )
+
+
+def write_gif(frames: list[np.ndarray], path, fps: float, hold_last_s: float = HOLD_LAST_S) -> Path:
+    """Write uint8 frames (all the same shape) as a looping GIF, atomically (made in memory, temp file, rename)."""
+    return atomic_write_bytes(path, gif_bytes(frames, fps, hold_last_s))

@@ -2,6 +2,7 @@
 
     atomic_write("samples/run/curves.png", lambda tmp: fig.savefig(tmp))      # any writer that takes a path
     atomic_write_text("checkpoints/run/metrics.jsonl", "".join(lines))
+    atomic_write_bytes("out.png", png_bytes)      # made in memory first: a writer that fails leaves nothing open
     atomic_write(path, lambda tmp: torch.save(payload, tmp), durable=True)     # fsync file and folder too
 
 The temp file sits beside the target (same file system, so the rename is atomic) and keeps the target's
@@ -11,6 +12,7 @@ suffix, so writers that choose a format from the name (Pillow, matplotlib, image
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 from typing import Callable
@@ -36,7 +38,8 @@ def atomic_write(path, write: Callable[[Path], object], durable: bool = False) -
                 os.close(fd)
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # removing the temp file never hides why the write failed
+            tmp.unlink(missing_ok=True)
     if durable:
         fsync_folder(path.parent)
     remove_stale_temp_files(path)
@@ -45,6 +48,24 @@ def atomic_write(path, write: Callable[[Path], object], durable: bool = False) -
 
 def atomic_write_text(path, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def atomic_write_bytes(path, data, durable: bool = False) -> Path:
+    """``data`` (bytes, made in memory first) as ``path``, atomically. Image and model writers make their bytes
+    in memory, so a full disk fails here, in Python, as an OSError: never inside a C++ writer (torch aborts) or a
+    writer object whose later clean-up fails again (imageio's PluginV3.__del__ traceback)."""
+    return atomic_write(path, lambda tmp: write_all(tmp, data), durable=durable)
+
+
+def write_all(tmp: Path, data) -> None:
+    """Write every byte of ``data`` to a new file ``tmp`` (unbuffered: nothing is left to fail when it closes)."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def fsync_folder(folder: Path) -> None:
@@ -105,12 +126,32 @@ def read_jsonl(path) -> list[dict]:
     return records
 
 
+# What to do about a write that failed, by its errno (one line must say the fix, not only the cause).
+FIXES = {
+    errno.ENOSPC: "the disk is full: free some space, or write elsewhere",
+    errno.EDQUOT: "the disk quota is used up: free some space, or write elsewhere",
+    errno.EROFS: "a read-only file system: write elsewhere",
+    errno.EACCES: "no permission there: write to a folder of yours",
+    errno.EPERM: "no permission there: write to a folder of yours",
+    errno.ENOENT: "that folder cannot hold files: write elsewhere",
+    errno.EISDIR: "a folder has that name: choose another name",
+    errno.ENOTDIR: "a file stands where a folder is needed: choose another path",
+}
+
+
+def write_failure(out, e: OSError):
+    """One line for an OSError while writing ``out``: the file, the cause, and the fix."""
+    from ganstudio.errors import GanstudioError
+    from ganstudio.store.paths import shown
+
+    fix = FIXES.get(e.errno)
+    return GanstudioError(f"could not write {shown(out)}: {e.strerror or e}" + (f" ({fix})" if fix else ""))
+
+
 @contextlib.contextmanager
 def writing(out):
     """``with writing(path): ...``: an OSError while writing a command's output is one line naming the file."""
-    from ganstudio.errors import GanstudioError
-
     try:
         yield
     except OSError as e:
-        raise GanstudioError(f"could not write {out}: {e.strerror or e}") from None
+        raise write_failure(out, e) from None

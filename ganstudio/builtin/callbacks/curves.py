@@ -15,12 +15,13 @@ for this one, so the curves cover the whole run.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, Metric
-from ganstudio.store.atomic import atomic_write
+from ganstudio.store.atomic import atomic_write_bytes, writing
 from ganstudio.store.rundir import METRICS_FILE, read_metrics
 
 if TYPE_CHECKING:  # annotations only: numpy is imported where it is used, not at module import
@@ -110,9 +111,12 @@ def plot_curves(records: list[dict], path, title: str = "", specs: dict | None =
     fig.suptitle(f"{title}  (step {last['step']:,}, epoch {last.get('epoch', 0):.2f})".strip())
     fig.tight_layout()
     try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+        buffer = io.BytesIO()  # drawn in memory, then written atomically: a full disk fails in one place
+        fig.savefig(buffer, format="png", dpi=100)
     finally:
         plt.close(fig)
+    with writing(path):
+        return atomic_write_bytes(path, buffer.getbuffer())
 
 
 class CurvesCallback:

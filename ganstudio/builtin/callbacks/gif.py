@@ -20,7 +20,7 @@ from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, option
 from ganstudio.errors import GanstudioError
 from ganstudio.output.timeline import DEFAULT_FPS, DEFAULT_MAX_FRAMES, add_caption, caption, write_gif
-from ganstudio.store.atomic import atomic_write_text
+from ganstudio.store.atomic import atomic_write_text, writing
 
 if TYPE_CHECKING:  # annotations only: numpy is imported where it is used, so `--help` needs none
     import numpy as np
@@ -105,7 +105,8 @@ class Timeline:
         from ganstudio.output.images import save_png
 
         seq = self.next_seq
-        save_png(grid, self.frame_path(seq))  # new file first; frames.json switches to it; old files go last
+        with writing(self.frame_path(seq)):
+            save_png(grid, self.frame_path(seq))  # new file first; frames.json switches to it; old files go last
         self.frames.append({"seq": seq, "step": step, "epoch": round(epoch, 4), "caption": text})
         self.next_seq += 1
         self.thin(max_frames)
@@ -118,7 +119,8 @@ class Timeline:
         self._delete_unlisted()
 
     def _save_index(self) -> None:
-        atomic_write_text(self.index_path, json.dumps({"stride": self.stride, "frames": self.frames}, indent=1))
+        with writing(self.index_path):
+            atomic_write_text(self.index_path, json.dumps({"stride": self.stride, "frames": self.frames}, indent=1))
 
     def _delete_unlisted(self) -> None:
         listed = {self.frame_path(f["seq"]).name for f in self.frames}
@@ -184,7 +186,8 @@ class GifCallback:
                 self.pictures[f["seq"]] = add_caption(self.timeline.load_frame(f["seq"]), f["caption"])
             frames.append(self.pictures[f["seq"]])
         self.pictures = {f["seq"]: self.pictures[f["seq"]] for f in self.timeline.frames}
-        write_gif(frames, self.path(run), self.fps)
+        with writing(self.path(run)):  # a full disk: one line naming the file; the previous GIF stays
+            write_gif(frames, self.path(run), self.fps)
 
 
 @hookimpl

@@ -13,7 +13,7 @@ import json
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin
-from ganstudio.store.atomic import atomic_write_text
+from ganstudio.store.atomic import atomic_write_text, writing
 from ganstudio.store.rundir import GRID_INDEX, read_grid_index
 
 
@@ -28,16 +28,18 @@ class GridCallback:
             index.unlink(missing_ok=True)  # a fresh (or --overwrite) run starts a new index
         elif index.exists():  # resumed: grids after the checkpoint's step will be made again
             kept = [e for e in read_grid_index(run.samples_dir) if e["step"] <= run.step]
-            atomic_write_text(index, "".join(json.dumps(e) + "\n" for e in kept))
+            with writing(index):
+                atomic_write_text(index, "".join(json.dumps(e) + "\n" for e in kept))
 
     @hookimpl
     def after_grid_rendered(self, run, grid, step, epoch_done):
         from ganstudio.output.images import save_png
 
         filename = f"epoch_{epoch_done:04d}.png" if epoch_done is not None else f"step_{step:06d}.png"
-        save_png(grid, run.samples_dir / filename)
-        save_png(grid, run.samples_dir / "latest.png")
-        with open(run.samples_dir / GRID_INDEX, "a") as index:
+        for name in (filename, "latest.png"):
+            with writing(run.samples_dir / name):  # a full disk: one line naming the file
+                save_png(grid, run.samples_dir / name)
+        with writing(run.samples_dir / GRID_INDEX), open(run.samples_dir / GRID_INDEX, "a") as index:
             index.write(json.dumps({"file": filename, "step": step, "epoch": round(run.epoch, 4)}) + "\n")
 
 

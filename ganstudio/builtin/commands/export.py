@@ -39,8 +39,11 @@ def check_export(what: str, max_diff: float) -> None:
         )
 
 
-def save_torchscript(module, model, tmp: Path, expected) -> float:
-    """Trace ``module`` at batch size TRACE_BATCH, save it, load the file back and compare at CHECK_BATCH."""
+def torchscript_bytes(module, model, expected) -> tuple[bytes, float]:
+    """Trace ``module`` at batch size TRACE_BATCH into bytes in memory, load them back and compare at CHECK_BATCH.
+    In memory: torch's C++ writer aborts the process (exit 134) when a file cannot be written; Python's write then
+    fails as one line instead."""
+    import io
     import warnings
 
     import torch
@@ -52,19 +55,21 @@ def save_torchscript(module, model, tmp: Path, expected) -> float:
                 traced = torch.jit.trace(module, example_inputs(model, TRACE_BATCH), check_trace=False)
         except Exception as e:  # noqa: BLE001 - a plugin's generate() that tracing cannot follow
             raise GanstudioError(f"TorchScript export failed: {failure(e)}") from None
-        torch.jit.save(traced, str(tmp))
-        loaded = torch.jit.load(str(tmp))
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+        data = buffer.getvalue()
+        loaded = torch.jit.load(io.BytesIO(data))
         with torch.no_grad():
             got = loaded(*example_inputs(model, CHECK_BATCH))
     max_diff = max_difference(got, expected)
     check_export("traced TorchScript generator", max_diff)
-    return max_diff
+    return data, max_diff
 
 
-def save_onnx(module, model, tmp: Path, expected, exporter: str = "auto") -> float:
+def onnx_bytes(module, model, expected, exporter: str = "auto") -> tuple[bytes, float]:
     """Export with torch's TorchScript-based exporter (fast, and in every torch this package supports), or its
-    torch.export-based one where that is gone (``exporter``: auto, torchscript, dynamo); then run the file in
-    onnxruntime at CHECK_BATCH and compare."""
+    torch.export-based one where that is gone (``exporter``: auto, torchscript, dynamo), into bytes in memory; then
+    run them in onnxruntime at CHECK_BATCH and compare."""
     import contextlib
     import io
 
@@ -73,10 +78,11 @@ def save_onnx(module, model, tmp: Path, expected, exporter: str = "auto") -> flo
     names = ["z", "labels"] if model.condition == "class" else ["z"]
     args = example_inputs(model, TRACE_BATCH)
     quiet = io.StringIO()  # the torch.export-based exporter prints its progress
+    data = None
     with contextlib.redirect_stdout(quiet):
         if exporter in ("auto", "torchscript"):
             try:
-                onnx_export(module, args, tmp, names, dynamo=False)
+                data = onnx_export(module, args, names, dynamo=False)
             except Exception as e:  # noqa: BLE001 - a torch without the old exporter: use the new one
                 if exporter == "torchscript":
                     raise GanstudioError(f"ONNX export failed: {failure(e)}") from None
@@ -87,14 +93,23 @@ def save_onnx(module, model, tmp: Path, expected, exporter: str = "auto") -> flo
             except ImportError:
                 raise GanstudioError(f"ONNX export with this torch needs onnxscript: {INSTALL_HINT}") from None
             try:
-                onnx_export(module, args, tmp, names, dynamo=True)
+                data = onnx_export(module, args, names, dynamo=True)
             except Exception as e:  # noqa: BLE001
                 raise GanstudioError(f"ONNX export failed: {failure(e)}") from None
-    session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     inputs = example_inputs(model, CHECK_BATCH)
     got = session.run(["images"], {name: value.numpy() for name, value in zip(names, inputs)})[0]
     max_diff = max_difference(got, expected)
     check_export("ONNX generator (in onnxruntime)", max_diff)
+    return data, max_diff
+
+
+def save_onnx(module, model, path: Path, expected, exporter: str = "auto") -> float:
+    """``onnx_bytes`` written to ``path`` atomically; the largest difference from the model."""
+    from ganstudio.store.atomic import atomic_write_bytes
+
+    data, max_diff = onnx_bytes(module, model, expected, exporter)
+    atomic_write_bytes(path, data)
     return max_diff
 
 
@@ -164,7 +179,7 @@ def run_export(args) -> int:
     import torch  # here, not at the top: `ganstudio --help` imports every command module and needs no torch
 
     from ganstudio.api.runs import load_model
-    from ganstudio.store.atomic import atomic_write, atomic_write_text, writing
+    from ganstudio.store.ours import check_replaceable
     from ganstudio.store.runs import choose_checkpoint, run_name_of
 
     fmt = args.format or ("onnx" if args.out and args.out.lower().endswith(".onnx") else "torchscript")
@@ -185,24 +200,22 @@ def run_export(args) -> int:
     module = exportable(model)
     with torch.no_grad():
         expected = module(*example_inputs(model, CHECK_BATCH))
-    result = {}
-
-    def write(tmp: Path) -> None:
-        save = save_torchscript if fmt == "torchscript" else save_onnx
-        result["max_diff"] = save(module, model, tmp, expected)
-
-    with writing(out):
-        atomic_write(out, write)
-        info = sidecar(model, ckpt, out, fmt, ema_used, result["max_diff"])
-        atomic_write_text(Path(f"{out}.json"), json.dumps(info, indent=2) + "\n")
+    check_replaceable(out, fmt, overwrite=args.overwrite)  # before the work: a file not ours is one line
+    check_replaceable(Path(f"{out}.json"), "export-json", overwrite=args.overwrite)
+    if fmt == "torchscript":
+        data, max_diff = torchscript_bytes(module, model, expected)
+    else:
+        data, max_diff = onnx_bytes(module, model, expected)
+    info = sidecar(model, ckpt, out, fmt, ema_used, max_diff)
+    write_export(out, data, json.dumps(info, indent=2) + "\n")
     weights = (
         "EMA weights"
         if ema_used
         else ("raw weights, --no-ema" if args.no_ema else "raw weights: no EMA in the checkpoint")
     )
-    kind = "TorchScript" if fmt == "torchscript" else f"ONNX opset {onnx_opset(out)}"
+    kind = "TorchScript" if fmt == "torchscript" else f"ONNX opset {onnx_opset(data)}"
     print(
-        f"wrote {out} ({kind}, {size_text(out.stat().st_size)}, {weights}, step {info['step']}; {out}.json beside it) "
+        f"wrote {out} ({kind}, {size_text(len(data))}, {weights}, step {info['step']}; {out}.json beside it) "
         f"from {path} ({chosen}); load: {how_to_load(fmt, out, conditional)}"
     )
     return 0
@@ -216,10 +229,24 @@ def importable(name: str) -> bool:
     return True
 
 
-def onnx_opset(path: Path):
+def write_export(out: Path, data: bytes, description: str) -> None:
+    """The exported file and its .json beside it, each atomically: the model's temp file is written, then the .json
+    replaced, then the model renamed into place, so a failure at any point leaves the old pair (and no temp file)."""
+    from ganstudio.store.atomic import atomic_write, atomic_write_bytes, write_all, writing
+
+    def write(tmp: Path) -> None:
+        write_all(tmp, data)
+        with writing(f"{out}.json"):
+            atomic_write_bytes(Path(f"{out}.json"), description.encode())
+
+    with writing(out):
+        atomic_write(out, write)
+
+
+def onnx_opset(data: bytes):
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    model = onnx.load_model_from_string(data)
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "?")
 
 
@@ -242,5 +269,11 @@ def register_commands(cli):
         "--out",
         metavar="FILE|DIR/",
         help="output file (default samples/<run>/generator.pt or generator.onnx); FILE.json is written beside it",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out (and FILE.json) even when it is not an export of that format; without it only "
+        "ganstudio's exports are replaced (docs/export.md)",
     )
     add_folder_options(p, checkpoints=False)

@@ -6,8 +6,6 @@ export.py.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 ONNX_OPSET = 17  # onnxruntime 1.14 and later run it
 
 
@@ -64,8 +62,10 @@ def failure(e: Exception) -> str:
     return f"{type(e).__name__}: {lines[0][:200]}" if lines else type(e).__name__
 
 
-def onnx_export(module, args, tmp: Path, names: list[str], dynamo: bool) -> None:
+def onnx_export(module, args, names: list[str], dynamo: bool) -> bytes:
+    """The ONNX model as bytes, made in memory (a file torch cannot write would abort it in C++)."""
     import inspect
+    import io
     import warnings
 
     import torch
@@ -75,17 +75,18 @@ def onnx_export(module, args, tmp: Path, names: list[str], dynamo: bool) -> None
         if not dynamo:
             # torch before 2.5 has only this exporter, and no `dynamo` argument; 2.9 and later default to the other
             legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+            buffer = io.BytesIO()
             torch.onnx.export(
                 module,
                 args,
-                str(tmp),
+                buffer,
                 input_names=names,
                 output_names=["images"],
                 dynamic_axes={name: {0: "batch"} for name in [*names, "images"]},
                 opset_version=ONNX_OPSET,
                 **legacy,
             )
-            return
+            return buffer.getvalue()
         from torch.export import Dim
 
         batch = Dim("batch")
@@ -98,4 +99,4 @@ def onnx_export(module, args, tmp: Path, names: list[str], dynamo: bool) -> None
             dynamo=True,
             verbose=False,
         )
-        program.save(str(tmp))
+        return program.model_proto.SerializeToString()

@@ -19,6 +19,7 @@ from ganstudio.api.commands import add_folder_options
 from ganstudio.api.options import frames_per_second, positive_int
 from ganstudio.errors import GanstudioError
 from ganstudio.store.atomic import writing
+from ganstudio.store.ours import check_replaceable
 from ganstudio.store.rundir import read_grid_index
 from ganstudio.store.runs import run_name_of
 
@@ -124,6 +125,7 @@ def run_gif(args) -> int:
     out = Path(args.out) if args.out else folder / "timeline.gif"
     if out.suffix.lower() != ".gif":
         raise GanstudioError(f"--out {out}: expected a .gif file name")
+    check_replaceable(out, "gif", overwrite=args.overwrite)
     with writing(out):
         write_gif(frames, out, args.fps)
     h, w = frames[0].shape[:2]
@@ -152,4 +154,9 @@ def register_commands(cli):
         help=f"thin the grids evenly down to this many frames (default {DEFAULT_MAX_FRAMES})",
     )
     p.add_argument("--out", metavar="FILE.gif", help="output file (default: timeline.gif in the samples folder)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out even when it is not a GIF (without it, only a GIF is replaced: docs/export.md)",
+    )
     add_folder_options(p)

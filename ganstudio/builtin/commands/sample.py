@@ -108,20 +108,27 @@ def check_combinations(args) -> None:
 
 def run_sample(args) -> int:
     from ganstudio.api.runs import load_model
+    from ganstudio.builtin.commands.sample_checks import check_grid_size, check_sizes, targets
     from ganstudio.output.generation import class_names_of, generate_images
     from ganstudio.output.images import output_kind
+    from ganstudio.store.ours import check_replaceable
     from ganstudio.store.runs import choose_checkpoint, run_name_of
     from ganstudio.train.accel import resolve_device
 
     check_combinations(args)
-    if args.out is not None:
-        output_kind(args.out)  # a bad --out is one line before the model is loaded
+    kind = output_kind(args.out) if args.out is not None else "png"  # a bad --out: one line before loading
+    check_sizes(args, kind)
+    if args.out is not None and kind != "dir":
+        check_replaceable(args.out, kind, overwrite=args.overwrite)
     path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
     model, ckpt = load_model(path, args.plugins, kind="gan", ema=not args.no_ema)
     names = class_names_of(model) if model.condition == "class" else []
+    check_grid_size(args, kind, model, len(names))
     latents, labels, seeds, default_name = choose_inputs(args, model, names)
-    images = generate_images(model, latents, labels, resolve_device(args.device))
     out = args.out or str(Path(args.samples_dir) / run_name_of(ckpt) / default_name)
+    for target in targets(args, out, kind, labels, seeds, names):  # each file, before any image is made
+        check_replaceable(target, "png" if kind == "dir" else kind, overwrite=args.overwrite)
+    images = generate_images(model, latents, labels, resolve_device(args.device))
     written = write_samples(args, out, images, labels, seeds, names)
     step = ckpt.get("progress", {}).get("step", "?")
     print(f"{written} from {path} ({chosen}, step {step})")
@@ -247,6 +254,12 @@ def register_commands(cli):
     )
     p.add_argument(
         "--scale", type=positive_int, default=1, help="enlarge each pixel this many times in the PNGs (default 1)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out even when it is not of the kind sample writes (PNG, an .npz of images); without it "
+        "only those are replaced (docs/export.md)",
     )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     add_folder_options(p, checkpoints=False)
