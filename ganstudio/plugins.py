@@ -21,7 +21,7 @@ from pathlib import Path
 import pluggy
 
 from ganstudio.api import CallbackPlugin, DatasetPlugin, ModelPlugin, hookspecs
-from ganstudio.errors import Interrupted, PluginError, unknown_name
+from ganstudio.errors import GanstudioError, Interrupted, PluginError, unknown_name
 
 DEFAULT_PLUGINS = (
     "ganstudio.builtin.datasets.idx_datasets",
@@ -137,7 +137,9 @@ class Plugins:
             raise
         except Exception as e:
             plugin = _failing_plugin(caller, e.__traceback__)
-            raise PluginError(f"plugin '{plugin}' failed in hook {hook_name}: {type(e).__name__}: {e}") from e
+            # A GanstudioError already says what is wrong and how to fix it (a full disk, a bad option value).
+            why = str(e) if isinstance(e, GanstudioError) else f"{type(e).__name__}: {e}"
+            raise PluginError(f"plugin '{plugin}' failed in hook {hook_name}: {why}") from e
 
 
 def _failing_plugin(caller, tb) -> str:

@@ -236,3 +236,25 @@ def test_a_rank_killed_under_torchrun_max_restarts_costs_only_the_steps_since_th
     assert process.returncode == 0, err[-3000:]
     assert f"resuming at step {start}" in out
     assert_same_weights(weights(last), weights(workdir / "checkpoints/again/last.pt"))
+
+
+def test_the_nproc_launcher_passes_the_warning_signal_on_and_exits_requeue(workdir, tiny_idx, paced):
+    """`train --nproc 2 --save-on-signal USR1`, SIGUSR1 to the launcher (as `scancel --signal` or srun sends it): the
+    ranks save at one step and the launcher exits REQUEUE (75), as one process does, with no traceback."""
+    args = train_args(tiny_idx, "--batch-size", "16", "--callbacks", "log", "--steps", "200")
+    command = [sys.executable, "-m", "ganstudio", *args, "--save-on-signal", "USR1", "--nproc", "2"]
+    process = subprocess.Popen(
+        command,
+        cwd=workdir,
+        env=subprocess_env(PACE_S="0.1", STEP_DIR=str(paced)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: len(list(paced.iterdir())) == 2, process)
+    process.send_signal(signal.SIGUSR1)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 75, err[-3000:]
+    step = load_checkpoint(workdir / "checkpoints/fashion-dcgan/last.pt")["progress"]["step"]
+    assert f"saved at step {step}; run the same command with --resume auto" in out
+    assert step < 200 and "Traceback" not in err

@@ -27,6 +27,7 @@ from pathlib import Path
 from ganstudio.limits import STDERR_TAIL_BYTES
 from ganstudio.train.accel import cpu_cores
 from ganstudio.train.rank_logs import RankLogs
+from ganstudio.train.stopping import REQUEUE
 
 LAUNCHED = "GANSTUDIO_LAUNCHED"  # set for the ranks of `train --nproc`: a rank stopped by a signal exits 0
 
@@ -73,19 +74,26 @@ def _keep_tail(stream, tail: bytearray, verbatim: bool) -> None:
         del tail[:-STDERR_TAIL_BYTES]
 
 
-def launch_torchrun(argv: list[str], nproc: int) -> int:
+def launch_torchrun(argv: list[str], nproc: int, save_on_signal: int | None = None) -> int:
+    """Run ``ganstudio <argv>`` on ``nproc`` ranks under torchrun; its exit status, and one line when it failed.
+    ``save_on_signal``: that signal too is passed on to the ranks (they save and stop), and the launcher then exits
+    REQUEUE, as one process would."""
     shown = " ".join(["torchrun --standalone --nproc-per-node", str(nproc), "-m ganstudio", *without_nproc(argv)])
     print(f"starting {nproc} processes: {shown}", file=sys.stderr, flush=True)
     verbatim = "--debug" in argv or bool(os.environ.get("GANSTUDIO_DEBUG"))
     log_dir = tempfile.mkdtemp(prefix="ganstudio-ranks-")
     try:
         with RankLogs(Path(log_dir), nproc, verbatim) as logs:
-            code, received, tail = _run_torchrun(torchrun_command(argv, nproc, log_dir), nproc, logs, verbatim)
+            command = torchrun_command(argv, nproc, log_dir)
+            code, received, tail = _run_torchrun(command, nproc, logs, verbatim, save_on_signal)
     finally:
         shutil.rmtree(log_dir, ignore_errors=True)
     if received:
         if code != 0:  # stopped before training began, or while it stopped: the ranks' words are not news
-            print("interrupted" if received[0] == signal.SIGINT else "stopped by SIGTERM", file=sys.stderr)
+            stopped = f"stopped by {signal.Signals(received[0]).name}"
+            print("interrupted" if received[0] == signal.SIGINT else stopped, file=sys.stderr)
+        elif received[0] == save_on_signal:
+            return REQUEUE  # rank 0 said where it saved and how to continue
         return 128 + received[0]
     if code != 0:
         print(f"error: {logs.why_failed(tail.decode('utf-8', 'replace'), code)}", file=sys.stderr)
@@ -93,7 +101,7 @@ def launch_torchrun(argv: list[str], nproc: int) -> int:
     return 0
 
 
-def _run_torchrun(command: list[str], nproc: int, logs: RankLogs, verbatim: bool):
+def _run_torchrun(command: list[str], nproc: int, logs: RankLogs, verbatim: bool, save_on_signal: int | None):
     received: list[int] = []
     child = None
 
@@ -110,7 +118,8 @@ def _run_torchrun(command: list[str], nproc: int, logs: RankLogs, verbatim: bool
 
     # The handlers come first: a Ctrl-C at any moment from here on is forwarded, never a KeyboardInterrupt that
     # would leave torchrun running on its own.
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stopping = (signal.SIGINT, signal.SIGTERM, *([save_on_signal] if save_on_signal else []))
+    previous = {sig: signal.signal(sig, forward) for sig in stopping}
     tail = bytearray()
     try:
         if received:

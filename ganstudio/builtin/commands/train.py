@@ -54,7 +54,8 @@ def run_train(args) -> int:
             raise GanstudioError(
                 "--nproc starts torchrun itself; under torchrun, drop it (torchrun's --nproc-per-node says how many)"
             )
-        return launch_torchrun(args.argv, args.nproc)
+        config_from_args(args)  # a bad option is one line here, before any rank starts
+        return launch_torchrun(args.argv, args.nproc, args.save_on_signal)
     config = config_from_args(args)
     dist = Distributed.from_environment(config.sync_batchnorm)
     resume, overwrite = resume_choice(args, dist)
