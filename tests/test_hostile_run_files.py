@@ -289,3 +289,11 @@ def test_the_plain_live_view_strips_escape_codes(capsys):
         view.update(0.5, 2, 0.5, {"loss": 1.0}, 3.0, force=True)
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "resumed" in out
+
+
+def test_an_error_quoting_a_name_passes_no_escape_codes(cli, workdir):
+    """A one-line error quotes what it was given (here a run name holding a terminal title and a clear-screen
+    sequence): the line arrives without control characters."""
+    code, out, err = cli("sample", "evil\x1b]0;owned\x07\x1b[2J")
+    assert code == 2 and err.startswith("error: ") and "evil]0;owned[2J" in err
+    assert not any(ord(c) < 32 and c != "\n" for c in err)
