@@ -85,7 +85,7 @@ def test_conditional_through_the_cli_sample_interpolate_eval_by_class(cli, tiny_
         "log",
     )
     assert code == 0, err
-    code, out, err = cli("eval", run, "--class", "2", "--n", "64", "--json")
+    code, out, err = cli("eval", run, "--class", "2", "--n", "64", "--json", "--data-root", tiny_idx)
     assert code == 0, err
     result = json.loads(out)
     assert result["class"] == "2" and result["n"] == 64 and result["checkpoint"].endswith(f"{run}/last.pt")

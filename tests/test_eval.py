@@ -58,8 +58,10 @@ def trained(tmp_path_factory):
 
 
 @pytest.fixture
-def checkpoints(trained, workdir):
+def checkpoints(trained, workdir, monkeypatch):
     shutil.copytree(trained / "checkpoints", workdir / "checkpoints")
+    # eval reads the data root a run recorded only where the user points ($GANSTUDIO_DATA or --data-root; issue 30)
+    monkeypatch.setenv("GANSTUDIO_DATA", str(trained / "tiny"))
     return workdir / "checkpoints"
 
 
@@ -138,7 +140,7 @@ def test_classifier_is_trained_when_missing(cli, trained, workdir, monkeypatch):
 
     monkeypatch.setattr(on_demand, "AUTO_TRAIN_EPOCHS", 2)
     shutil.copytree(trained / "checkpoints/fashion-dcgan", workdir / "checkpoints/fashion-dcgan")
-    result = eval_json(cli, "--n", "50")
+    result = eval_json(cli, "--n", "50", "--data-root", trained / "tiny")
     assert result["classifier"] == "checkpoints/fashion-classifier/last.pt"
     ckpt = load_checkpoint(workdir / "checkpoints/fashion-classifier/last.pt")
     assert ckpt["progress"]["step"] == 2 * (256 // 128) and "test_accuracy" in ckpt["results"]

@@ -16,7 +16,9 @@ def trained(tmp_path_factory):
 
 
 @pytest.fixture
-def runs(trained, workdir):
+def runs(trained, workdir, monkeypatch):
+    # eval reads the data root a run recorded only where the user points ($GANSTUDIO_DATA or --data-root; issue 30)
+    monkeypatch.setenv("GANSTUDIO_DATA", str(trained / "tiny"))
     return runs_in(trained, workdir)
 
 

@@ -84,7 +84,7 @@ def three_runs(cli, tiny_idx, workdir, one_torch_thread):
         "log",
     )
     assert code == 0, err
-    code, out, err = cli("eval", "plain", "--n", "64", "--json")
+    code, out, err = cli("eval", "plain", "--n", "64", "--json", "--data-root", tiny_idx)
     assert code == 0, err
     train(cli, tiny_idx, "--steps", "2", "--name", "stopped", "--callbacks", "log")
     ckpt = load_checkpoint("checkpoints/stopped/last.pt")

@@ -10,6 +10,7 @@ train, eval, show and the on-demand classifier all go through here; checkpoints 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +18,30 @@ from ganstudio.api import DataRequest, ImageData
 from ganstudio.api.options import key_value, parse_options, positive_int
 from ganstudio.config import DataSpec
 from ganstudio.errors import GanstudioError
+from ganstudio.limits import PATH_CHARS, clean_text
+
+
+def cache_root() -> Path:
+    """Where ganstudio keeps downloaded data and prepared caches: $GANSTUDIO_CACHE or ~/.cache/ganstudio."""
+    return Path(os.environ.get("GANSTUDIO_CACHE") or Path.home() / ".cache" / "ganstudio")
+
+
+def recorded_root(root, what) -> Optional[str]:
+    """The data root a run recorded, if this machine would read data there anyway: under $GANSTUDIO_DATA or the
+    cache. A checkpoint never chooses where data is read from (a crafted data.root=/usr would make eval decode
+    /usr's images into the cache); any other recorded root is one line asking for the user's --data-root."""
+    if not root:
+        return None
+    resolved = Path(root).expanduser().resolve()
+    standard = [Path(os.environ["GANSTUDIO_DATA"])] if os.environ.get("GANSTUDIO_DATA") else []
+    standard.append(cache_root())
+    if any(resolved == place.resolve() or place.resolve() in resolved.parents for place in standard):
+        return str(root)
+    shown = clean_text(root, PATH_CHARS)
+    raise GanstudioError(
+        f"{what} was trained on data from {shown}; pass --data-root {shown} to read it "
+        "(a run never chooses where data is read from)"
+    )
 
 
 def add_data_options(parser: argparse.ArgumentParser, default_data: Optional[str] = DataSpec.name) -> None:

@@ -20,6 +20,7 @@ from ganstudio.api.options import recorded_options
 from ganstudio.api.types import ModelConfig
 from ganstudio.config import TrainConfig
 from ganstudio.errors import GanstudioError
+from ganstudio.limits import clean_text
 from ganstudio.store.checkpoint import load_checkpoint
 from ganstudio.store.paths import is_file
 from ganstudio.store.runs import NAME, choose_checkpoint, run_name_of
@@ -88,14 +89,15 @@ def run_info(ckpt: dict, path: Path, chosen: str, ema_used: bool) -> RunInfo:
         name=name,
         path=path,
         chosen=chosen,
-        model=info["name"],
+        model=clean_text(info["name"]),
         kind=info.get("kind", "gan"),
         step=int(progress.get("step", 0)),
         images_seen=int(progress.get("images_seen", 0)),
         finished=bool(progress.get("finished", False)),
-        data=str(data.get("name", "")),
+        data=clean_text(data.get("name", "")),
         image_shape=tuple(info["config"]["image_shape"]),
-        classes=tuple(info["config"].get("class_names") or data.get("classes") or ()),
+        # Inert text: the checkpoint reader bounded these; control characters (escape codes) go here.
+        classes=tuple(clean_text(c) for c in info["config"].get("class_names") or data.get("classes") or ()),
         has_ema=has_ema,
         ema=has_ema and ema_used,
         results=dict(ckpt.get("results") or {}),

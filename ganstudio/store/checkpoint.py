@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ganstudio import __version__
+from ganstudio import __version__, limits
 from ganstudio.config import TrainConfig
 from ganstudio.errors import GanstudioError
 from ganstudio.store.atomic import atomic_write
@@ -84,7 +84,77 @@ def load_checkpoint(path, mmap: bool = False) -> dict:
             f"{path}: checkpoint version {payload.get('version')} is not supported by this ganstudio "
             f"{__version__} (it reads versions 1 and {VERSION})"
         )
+    check_text(payload, path)
     return payload
+
+
+def _text(value, what: str, path, limit: int) -> None:
+    """One line when a string the checkpoint records is not text or is longer than ``limit`` characters."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise GanstudioError(f"{path}: {what} is not text ({type(value).__name__}); the checkpoint is damaged")
+    if len(value) > limit:
+        raise GanstudioError(
+            f"{path}: {what} is {len(value):,} characters; the most is {limit:,} (the checkpoint is damaged or crafted)"
+        )
+
+
+def _section(payload: dict, *keys) -> dict:
+    for key in keys:
+        payload = payload.get(key) if isinstance(payload, dict) else None
+    return payload if isinstance(payload, dict) else {}
+
+
+def check_text(payload: dict, path) -> None:
+    """Every string a reader shows or matches is bounded (limits.TEXT_CHARS, limits.CLASS_NAMES, limits.PATH_CHARS),
+    before anything renders it: a 100,000-character class name would otherwise grow ``report`` past 3.4 GB."""
+    config, data, model = _section(payload, "config"), _section(payload, "data"), _section(payload, "model")
+    names = {
+        "run name": config.get("name"),
+        "model name": model.get("name"),
+        "model plugin": model.get("plugin"),
+        "model kind": model.get("kind"),
+        "data name": _section(config, "data").get("name"),
+        "dataset": data.get("name"),
+    }
+    for what, value in names.items():
+        _text(value, what, path, limits.TEXT_CHARS)
+    for what, value in (("data root", _section(config, "data").get("root")), ("data source", data.get("source"))):
+        _text(value, what, path, limits.PATH_CHARS)
+    for classes in (_section(model, "config").get("class_names"), data.get("classes")):
+        if isinstance(classes, (list, tuple)):
+            limits.at_most(
+                f"{path}: the number of class names",
+                len(classes),
+                limits.CLASS_NAMES,
+                "the checkpoint is damaged or crafted",
+            )
+            for i, name in enumerate(classes):
+                _text(name, f"class name {i}", path, limits.TEXT_CHARS)
+    options = {
+        **_section(config, "model_options"),
+        **_section(config, "data", "options"),
+        **_section(model, "config", "options"),
+    }
+    for key, value in options.items():
+        _text(str(key), "a model option name", path, limits.TEXT_CHARS)
+        if isinstance(value, str):
+            _text(value, f"option '{limits.clean_text(key, 40)}'", path, limits.TEXT_CHARS)
+    _bounded_results(payload.get("results"), "results", path)
+
+
+def _bounded_results(value, what: str, path, depth: int = 0) -> None:
+    """The strings of ``results`` (scores, the paths an eval used), a few levels deep, at most limits.PATH_CHARS."""
+    if isinstance(value, str):
+        _text(value, what, path, limits.PATH_CHARS)
+    elif isinstance(value, dict) and depth < 3:
+        for key, item in value.items():
+            _bounded_results(item, f"{what}.{limits.clean_text(key, 40)}", path, depth + 1)
+    elif isinstance(value, (list, tuple)) and depth < 3:
+        limits.at_most(f"{path}: the length of {what}", len(value), limits.CLASS_NAMES, "the checkpoint is damaged")
+        for item in value:
+            _bounded_results(item, what, path, depth + 1)
 
 
 def upgrade_v1(payload: dict) -> dict:

@@ -25,9 +25,9 @@ from typing import Any, Optional
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ganstudio import hookimpl
+from ganstudio import hookimpl, limits
 from ganstudio.api.commands import add_checkpoint_options, add_class_option
-from ganstudio.api.data import add_data_options, load_data
+from ganstudio.api.data import add_data_options, load_data, recorded_root
 from ganstudio.api.options import positive_int
 from ganstudio.builtin.commands.eval_report import append_to_metrics_file, print_report
 from ganstudio.config import DataSpec, TrainConfig
@@ -116,7 +116,8 @@ def load_source(args, console: Console) -> Source:
     # Real data the way the run found it, unless these options say otherwise.
     spec = DataSpec.from_dict(ckpt["config"]["data"])
     given = DataSpec.from_args(args, default=trained_on)
-    spec.root, spec.download = given.root or spec.root, given.download or spec.download
+    spec.root = given.root or recorded_root(spec.root, checkpoint_path)
+    spec.download = given.download or spec.download
     return Source(spec, gan, ckpt, checkpoint_path)
 
 
@@ -183,6 +184,7 @@ def run_eval(args) -> int:
     from ganstudio.train.accel import resolve_device
 
     started = time.monotonic()
+    limits.at_most("--n", args.n, limits.EVAL_IMAGES, "the standard FID uses 50,000")
     console = Console(stderr=True)
     device = resolve_device(args.device)
     source = load_source(args, console)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ganstudio import hookimpl
+from ganstudio import hookimpl, limits
 from ganstudio.api.commands import add_checkpoint_options, add_class_option, add_folder_options
 from ganstudio.api.options import frames_per_second, positive_int
 from ganstudio.errors import GanstudioError
@@ -57,6 +57,19 @@ def loop_latents(keys: torch.Tensor, frames: int) -> torch.Tensor:
     return torch.stack(out)
 
 
+def check_gif_bytes(args, image_shape: tuple) -> None:
+    """One line when the frames (held in memory until the GIF is encoded) would pass limits.GIF_BYTES: each frame is
+    one row of n images with make_grid's 2-pixel padding, enlarged ``--scale`` times, in RGB at most."""
+    _, h, w = image_shape
+    frame = (h + 4) * args.scale * (args.n * (w + 2) + 2) * args.scale * 3
+    total = args.frames * frame
+    if total > limits.GIF_BYTES:
+        raise GanstudioError(
+            f"--frames {args.frames:,} x --n {args.n:,} x --scale {args.scale}: the GIF's frames would take "
+            f"{total / 2**30:,.1f} GiB; the most is {limits.GIF_BYTES / 2**30:,.1f} GiB (fewer frames, walks or scale)"
+        )
+
+
 def run_interpolate(args) -> int:
     import torch  # here, not at the top: `ganstudio --help` imports every command module and needs no torch
     from rich.progress import track
@@ -71,8 +84,13 @@ def run_interpolate(args) -> int:
         raise GanstudioError(f"--frames must be at least 2, got {args.frames}")
     if args.keys < 2:
         raise GanstudioError(f"--keys must be at least 2 (a walk needs somewhere to go), got {args.keys}")
+    limits.at_most("--frames", args.frames, limits.FRAMES)
+    limits.at_most("--n", args.n, limits.INTERPOLATE_WALKS)
+    limits.at_most("--scale", args.scale, limits.SCALE)
+    limits.at_most("--keys", args.keys, limits.FRAMES)
     path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
     model, ckpt = load_model(path, args.plugins, kind="gan", ema=not args.no_ema)
+    check_gif_bytes(args, tuple(model.config.image_shape))
     suffix = f"-{args.class_name}" if args.class_name else ""
     out = (
         Path(args.out)

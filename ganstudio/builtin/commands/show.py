@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ganstudio import hookimpl
+from ganstudio import hookimpl, limits
 from ganstudio.api import ImageData
 from ganstudio.api.commands import add_folder_options
 from ganstudio.api.data import add_data_options, load_data
@@ -39,6 +39,7 @@ def run_show(args) -> int:
     from ganstudio.output.images import labelled_gallery, make_grid, save_png
     from ganstudio.store.atomic import writing
 
+    limits.at_most("--rows x --cols", args.rows * args.cols, limits.SHOW_CELLS, "a gallery is for looking at")
     data = load_data(args.plugins, DataSpec.from_args(args), args.split)
     if args.labels and (data.labels is None or not data.classes):
         raise GanstudioError(f"dataset '{args.data}' has no class labels to put under the images; drop --labels")

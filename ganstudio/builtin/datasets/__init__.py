@@ -3,10 +3,7 @@
 import os
 from pathlib import Path
 
-
-def cache_root() -> Path:
-    """Where ganstudio keeps downloaded data and prepared caches: $GANSTUDIO_CACHE or ~/.cache/ganstudio."""
-    return Path(os.environ.get("GANSTUDIO_CACHE") or Path.home() / ".cache" / "ganstudio")
+from ganstudio.api.data import cache_root  # noqa: F401  (where data and caches live: one definition, in the API)
 
 
 def download_failure(error: BaseException) -> str:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ganstudio.api import option
 from ganstudio.builtin.datasets import cache_root
+from ganstudio.builtin.datasets.cache_index import read_cache
 from ganstudio.builtin.datasets.decode import (
     MAX_PIXELS,
     RefusedImage,
@@ -130,21 +131,27 @@ def prepare_images(
     if not files:
         raise GanstudioError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {root}")
     target = cache_dir_for(name, root, files, image_size, channels, crop)
-    index_path = target / "index.json"
-    if index_path.is_file():
-        index = json.loads(index_path.read_text())
+    index, array, damage = read_cache(target, image_size, channels) if target.exists() else (None, None, None)
+    if index is not None:
         say = f"using prepared images {target}" + _skipped_note(index["unreadable"])
     else:
-        index = _build(target, root, files, image_size, channels, crop, quiet, max_pixels)
+        if damage:  # said even when quiet: the decoding that follows takes a while
+            print(f"the prepared images in {target} were damaged ({damage}); preparing them again", file=sys.stderr)
+        try:
+            index = _build(target, root, files, image_size, channels, crop, quiet, max_pixels)
+        except GanstudioError as e:
+            if damage and target.exists():
+                raise GanstudioError(f"{e}; the damaged cache is still there: delete {target}") from None
+            raise
         say = (
             f"prepared {len(index['files']):,} images {channels}x{image_size}x{image_size} into {target}"
             + _skipped_note(index["unreadable"])
         )
         _remove_stale(target)
+        # "c" (copy-on-write) maps the file without loading it and gives a writable array, which torch wants.
+        array = np.load(target / "images.npy", mmap_mode="c")[: len(index["files"])]
     if not quiet:
         print(say, file=sys.stderr)
-    # "c" (copy-on-write) maps the file without loading it and gives a writable array, which torch wants.
-    array = np.load(target / "images.npy", mmap_mode="c")[: len(index["files"])]
     return torch.from_numpy(array), [Path(f) for f in index["files"]]
 
 
@@ -245,9 +252,8 @@ def _decode_all(
     pool = ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1))
     try:
         with progress, warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore"
-            )  # Pillow's per-file warnings (palette transparency, EXIF) would flood the bar
+            # Pillow's per-file warnings (palette transparency, EXIF) would flood the bar
+            warnings.simplefilter("ignore")
             task = progress.add_task("prepare", total=len(files))
             jobs = ((root / rel, image_size, channels, crop, max_pixels) for rel in files)
             for rel, array in zip(files, pool.map(_try_decode, jobs)):
