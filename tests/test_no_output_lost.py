@@ -156,6 +156,19 @@ def test_sample_never_replaces_a_file_that_is_not_its_own(cli, runs):
     assert cli("sample", "plain", "--n", "2", "--out", "x.npz")[0] == 0  # its own .npz it replaces
 
 
+def test_interpolate_and_show_never_replace_a_file_that_is_not_their_own(cli, runs, tiny_idx):
+    (runs / "walk.gif").write_text("my notes")
+    (runs / "gallery.png").write_text("my notes")
+    walk = ("interpolate", "plain", "--n", "2", "--frames", "2", "--scale", "1", "--out", "walk.gif")
+    one_line(cli(*walk), "walk.gif exists and is not a GIF", "--overwrite")
+    show = ("show", "--data", "fashion", "--data-root", tiny_idx, "--rows", "2", "--cols", "2", "--out", "gallery.png")
+    one_line(cli(*show), "gallery.png exists and is not a PNG", "--overwrite")
+    assert (runs / "walk.gif").read_text() == "my notes" and (runs / "gallery.png").read_text() == "my notes"
+    assert cli(*walk, "--overwrite")[0] == 0 and cli(*show, "--overwrite")[0] == 0
+    assert iio.imread(runs / "gallery.png").ndim in (2, 3) and (runs / "walk.gif").read_bytes()[:3] == b"GIF"
+    assert cli(*walk)[0] == 0 and cli(*show)[0] == 0  # their own outputs they replace
+
+
 def test_sample_limits_are_checked_before_anything_is_made(cli, runs):
     billion = "1000000000"
     one_line(cli("sample", "plain", "--n", billion), "--n is 1,000,000,000; the most is 10,000", "--out DIR/")

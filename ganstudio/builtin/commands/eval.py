@@ -106,7 +106,7 @@ def load_source(args, console: Console) -> Source:
     if args.samples:
         return Source(DataSpec.from_args(args), images=load_npz_images(args.samples))
     checkpoint_path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
-    console.print(f"scoring {chosen}: {checkpoint_path}", highlight=False)
+    console.print(f"scoring {chosen}: {checkpoint_path}", highlight=False, markup=False)  # paths and names are text
     gan, ckpt = load_model(checkpoint_path, args.plugins, kind="gan", ema=not args.no_ema)
     trained_on = ckpt["data"]["name"]
     if args.data and args.data != trained_on:
@@ -232,7 +232,7 @@ def run_eval(args) -> int:
         else str(append_to_metrics_file(source.checkpoint_path.parent / "metrics.jsonl", result, ckpt))
     )
     for note in notes:
-        console.print(note, highlight=False)
+        console.print(note, highlight=False, markup=False)  # notes quote class names: text, never markup
     if args.json:
         print(json.dumps(result, indent=2))
     else:

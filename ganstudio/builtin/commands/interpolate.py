@@ -79,6 +79,7 @@ def run_interpolate(args) -> int:
     from ganstudio.output.images import enlarge, make_grid
     from ganstudio.output.timeline import write_gif
     from ganstudio.store.atomic import writing
+    from ganstudio.store.ours import check_replaceable
 
     if args.frames < 2:
         raise GanstudioError(f"--frames must be at least 2, got {args.frames}")
@@ -99,6 +100,7 @@ def run_interpolate(args) -> int:
     )
     if out.suffix.lower() != ".gif":
         raise GanstudioError(f"--out {out}: expected a .gif file name")
+    check_replaceable(out, "gif", overwrite=args.overwrite)
 
     g = torch.Generator().manual_seed(args.seed)
     keys = torch.stack([model.sample_latent(args.n, generator=g) for _ in range(args.keys)])
@@ -135,4 +137,9 @@ def register_commands(cli):
     p.add_argument("--scale", type=positive_int, default=2, help="enlarge each pixel this many times (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="FILE.gif", help="output (default samples/<run>/interpolate-seed<seed>.gif)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out even when it is not a GIF (without it, only a GIF is replaced: docs/export.md)",
+    )
     add_folder_options(p, checkpoints=False)

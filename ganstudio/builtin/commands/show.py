@@ -38,16 +38,18 @@ def run_show(args) -> int:
 
     from ganstudio.output.images import labelled_gallery, make_grid, save_png
     from ganstudio.store.atomic import writing
+    from ganstudio.store.ours import check_replaceable
 
     limits.at_most("--rows x --cols", args.rows * args.cols, limits.SHOW_CELLS, "a gallery is for looking at")
+    out = Path(args.out or Path(args.samples_dir) / "show" / f"{args.data}-{args.split}-{args.rows}x{args.cols}.png")
+    if out.suffix.lower() != ".png":
+        raise GanstudioError(f"--out {out}: the gallery is a PNG; give a name ending in .png")
+    check_replaceable(out, "png", overwrite=args.overwrite)
     data = load_data(args.plugins, DataSpec.from_args(args), args.split)
     if args.labels and (data.labels is None or not data.classes):
         raise GanstudioError(f"dataset '{args.data}' has no class labels to put under the images; drop --labels")
     index = pick(data, args.rows * args.cols, args.seed)
     images = data.images[index].clone()  # clone: a memory-mapped dataset is read only for these images
-    out = Path(args.out or Path(args.samples_dir) / "show" / f"{args.data}-{args.split}-{args.rows}x{args.cols}.png")
-    if out.suffix.lower() != ".png":
-        raise GanstudioError(f"--out {out}: the gallery is a PNG; give a name ending in .png")
     with writing(out):
         if args.labels:
             names = [data.classes[int(label)] for label in data.labels[index]]
@@ -81,5 +83,10 @@ def register_commands(cli):
     p.add_argument("--seed", type=int, help="pick images at random with this seed (default: the first rows x cols)")
     p.add_argument(
         "--out", metavar="FILE.png", help="output file (default samples/show/<data>-<split>-<rows>x<cols>.png)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out even when it is not a PNG (without it, only a PNG is replaced: docs/export.md)",
     )
     add_folder_options(p, checkpoints=False)
