@@ -297,3 +297,31 @@ def test_an_error_quoting_a_name_passes_no_escape_codes(cli, workdir):
     code, out, err = cli("sample", "evil\x1b]0;owned\x07\x1b[2J")
     assert code == 2 and err.startswith("error: ") and "evil]0;owned[2J" in err
     assert not any(ord(c) < 32 and c != "\n" for c in err)
+
+
+def test_gif_reads_a_runs_grids_through_the_one_reader(cli, workdir):
+    """`ganstudio gif` of a shared run folder: a grid that is a link to another file, or a small PNG that claims
+    to be 100,000 x 100,000 pixels (a decompression bomb), is one line; nothing is decoded or written."""
+    import imageio.v3 as iio
+    import numpy as np
+
+    folder = workdir / "samples/shared"
+    folder.mkdir(parents=True)
+    for step in range(3):
+        iio.imwrite(folder / f"step_{step:06d}.png", np.full((30, 30), 40 * step, dtype=np.uint8))
+    assert cli("gif", folder)[0] == 0 and (folder / "timeline.gif").is_file()
+    (folder / "timeline.gif").unlink()
+
+    secret = workdir / "secret.png"
+    secret.write_bytes((folder / "step_000001.png").read_bytes())
+    (folder / "step_000001.png").unlink()
+    (folder / "step_000001.png").symlink_to(secret)
+    code, out, err = cli("gif", folder)
+    assert code == 2 and "is a link" in err and err.count("\n") == 1 and not (folder / "timeline.gif").exists()
+
+    (folder / "step_000001.png").unlink()
+    bomb = bytearray((folder / "step_000000.png").read_bytes())
+    bomb[16:24] = (100_000).to_bytes(4, "big") * 2  # IHDR width and height
+    (folder / "step_000001.png").write_bytes(bytes(bomb))
+    code, out, err = cli("gif", folder)
+    assert code == 2 and "step_000001.png (pixels)" in err and not (folder / "timeline.gif").exists()

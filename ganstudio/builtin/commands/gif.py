@@ -12,15 +12,16 @@ is captioned with its step and epoch; beyond --max-frames the grids are thinned 
 from __future__ import annotations
 
 import re
+import struct
 from pathlib import Path
 
-from ganstudio import hookimpl
+from ganstudio import hookimpl, limits
 from ganstudio.api.commands import add_folder_options
 from ganstudio.api.options import frames_per_second, positive_int
 from ganstudio.errors import GanstudioError
 from ganstudio.store.atomic import writing
 from ganstudio.store.ours import check_replaceable
-from ganstudio.store.rundir import read_grid_index
+from ganstudio.store.rundir import read_embedded_image, read_grid_index
 from ganstudio.store.runs import run_name_of
 
 GRID_FILE = re.compile(r"^(step|epoch)_(\d+)\.png$")
@@ -93,6 +94,16 @@ def grid_caption(entry: dict) -> str:
     return "  ".join(parts)
 
 
+def read_grid(folder: Path, name: str) -> bytes:
+    """A grid's PNG bytes through the run folder's one reader (no links, inside the folder, a PNG, size-limited)."""
+    data = read_embedded_image(folder, name, "png")
+    if data is None or len(data) < 24:
+        raise GanstudioError(f"{folder / name}: listed as a grid but missing or empty; delete grids.jsonl to rebuild")
+    width, height = struct.unpack(">II", data[16:24])  # the PNG's IHDR, read before decoding anything
+    limits.at_most(f"{folder / name} (pixels)", width * height, limits.GRID_PIXELS, "it is not a grid ganstudio made")
+    return data
+
+
 def run_gif(args) -> int:
     import imageio.v3 as iio
     import numpy as np
@@ -112,10 +123,15 @@ def run_gif(args) -> int:
         )
     # All grids are known up front, so pick exactly --max-frames of them evenly (first and last included).
     kept = sorted(set(np.linspace(0, len(grids) - 1, min(args.max_frames, len(grids))).round().astype(int).tolist()))
-    frames = []
+    limits.at_most("--max-frames", args.max_frames, limits.FRAMES)
+    frames, held = [], 0
     for i in track(kept, description="reading grids", transient=True, disable=len(kept) < 20):
         entry = grids[i]
-        frames.append(add_caption(iio.imread(folder / entry["file"]), grid_caption(entry)))
+        data = read_grid(folder, entry["file"])
+        width, height = struct.unpack(">II", data[16:24])
+        held += width * height * 4  # RGBA at most
+        limits.at_most("the timeline's frames (bytes)", held, limits.GIF_BYTES, "pass a smaller --max-frames")
+        frames.append(add_caption(iio.imread(data), grid_caption(entry)))
     shapes = {f.shape for f in frames}
     if len(shapes) > 1:
         raise GanstudioError(
