@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 
@@ -18,11 +19,43 @@ from ganstudio.train.distributed import rank_prefix
 # torch and the plugins are imported inside main(), so that Ctrl-C during those (slow) imports is one line too.
 
 
+# argparse's own wording for a value outside choices= (a command name, --precision, ...)
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<given>.*)' \(choose from (?P<choices>.*)\)$")
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (``ganstudio train: error: ...``) rather than usage + error."""
+    """argparse, but a usage error is one line (``ganstudio train: error: ...``) rather than usage + error, with a
+    did-you-mean for a misspelt option, command or choice, pointing to the help of the command that was given."""
 
     def error(self, message):
+        from ganstudio.api.options import did_you_mean
+
+        invalid = _INVALID_CHOICE.search(message)
+        if invalid:
+            choices = re.findall(r"'([^']*)'", invalid["choices"])
+            hint = did_you_mean(invalid["given"], choices)
+            message += f"; {hint}" if hint else ""
         raise GanstudioError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse, but what no option of the chosen command takes is reported by that command, not by
+        ``ganstudio``: ``ganstudio train: unrecognized argument --minuts; did you mean --minutes?``."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            commands = self._subparsers._group_actions[0].choices if self._subparsers else {}
+            command = commands.get(getattr(parsed, "command", None), self)
+            command.unrecognized(extras)
+        return parsed
+
+    def unrecognized(self, extras: list[str]) -> None:
+        from ganstudio.api.options import did_you_mean
+
+        flags = [flag for action in self._actions for flag in action.option_strings if flag.startswith("--")]
+        first = next((word.split("=")[0] for word in extras if word.startswith("--")), None)
+        hint = did_you_mean(first, flags, quote="") if first else ""
+        if hint:
+            self.error(f"unrecognized argument {first}; {hint}")
+        self.error(f"unrecognized arguments: {' '.join(extras)}")
 
 
 class CommandRegistry:
@@ -30,8 +63,9 @@ class CommandRegistry:
 
     ``run(args)`` gets the parsed arguments; ``args.plugins`` is the loaded Plugins; return an exit code or None."""
 
-    def __init__(self, subparsers, parent: argparse.ArgumentParser, plugins):
+    def __init__(self, subparsers, parent: argparse.ArgumentParser, plugins, argv=()):
         self.plugins = plugins  # the loaded Plugins, e.g. to add an option per registered callback
+        self.argv = list(argv)  # the command line: `train --help --model NAME` lists that model's options
         self._subparsers = subparsers
         self._parent = parent
         self._owners: dict[str, str] = {}
@@ -69,7 +103,7 @@ def _global_options(add_help: bool) -> ArgumentParser:
     return parser
 
 
-def build_parser(plugins) -> ArgumentParser:
+def build_parser(plugins, argv=()) -> ArgumentParser:
     from ganstudio.plugins import call_impl
 
     parent = _global_options(add_help=False)
@@ -79,8 +113,13 @@ def build_parser(plugins) -> ArgumentParser:
         parents=[parent],
     )
     parser.add_argument("--version", action="version", version=f"ganstudio {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
-    registry = CommandRegistry(subparsers, parent, plugins)
+    subparsers = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        parser_class=ArgumentParser,
+        help="what to do (ganstudio COMMAND --help: its options)",
+    )
+    registry = CommandRegistry(subparsers, parent, plugins, argv)
     for impl in plugins.pm.hook.register_commands.get_hookimpls():
         registry.current_plugin = impl.plugin_name
         call_impl(impl, "register_commands", cli=registry)
@@ -118,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if none and getattr(early, "plugins_dir", None):
             raise GanstudioError("--no-plugins and --plugins-dir contradict each other; pass one")
         plugins = load_plugins(getattr(early, "plugins_dir", None), entry_points=not none, local=not none)
-        parser = build_parser(plugins)
+        parser = build_parser(plugins, argv)
         args = parser.parse_args(argv)
         if not getattr(args, "_run", None):
             parser.print_help()

@@ -52,7 +52,7 @@ def test_help_lists_each_plugins_options_under_its_name(capsys):
     from ganstudio.cli import main
 
     with pytest.raises(SystemExit):
-        main(["train", "--help"])
+        main(["train", "--help", "--model", "dcgan"])  # a model's own options: asked for by name (issue 31)
     text = capsys.readouterr().out
     assert "model 'dcgan' (--model-option KEY=VALUE):" in text and "width (integer, default 64)" in text
     assert "callback 'gif' (ganstudio.builtin.callbacks.gif):" in text and "--gif-max-frames" in text

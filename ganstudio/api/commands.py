@@ -64,3 +64,31 @@ def load_run_from_args(args, kind: Optional[str] = "gan"):
 
     path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind=kind)
     return load_chosen(path, chosen, getattr(args, "plugins", None), ema=not getattr(args, "no_ema", False), kind=kind)
+
+
+def plugin_help(kind: str, item) -> tuple[str, list[str]]:
+    """The title and lines that describe one model, dataset or callback and its own options, as ``train --help
+    --model NAME`` and ``ganstudio plugins NAME`` show them. ``kind``: "model", "dataset" or "callback"."""
+    import dataclasses
+
+    from ganstudio.api.options import describe_options
+
+    described = describe_options(item.options)
+    if kind == "callback":
+        names = [f.name.replace("_", "-") for f in dataclasses.fields(item.options)] if item.options else []
+        flags = [f"--{item.name}-{name}{line[len(name) :]}" for name, line in zip(names, described)]
+        default = "on by default" if item.default else f"off by default: --with {item.name}"
+        return f"callback '{item.name}' ({default}; --no-{item.name} turns it off)", _lines(item.description, *flags)
+    if kind == "model":
+        batch = item.batch_size or TrainConfig.default("batch_size")
+        decay = item.ema_decay if item.ema_decay is not None else TrainConfig.default("ema_decay")
+        ema = f"EMA decay {decay:g}" if decay else "no EMA"
+        lines = [item.description, f"unless given: batch size {batch}, {ema} (--batch-size, --ema-decay)"]
+        return f"model '{item.name}' (--model-option KEY=VALUE)", _lines(*lines, *described)
+    given = " ".join(f"--model-option {key}={value}" for key, value in item.default_model_options.items())
+    lines = [item.description, f"trains {item.default_model} by default" + (f", with {given}" if given else "")]
+    return f"dataset '{item.name}' (--data-option KEY=VALUE)", _lines(*lines, *(described or ["(no options)"]))
+
+
+def _lines(*lines: str) -> list[str]:
+    return [line for line in lines if line]

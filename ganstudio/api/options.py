@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import typing
 from typing import Any, Optional, Union
 
@@ -170,6 +171,14 @@ def describe_options(cls) -> list[str]:
             f"{f.name} ({describe_type(*types[f.name])}, default {default}): {f.metadata.get('help', '')}".rstrip(": ")
         )
     return lines
+
+
+def did_you_mean(text: str, choices, quote: str = "'") -> str:
+    """ "did you mean 'Trouser'?" for the choice closest to ``text`` (case-insensitive), or "" when none is close:
+    for unknown options, commands and class names."""
+    by_lower = {str(choice).lower(): str(choice) for choice in choices}
+    close = difflib.get_close_matches(str(text).lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"did you mean {quote}{by_lower[close[0]]}{quote}?" if close else ""
 
 
 # --- command-line flags ------------------------------------------------------------------------------

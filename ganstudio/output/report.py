@@ -124,7 +124,7 @@ def run_page(s: RunSummary, plugins, samples_dir: Path, notes: Optional[list] = 
         body.append("<p>" + " · ".join(f"{esc(k)}: {esc(_fmt(v))}" for k, v in s.results.items()) + "</p>")
     body += [
         "<h2>Reproduce</h2>",
-        f"<pre>{esc(reproduce_command(s))}</pre>",
+        f"<pre>{esc(reproduce_command(s, plugins))}</pre>",
         "<h2>Config</h2>",
         f"<pre>{esc(json.dumps(s.config, indent=2, default=str))}</pre>",
     ]
@@ -287,5 +287,5 @@ def comparison_page(summaries: list[RunSummary], plugins, samples_dir: Path, not
     body.append(
         "<h2>Curves</h2>" + (img(curves, cls="plot", alt="overlaid curves") if curves else "<p>No metrics logged.</p>")
     )
-    body.append("<h2>Reproduce</h2>" + "".join(f"<pre>{esc(reproduce_command(s))}</pre>" for s in summaries))
+    body.append("<h2>Reproduce</h2>" + "".join(f"<pre>{esc(reproduce_command(s, plugins))}</pre>" for s in summaries))
     return page(f"ganstudio: {names}", body)

@@ -9,28 +9,16 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from ganstudio.config import TrainConfig
 from ganstudio.errors import GanstudioError
 from ganstudio.limits import LINE_CHARS, clean_text
+from ganstudio.output.run_defaults import DEFAULTS, FLAGS, changed_options  # noqa: F401  (DEFAULTS: for tests)
 from ganstudio.scoring.table import BEST, SCORES
 from ganstudio.store.rundir import is_finite, is_whole
-
-# The run settings a summary lists among its options (in this order) when they differ from train's defaults, which
-# are TrainConfig's; the reproduce command passes them with these flags.
-_TRAIN_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
-DEFAULTS = {name: _TRAIN_DEFAULTS[name] for name in ("batch_size", "seed", "ema_decay", "augment", "precision")}
-FLAGS = (
-    ("batch_size", "--batch-size"),
-    ("seed", "--seed"),
-    ("precision", "--precision"),
-    ("ema_decay", "--ema-decay"),
-    ("augment", "--augment"),
-)
 
 
 @dataclass
@@ -43,7 +31,7 @@ class RunSummary:
     model: str = ""
     kind: str = ""
     condition: Optional[str] = None
-    options: dict = field(default_factory=dict)  # what differs from train's defaults: model options, augment, ...
+    options: dict = field(default_factory=dict)  # what differs from the model's defaults: model options, augment, ...
     steps: int = 0
     epochs: float = 0.0
     elapsed_s: float = 0.0
@@ -70,7 +58,7 @@ class RunSummary:
         return asdict(self)
 
 
-def list_runs(checkpoints_dir) -> list[RunSummary]:
+def list_runs(checkpoints_dir, plugins=None) -> list[RunSummary]:
     root = Path(checkpoints_dir)
     if not root.is_dir():
         raise GanstudioError(f"no folder {root}/ (train a run first, or pass --checkpoints-dir DIR)")
@@ -81,12 +69,13 @@ def list_runs(checkpoints_dir) -> list[RunSummary]:
         and not p.name.startswith(".")
         and any((p / f).exists() for f in ("last.pt", "metrics.jsonl", ".lock"))
     ]
-    return [summarize(folder) for folder in folders]
+    return [summarize(folder, plugins) for folder in folders]
 
 
-def summarize(run_dir: Path) -> RunSummary:
+def summarize(run_dir: Path, plugins=None) -> RunSummary:
     """A run's summary; never raises for a damaged run: the problem goes into ``problem``, and a value that is not
-    what it should be (NaN seconds, a step that is not a number) is left out and named there too."""
+    what it should be (NaN seconds, a step that is not a number) is left out and named there too. ``plugins`` (the
+    loaded Plugins) tells the model's own defaults, so that only what differs from them is listed as options."""
     from ganstudio.store.checkpoint import load_checkpoint
     from ganstudio.store.rundir import metrics_records
 
@@ -112,7 +101,7 @@ def summarize(run_dir: Path) -> RunSummary:
     s.saved_at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
     try:
         ckpt = load_checkpoint(path, mmap=True)
-        problems += read_checkpoint(s, ckpt)
+        problems += read_checkpoint(s, ckpt, plugins)
     except GanstudioError as e:
         s.status = "unreadable"
         return with_problems(s, [str(e), *problems])
@@ -165,7 +154,7 @@ class Checked:
         return self.text(where, value, clean_text(repr(value), 40))
 
 
-def read_checkpoint(s: RunSummary, ckpt: dict) -> list[str]:
+def read_checkpoint(s: RunSummary, ckpt: dict, plugins=None) -> list[str]:
     """Fills ``s`` from the checkpoint; the problems with its values, each in a few words."""
     config, progress, model = ckpt["config"], ckpt["progress"], ckpt["model"]
     check = Checked()
@@ -177,14 +166,17 @@ def read_checkpoint(s: RunSummary, ckpt: dict) -> list[str]:
     s.condition = check.text("model.condition", s.condition) or None
     saved = ckpt.get("data", {})
     s.class_names = [clean_text(name) for name in saved.get("classes") or []]
-    options = dict(config.get("model_options") or {})
-    options.update({k: config[k] for k, default in DEFAULTS.items() if k in config and config[k] != default})
+    model_options, settings = changed_options(config, s.model, s.data, plugins)
+    options = {**model_options, **settings}
     s.options = {clean_text(k): check.plain(f"option {clean_text(k)}", v) for k, v in options.items()}
     s.steps = check.count("progress.step", progress["step"])
     s.elapsed_s = check.amount("progress.elapsed_s", progress.get("elapsed_s", 0.0))
     images = check.count("progress.images_seen", progress.get("images_seen", 0))
     size = check.count("data.size", saved.get("size") or 0)
-    s.epochs = images / size if size else 0.0
+    s.world_size = check.count("progress.world_size", progress.get("world_size", 1), default=1, least=1)
+    batch = check.count("config.batch_size", config.get("batch_size", 0)) * s.world_size
+    epoch_images = size // batch * batch if batch else size  # whole batches, as train counts an epoch (drop_last)
+    s.epochs = images / epoch_images if epoch_images else 0.0
     s.images_per_s = images / s.elapsed_s if s.elapsed_s > 0 else None
     s.device = check.text("progress.device", progress.get("device")) or check.text(
         "config.device", config.get("device")
@@ -192,7 +184,6 @@ def read_checkpoint(s: RunSummary, ckpt: dict) -> list[str]:
     s.precision = check.text("progress.precision", progress.get("precision")) or check.text(
         "config.precision", config.get("precision")
     )
-    s.world_size = check.count("progress.world_size", progress.get("world_size", 1), default=1, least=1)
     s.machine = check.text("progress.machine", progress.get("machine", ""))
     s.ganstudio_version = check.text("ganstudio_version", ckpt.get("ganstudio_version", ""))
     results = (ckpt.get("results") or {}).items()
@@ -238,9 +229,11 @@ def is_running(run_dir: Path) -> bool:
         return False
 
 
-def reproduce_command(s: RunSummary) -> str:
-    """The `ganstudio train` command that trains this run again, to the same step."""
+def reproduce_command(s: RunSummary, plugins=None) -> str:
+    """The `ganstudio train` command that trains this run again, to the same step: what differs from the model's
+    defaults (``plugins``: the loaded Plugins; None: from TrainConfig's, with every model option recorded)."""
     c = s.config
+    model_options, settings = changed_options(c, s.model, s.data, plugins)
     data = c.get("data") if isinstance(c.get("data"), dict) else {"name": s.data}
     args = ["ganstudio", "train", "--data", data.get("name", s.data), "--model", s.model]
     if data.get("root"):
@@ -250,11 +243,11 @@ def reproduce_command(s: RunSummary) -> str:
             args += [flag, str(data[key])]
     for key, value in (data.get("options") or {}).items():
         args += ["--data-option", f"{key}={value}"]
-    for key, value in (c.get("model_options") or {}).items():
+    for key, value in model_options.items():
         args += ["--model-option", f"{key}={value}"]
     for key, flag in FLAGS:
-        if key in c and c[key] != DEFAULTS[key]:
-            args += [flag, str(c[key])]
+        if key in settings:
+            args += [flag, str(settings[key])]
     args += ["--steps", str(s.steps), "--name", s.name]
     if s.world_size > 1:
         args += ["--nproc", str(s.world_size)]

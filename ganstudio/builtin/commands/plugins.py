@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ganstudio import hookimpl
+from ganstudio.api.commands import plugin_help
 from ganstudio.api.options import describe_options
 
 
@@ -46,6 +47,8 @@ def run_plugins(args) -> int:
             f"{'trusted: its plugins load from now on' if trusted else 'no longer trusted: its plugins are not loaded'}"
         )
         return 0
+    if args.name is not None:
+        return show_one(args.plugins, args.name)
     rows = describe(args.plugins)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -74,9 +77,39 @@ def run_plugins(args) -> int:
     return 0
 
 
+def show_one(plugins, name: str) -> int:
+    """``ganstudio plugins NAME``: the model, dataset or callback called NAME (or what plugin NAME registers), its
+    description, defaults and own options; an unknown name is one line with a did-you-mean."""
+    import shutil
+    import textwrap
+
+    from ganstudio.errors import unknown_name
+
+    registries = (("model", plugins.models), ("dataset", plugins.datasets), ("callback", plugins.callbacks))
+    items = [(kind, registry[name]) for kind, registry in registries if name in registry]
+    if not items and name in plugins.info:  # a plugin's own name: everything it registers
+        items = [(kind, item) for kind, registry in registries for item in registry.values() if item.plugin == name]
+        print(f"plugin {name} ({plugins.info[name].source}): {len(items)} registered")
+    if not items and name not in plugins.info:
+        known = sorted({n for _, registry in registries for n in registry})  # not the plugins' long module names
+        raise unknown_name("model, dataset or callback", name, known)
+    width = max(shutil.get_terminal_size().columns - 2, 40)
+    for i, (kind, item) in enumerate(items):
+        title, lines = plugin_help(kind, item)
+        print(("\n" if i else "") + f"{title}, from plugin {item.plugin}:")
+        print("\n".join(textwrap.fill(line, width, initial_indent="  ", subsequent_indent="      ") for line in lines))
+    return 0
+
+
 @hookimpl
 def register_commands(cli):
     p = cli.command("plugins", help="list plugins, their source and what they register", run=run_plugins)
+    p.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME",
+        help="one model, dataset or callback (or plugin): its description, defaults and own options",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--verbose", action="store_true", help="also list the hooks each plugin implements")
     p.add_argument(

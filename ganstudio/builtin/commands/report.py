@@ -43,7 +43,7 @@ def run_report(args) -> int:
             raise GanstudioError(
                 f"no run '{name}' under {args.checkpoints_dir}/ (runs there: {', '.join(known) or 'none'})"
             )
-        summary = summarize(run_dir)
+        summary = summarize(run_dir, args.plugins)
         if summary.status == "unreadable":
             raise GanstudioError(summary.problem)
         summaries.append(summary)

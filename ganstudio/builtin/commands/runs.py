@@ -58,7 +58,7 @@ def run_runs(args) -> int:
 
     from ganstudio.output.summaries import age, duration, list_runs
 
-    summaries = sort_runs(list_runs(args.checkpoints_dir), args.sort)
+    summaries = sort_runs(list_runs(args.checkpoints_dir, args.plugins), args.sort)
     if args.json:
         print(json.dumps([s.to_json() for s in summaries], indent=2, default=str))
         return 0
