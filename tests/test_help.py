@@ -11,7 +11,7 @@ from ganstudio.cli import build_parser
 from ganstudio.plugins import load_plugins
 
 # Options of files another engineer is editing (issue 30); they get their help text there. Remove each as it does.
-AWAITING = {"interpolate --seed", "show --split", "show --rows", "show --cols"}
+AWAITING: set[str] = set()  # options whose help text is still to be written
 
 
 def help_of(capsys, *args) -> tuple[int, str, str]:
@@ -120,10 +120,6 @@ def test_an_invalid_choice_gets_a_did_you_mean(cli):
     assert code == 2 and "did you mean 'bf16'?" in err and "(see ganstudio train --help)" in err, err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="output/generation.py class_index (another owner's file) does not yet use api.options.did_you_mean",
-)
 def test_an_unknown_class_name_gets_a_did_you_mean():
     from ganstudio.errors import GanstudioError
     from ganstudio.output.generation import class_index

@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Optional
 import torch
 
 from ganstudio.api.images import to_uint8
+from ganstudio.api.options import did_you_mean
 from ganstudio.errors import GanstudioError
 
 # Reading a model back from its checkpoint lives in the API (load_run is built on it); re-exported for the core.
@@ -37,7 +38,11 @@ def class_index(model, text: str) -> int:
         i for i, n in enumerate(lowered) if n.startswith(text.lower())
     ]
     if len(hits) != 1:
-        raise GanstudioError(f"--class {text}: expected one of {', '.join(names)} (or an index 0-{len(names) - 1})")
+        hint = did_you_mean(text, names) if not hits else ""
+        raise GanstudioError(
+            f"--class {text}: {hint + ' ' if hint else ''}expected one of {', '.join(names)} "
+            f"(or an index 0-{len(names) - 1})"
+        )
     return hits[0]
 
 

@@ -135,7 +135,7 @@ def register_commands(cli):
     p.add_argument("--keys", type=positive_int, default=4, help="random latents each walk passes through (default 4)")
     p.add_argument("--fps", type=frames_per_second, default=15.0, help="frames per second (default 15)")
     p.add_argument("--scale", type=positive_int, default=2, help="enlarge each pixel this many times (default 2)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the key latents (default 0): same seed, same walk")
     p.add_argument("--out", metavar="FILE.gif", help="output (default samples/<run>/interpolate-seed<seed>.gif)")
     p.add_argument(
         "--overwrite",

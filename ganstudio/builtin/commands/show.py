@@ -76,9 +76,9 @@ def run_show(args) -> int:
 def register_commands(cli):
     p = cli.command("show", help="write a gallery PNG of real images from a dataset", run=run_show)
     add_data_options(p, default_data="mnist")
-    p.add_argument("--split", choices=("train", "test"), default="train")
-    p.add_argument("--rows", type=positive_int, default=8)
-    p.add_argument("--cols", type=positive_int, default=18)
+    p.add_argument("--split", choices=("train", "test"), default="train", help="which split to show (default train)")
+    p.add_argument("--rows", type=positive_int, default=8, help="rows of images (default 8)")
+    p.add_argument("--cols", type=positive_int, default=18, help="images per row (default 18)")
     p.add_argument("--labels", action="store_true", help="put the class name under each image")
     p.add_argument("--seed", type=int, help="pick images at random with this seed (default: the first rows x cols)")
     p.add_argument(
