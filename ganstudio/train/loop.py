@@ -70,10 +70,10 @@ def fit(run, plugins, view=None, save_on=None) -> int:
         window = MetricWindow(run.step, run.images_seen, dist_sum(dist) if dist.enabled else None, dist.world_size)
         hooks = Hooks(run, plugins, log, callbacks, budget, window)
         saver = Saver(run, hooks, callbacks, log)
-        grids = GridRenderer(run, hooks)
+        grids = GridRenderer(run, hooks, view if dist.is_main else None)
         try:
             hooks.call("before_training_run")
-            budget.start()
+            budget.start(run.step, run.images_seen)
             run.started = time.monotonic()
             grids.maybe(start=run.step == 0)
             reason, signum = train_steps(run, hooks, stop, saver, grids, view)
@@ -173,17 +173,26 @@ def flush(run, hooks, view, force_view: bool = False) -> None:
             f"the loss scale adapts"
         )
     if view is not None:
+        # The speed and the ETA over the last minute (budget.Pace), not this window alone; the record keeps its own.
+        budget.pace.mark(run.step, run.images_seen)
+        rates = budget.pace.rates()
+        steps_per_s, images_per_s = rates or (record["steps_per_s"], record["images_per_s"])
         fraction = budget.fraction(run.step, run.images_seen) or 0.0
-        eta = budget.eta(run.step, run.images_seen, record["steps_per_s"], record["images_per_s"])
-        view.update(fraction, run.step, run.epoch, record, eta, force=force_view, metric_specs=hooks.metric_specs)
+        eta = budget.eta(run.step, run.images_seen, steps_per_s, images_per_s)
+        speed = (images_per_s, budget.pace.describe() if rates else "last window")
+        view.update(
+            fraction, run.step, run.epoch, record, eta, force=force_view, metric_specs=hooks.metric_specs, speed=speed
+        )
     hooks.call("after_metrics_logged", step=run.step, metrics=record)
 
 
 class GridRenderer:
-    """The fixed-latent grid, rendered once when due and handed to every ``after_grid_rendered`` hook."""
+    """The fixed-latent grid, rendered once when due and handed to every ``after_grid_rendered`` hook and to the
+    view (a terminal draws a strip of it)."""
 
-    def __init__(self, run, hooks):
+    def __init__(self, run, hooks, view=None):
         self.run, self.hooks = run, hooks
+        self.view = view if view is not None and getattr(view, "shows_samples", False) else None
         self.every = run.config.grid_every
         self.last_step = run.step if run.step else None
 
@@ -194,10 +203,15 @@ class GridRenderer:
         due = start or epoch_done is not None or (self.every and run.step % self.every == 0) or end
         if not due or run.step == self.last_step or run.model.kind != "gan" or len(run.fixed_latents) == 0:
             return
-        if not self.hooks.plugins.pm.hook.after_grid_rendered.get_hookimpls():
+        hooked = bool(self.hooks.plugins.pm.hook.after_grid_rendered.get_hookimpls())
+        if not hooked and self.view is None:
             return
         self.last_step = run.step
         images = self.hooks.generate(run.fixed_latents, run.fixed_labels)
+        if self.view is not None:
+            self.view.show_samples(images, cols=run.grid_cols, step=run.step)
+        if not hooked:
+            return
         self.hooks.call(
             "after_grid_rendered", grid=make_grid(images, cols=run.grid_cols), step=run.step, epoch_done=epoch_done
         )
