@@ -134,6 +134,8 @@ class ModelPlugin:
     plugin: str = ""
     batch_size: Optional[int] = None  # ``train --model NAME``'s batch size when no --batch-size is given (None: 128)
     ema_decay: Optional[float] = None  # its generator EMA decay when no --ema-decay is given (None: 0, off)
+    # steps at which this model, at its defaults, usually makes recognisable images; the summary warns below it
+    recognisable_steps: Optional[int] = None
 
     def __post_init__(self):
         size, decay = self.batch_size, self.ema_decay
@@ -141,6 +143,11 @@ class ModelPlugin:
             raise ValueError(f"ModelPlugin {self.name!r}: batch_size must be a positive int or None, got {size!r}")
         if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
             raise ValueError(f"ModelPlugin {self.name!r}: ema_decay must be a number in [0, 1) or None, got {decay!r}")
+        steps = self.recognisable_steps
+        if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+            raise ValueError(
+                f"ModelPlugin {self.name!r}: recognisable_steps must be a positive int or None, got {steps!r}"
+            )
         if isinstance(self.build, str):
             self.build = LazyBuild(self.build)
         elif self.options is None:

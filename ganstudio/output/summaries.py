@@ -19,6 +19,7 @@ from ganstudio.limits import LINE_CHARS, clean_text
 from ganstudio.output.run_defaults import DEFAULTS, FLAGS, changed_options  # noqa: F401  (DEFAULTS: for tests)
 from ganstudio.scoring.table import BEST, SCORES
 from ganstudio.store.rundir import is_finite, is_whole
+from ganstudio.store.runs import is_run_folder, lock_held
 
 
 @dataclass
@@ -62,13 +63,7 @@ def list_runs(checkpoints_dir, plugins=None) -> list[RunSummary]:
     root = Path(checkpoints_dir)
     if not root.is_dir():
         raise GanstudioError(f"no folder {root}/ (train a run first, or pass --checkpoints-dir DIR)")
-    folders = [
-        p
-        for p in sorted(root.iterdir())
-        if p.is_dir()
-        and not p.name.startswith(".")
-        and any((p / f).exists() for f in ("last.pt", "metrics.jsonl", ".lock"))
-    ]
+    folders = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".") and is_run_folder(p)]
     return [summarize(folder, plugins) for folder in folders]
 
 
@@ -210,23 +205,7 @@ def read_scores(s: RunSummary, records: list[dict]) -> None:
 
 def is_running(run_dir: Path) -> bool:
     """True while a process holds the run's lock (ganstudio.store.runs.RunLock)."""
-    try:
-        import fcntl
-    except ImportError:
-        return False
-    lock = run_dir / ".lock"
-    if not lock.is_file():
-        return False
-    try:
-        with open(lock, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            return False
-    except OSError:
-        return False
+    return lock_held(run_dir)
 
 
 def reproduce_command(s: RunSummary, plugins=None) -> str:

@@ -1,13 +1,18 @@
-"""Run names and finding a run's checkpoint, in one place.
+"""Run names, finding a run's checkpoint, its lock, and what --overwrite may empty, in one place.
 
 check_run_name("fashion-dcgan")                          # plain names only: no separators, not . or ..
 run_name_of(ckpt)                                        # the name a checkpoint's run was trained under
 path = choose_checkpoint(None, "fashion-dcgan", "checkpoints", kind="gan")   # checkpoints/fashion-dcgan/last.pt
+is_run_folder(Path("checkpoints/x"))                     # False for a folder holding only a stale .lock
+check_overwritable(folder); empty_run_folder(folder)     # --overwrite: only a run's own files, never through a link
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import stat
 from pathlib import Path
 from typing import Optional
 
@@ -78,13 +83,11 @@ class RunLock:
     is never stale; the pid is only there to name the holder."""
 
     def __init__(self, run_dir: Path, name: str):
-        self.path = Path(run_dir) / ".lock"
+        self.path = Path(run_dir) / LOCK
         self.name = name
         self.handle = None
 
     def acquire(self) -> "RunLock":
-        import os
-
         try:
             import fcntl
         except ImportError:  # not POSIX: no lock
@@ -114,7 +117,111 @@ class RunLock:
         self.handle = handle
         return self
 
-    def release(self) -> None:
+    def release(self, remove: bool = False) -> None:
+        """Drop the lock; ``remove``: delete the .lock file first, while still held (a command that wrote nothing
+        leaves no trace; a process that opens it meanwhile makes a new one and its own lock)."""
         if self.handle is not None:
+            if remove:
+                self.path.unlink(missing_ok=True)
             self.handle.close()  # closing drops the flock
             self.handle = None
+
+
+def lock_held(run_dir) -> bool:
+    """True while a process holds the run's lock (RunLock): the run is being trained."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    lock = Path(run_dir) / LOCK
+    if not lock.is_file():
+        return False
+    try:
+        with open(lock, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return False
+
+
+def is_run_folder(folder) -> bool:
+    """A run's folder under checkpoints/: it holds last.pt or metrics.jsonl, or a process holds its lock (a run
+    before its first save). A folder holding only a stale .lock (a command that failed) is none."""
+    folder = Path(folder)
+    return any((folder / name).is_file() for name in ("last.pt", "metrics.jsonl")) or lock_held(folder)
+
+
+# --- --overwrite: emptying a run's folders -----------------------------------------------------------------------
+
+LOCK = ".lock"
+# What --overwrite may delete: the files ganstudio and its built-in callbacks write in a run's folders (checkpoints,
+# metrics, grids, timeline frames, gifs, exports, samples, reports), by name; anything else means the folder is not
+# only a run's, and it is left alone.
+RUN_FILE_SUFFIXES = (".pt", ".jsonl", ".json", ".png", ".gif", ".onnx", ".npz", ".html")
+RUN_FILE_PREFIXES = ("events.out.tfevents.", ".write-test-")  # TensorBoard's event files; check_writable's probe
+
+
+def foreign_entry(folder: Path) -> Optional[str]:
+    """The first thing under ``folder`` a run never writes (a link, or a file not named as a run's files), as a
+    path relative to it; None when everything there is a run's."""
+    for top, dirs, files in os.walk(folder, onerror=_raise):  # never follows a link (followlinks=False)
+        for name in sorted(dirs + files):
+            path = Path(top) / name
+            shown_path = path.relative_to(folder)
+            if path.is_symlink():
+                return f"{shown_path} (a link)"
+            is_file = name in files
+            if is_file and not (name == LOCK or name.endswith(RUN_FILE_SUFFIXES) or name.startswith(RUN_FILE_PREFIXES)):
+                return str(shown_path)
+            if is_file and not stat.S_ISREG(os.lstat(path).st_mode):
+                return f"{shown_path} (not a plain file)"
+    return None
+
+
+def _raise(error: OSError):
+    raise error
+
+
+def check_overwritable(folder: Path) -> None:
+    """One line when --overwrite must not empty ``folder`` (<root>/<run name>): a link (it would lead out of
+    --checkpoints-dir / --samples-dir), not a folder, or holding anything a run never writes. Absent: nothing."""
+    try:
+        mode = os.lstat(folder).st_mode
+        if stat.S_ISLNK(mode):
+            odd = "is a link (--overwrite never follows one out of the folder)"
+        elif not stat.S_ISDIR(mode):
+            odd = "is not a folder"
+        else:
+            entry = foreign_entry(folder)
+            odd = f"holds {entry}, which ganstudio never writes" if entry else None
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        odd = f"cannot be read ({e.strerror or e})"
+    if odd:
+        raise GanstudioError(
+            f"--overwrite empties only a run's own folders: {shown(folder)} {odd}; move it away, or train under "
+            f"another --name"
+        )
+
+
+def empty_run_folder(folder: Path) -> None:
+    """Delete everything in ``folder`` (checked by check_overwritable) but its .lock, which this process holds."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    try:
+        for entry in entries:
+            if entry.name == LOCK:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)  # never follows a link inside
+            else:
+                os.unlink(entry.path)
+    except OSError as e:
+        raise GanstudioError(f"--overwrite: cannot delete {e.filename or folder}: {e.strerror or e}") from None

@@ -4,8 +4,10 @@
     run, code = train(config, plugins, resume=False)    # code: 0, or 130 / 143 after Ctrl-C / SIGTERM (saved)
     run, code = train(config, plugins, resume="auto", save_on_signal=signal.SIGUSR1)   # a cluster job's
 
-It prepares the process once (device, process group under torchrun), opens the run (its folder locked by rank 0,
-the checks, the checkpoint to resume), fits it (ganstudio/train/loop.py) and releases the lock and the group.
+It prepares the process once (device, process group under torchrun), opens the run (its options checked first, then
+its folder locked by rank 0, the checks, the checkpoint to resume; --overwrite empties the old run's folders), fits it
+(ganstudio/train/loop.py) and releases the lock and the group; a command that fails before writing anything leaves
+no folder behind.
 Which config fields define the run (kept on --resume) is declared on the fields themselves (ganstudio/config.py).
 """
 
@@ -16,10 +18,12 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Union
 
+from ganstudio.api.options import parse_options
 from ganstudio.config import TrainConfig, ignored_on_resume, resumed_config
 from ganstudio.errors import GanstudioError, OtherRankFailed
 from ganstudio.store.checkpoint import load_checkpoint
-from ganstudio.store.runs import RunLock, check_run_name
+from ganstudio.store.runs import LOCK, RunLock, check_overwritable, check_run_name, empty_run_folder
+from ganstudio.train.augment import parse_policy
 from ganstudio.train.distributed import Distributed, rank_prefix
 from ganstudio.train.loop import fit
 from ganstudio.train.process import prepare_process
@@ -86,6 +90,9 @@ def open_run(
     dist = dist or Distributed()
     check_run_name(config.run_name)
     path = Path(config.checkpoints_dir) / config.run_name / "last.pt"
+    check_options(config, plugins, path.exists() if resume == "auto" else resume)
+    samples = Path(config.samples_dir) / config.run_name
+    made = [p for p in (samples, samples.parent, path.parent, path.parent.parent) if not p.exists()]  # deepest first
     lock = RunLock(path.parent, config.run_name).acquire() if dist.is_main else None
     try:
         problem, ckpt = None, None
@@ -100,10 +107,48 @@ def open_run(
             raise problem
         if shared[0] is not None:
             raise OtherRankFailed(f"rank 0 could not open the run: {shared[0]}")
-        yield _open(config, plugins, path, shared[1], given, dist, device)
+        run = _open(config, plugins, path, shared[1], given, dist, device)
+        if overwrite and shared[1] is None and dist.is_main:  # replacing the run: its old outputs go, now
+            for folder in (path.parent, samples):
+                empty_run_folder(folder)
+        yield run
+    except BaseException:
+        if lock is not None and _wrote_nothing(path.parent, samples):
+            lock.release(remove=True)  # a command that failed before writing anything leaves no folder behind
+            for folder in made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if empty, and only the folders this command made
+        raise
     finally:
         if lock is not None:
             lock.release()
+
+
+def _wrote_nothing(run_dir: Path, samples: Path) -> bool:
+    try:
+        return [p.name for p in run_dir.iterdir()] == [LOCK] and not (samples.is_dir() and any(samples.iterdir()))
+    except OSError:
+        return False
+
+
+def check_options(config: TrainConfig, plugins, resume: bool) -> None:
+    """Every option that can be checked without the data, before the run's folders are looked at (a typo is said as
+    such, not as "the run exists"). A resumed run keeps its own data, model and options: only its callbacks."""
+    callbacks = plugins.callbacks
+    names = config.callbacks if config.callbacks is not None else [n for n, cb in callbacks.items() if cb.default]
+    for name in list(names) + list(config.disabled_callbacks) + list(config.callback_options):
+        plugins.callback(name)  # unknown names fail here, with suggestions
+    for name in dict.fromkeys(names):
+        if name not in config.disabled_callbacks:
+            parse_options(callbacks[name].options, dict(config.callback_options.get(name, {})), f"callback '{name}'")
+    if resume:
+        return
+    dataset = plugins.dataset(config.data.name)
+    parse_options(dataset.options, config.data.options, f"dataset '{config.data.name}'")
+    model = plugins.model(config.model)
+    if model.options is not None:  # else the model's own class checks them when it is built (a lazy build)
+        parse_options(model.options, dict(config.model_options), f"model '{config.model}'")
+    parse_policy(config.augment, config.data.channels or 3)
 
 
 def _check(config: TrainConfig, path: Path, resume: Resume, overwrite: bool) -> Optional[dict]:
@@ -130,6 +175,9 @@ def _check(config: TrainConfig, path: Path, resume: Resume, overwrite: bool) -> 
             f"{samples}/ already holds the outputs of another run (grids, timeline, curves): pass "
             f"--name NEW, --samples-dir DIR, or --overwrite to replace them"
         )
+    if overwrite:  # emptied once the run is built (open_run): refused here, before anything is read or removed
+        check_overwritable(path.parent)
+        check_overwritable(samples)
     return None
 
 

@@ -173,7 +173,12 @@ def add_process_options(p) -> None:
     )
     p.add_argument("--compile", action="store_true", help="torch.compile the networks (pays off on long GPU runs)")
     add_resume_options(p)
-    p.add_argument("--overwrite", action="store_true", help="start afresh even if checkpoints/<name>/last.pt exists")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh: empties checkpoints/<name>/ and samples/<name>/ first (refused when they hold a link or "
+        "anything a run never writes)",
+    )
     p.add_argument(
         "--log-every",
         type=positive_int,
