@@ -38,6 +38,7 @@ def register_models(register):
             "ganstudio.builtin.models.dcgan.nets:DCGAN",
             options=DCGANOptions,
             supports=supports,
+            recognisable_steps=1500,  # garments of most classes at batch 128 on Fashion-MNIST: docs/models.md
             description="DCGAN; square images whose side is 3..8 x 2^k (28, 32, 64, ...)",
         )
     )
