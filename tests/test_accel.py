@@ -197,3 +197,24 @@ def test_a_skipped_fp16_step_is_seen_on_the_device_through_the_public_scaler_api
         scaler.update()
         dropped = scale.dropped_since(before)
         assert isinstance(dropped, torch.Tensor) and bool(dropped) is skipped
+
+
+def test_a_busy_machine_gets_a_one_line_hint_about_threads(monkeypatch):
+    """CPU training beside other jobs: torch's threads wait on each other; the start says so once (a hint only)."""
+    import os
+
+    import torch
+
+    from ganstudio.train.accel import busy_machine_note
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 3.0, 2.0))
+    note = busy_machine_note(torch.device("cpu"))
+    assert note.startswith("note: the machine is busy (load 3.2 on 2 threads)") and "OMP_NUM_THREADS=1" in note
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 0.3, 0.3))
+    assert busy_machine_note(torch.device("cpu")) is None
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 3.0, 2.0))
+    assert busy_machine_note(torch.device("cuda")) is None
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert busy_machine_note(torch.device("cpu")) is None

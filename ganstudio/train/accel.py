@@ -143,3 +143,23 @@ class LossScale:
     def dropped_since(self, before: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """A bool device tensor: the scale fell since ``before``, i.e. the GradScaler skipped the step."""
         return self.now() < before if before is not None else None
+
+
+def busy_machine_note(device: torch.device) -> str | None:
+    """A one-line hint when CPU training shares its cores with other work: torch's threads then wait on each other
+    and a run can be several times slower (docs/models.md measured 1 step/s on 2 threads beside a test job, 5.9 on
+    one). Only a hint: the thread count is the user's choice, so a resumed run computes exactly as it started."""
+    import torch
+
+    if device.type != "cpu" or torch.get_num_threads() < 2 or os.environ.get("OMP_NUM_THREADS"):
+        return None
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    if load < torch.get_num_threads() - 0.5:
+        return None
+    return (
+        f"note: the machine is busy (load {load:.1f} on {torch.get_num_threads()} threads); beside other jobs, "
+        "OMP_NUM_THREADS=1 ganstudio train ... is often several times faster"
+    )

@@ -71,7 +71,11 @@ def run_train(args) -> int:
 
 def announce_run(args, run, dist) -> None:
     """What trains: the data, the model and its size, the device, and the defaults that chose them."""
+    from ganstudio.train.accel import busy_machine_note
+
     c, new = run.config, not run.resumed
+    if note := busy_machine_note(run.device):
+        print(note)
     print(f"data: {run.data.source} — {len(run.data):,} images {run.data.image_shape}")
     print(
         f"model: {c.model} ({run.model_plugin.plugin}), {sum(p.numel() for p in run.model.parameters()):,} parameters, "
