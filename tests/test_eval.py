@@ -74,7 +74,8 @@ def eval_json(cli, *args):
 def test_eval_json_keys_types_and_metrics_file(cli, checkpoints):
     result = eval_json(cli, "--n", "100")
     assert result["checkpoint"] == "checkpoints/fashion-dcgan/last.pt"  # the newest GAN checkpoint
-    assert result["classifier"] == "checkpoints/fashion-classifier/last.pt"
+    # issue 31: fashion is scored in the shipped classifier's feature space, not in checkpoints/fashion-classifier's
+    assert result["classifier_version"] == "fashion-cnn-v1" and result["classifier_shipped"] is True
     assert result["data"] == "fashion" and "(--data-root)" in result["data_source"]  # data found as the GAN's run did
     assert result["n"] == 100 and result["reference_images"] == 100 and result["step"] == 6
     assert isinstance(result["classifier_test_accuracy"], float)
@@ -91,6 +92,7 @@ def test_eval_json_keys_types_and_metrics_file(cli, checkpoints):
     record = json.loads(lines[-1])
     assert record["event"] == "eval" and record["step"] == 6 and record["fid"] == result["samples"]["fid"]
     assert record["floor_fid"] == result["real"]["fid"]
+    assert record["classifier_version"] == "fashion-cnn-v1"
     assert result["class_consistency"] is None and "class_consistency" not in record  # an unconditional DCGAN
     assert result["weights"] == record["weights"] == "ema"  # the averaged generator, unless --no-ema
 
@@ -137,8 +139,12 @@ def test_samples_from_a_file_real_images_beat_noise(cli, checkpoints, trained, w
 
 def test_classifier_is_trained_when_missing(cli, trained, workdir, monkeypatch):
     import ganstudio.train.classifier as on_demand
+    from ganstudio.scoring import shipped
 
     monkeypatch.setattr(on_demand, "AUTO_TRAIN_EPOCHS", 2)
+    # issue 31: fashion has a shipped classifier; a package that ships none (a source tree before
+    # scripts/train_eval_classifiers.py ran) trains one on demand, as any dataset without one does
+    monkeypatch.setattr(shipped, "MANIFEST", workdir / "no-classifiers.json")
     shutil.copytree(trained / "checkpoints/fashion-dcgan", workdir / "checkpoints/fashion-dcgan")
     result = eval_json(cli, "--n", "50", "--data-root", trained / "tiny")
     assert result["classifier"] == "checkpoints/fashion-classifier/last.pt"

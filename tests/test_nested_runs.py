@@ -22,8 +22,12 @@ def after_training_step(run, step):
 
 
 @pytest.fixture(autouse=True)
-def quick_classifier(monkeypatch):
+def quick_classifier(monkeypatch, tmp_path):
+    """These tests train a classifier inside a run: no shipped one may answer first, and 2 epochs are enough."""
+    import ganstudio.scoring.shipped
+
     monkeypatch.setattr(on_demand, "AUTO_TRAIN_EPOCHS", 2)
+    monkeypatch.setattr(ganstudio.scoring.shipped, "MANIFEST", tmp_path / "none.json")
 
 
 def train(cli, tiny_idx, *extra):

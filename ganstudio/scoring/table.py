@@ -27,15 +27,22 @@ class Score:
     # ``floor`` names the metrics.jsonl key ganstudio eval records it under (runs and report show it); None: not
     # recorded.
     floor: Optional[str] = None
+    # An unbiased estimate of a distance (KID): for two sets from one distribution it scatters around 0, so a value
+    # below 0 means "indistinguishable at this many images", not a distance; shown as ``≈0`` (--json and
+    # metrics.jsonl keep the estimate itself, and eval's report prints it beside the note).
+    unbiased: bool = False
 
     def show(self, value: float) -> str:
-        """The value as every table and log line shows it: ``0.0281`` -> ``28.10`` for KID×10³."""
+        """The value as every table and log line shows it: ``0.0281`` -> ``28.10`` for KID×10³; ``≈0`` for an
+        unbiased estimate below 0."""
+        if self.unbiased and value < 0:
+            return "≈0"
         return self.format.format(value * self.scale)
 
 
 SCORES = (
     Score("fid", "FID", "FD", "lower", "{:.2f}", group="Fréchet distance", floor="floor_fid"),
-    Score("kid", "KID×10³", "KID×10³", "lower", "{:.2f}", scale=1000.0, group="KID×10³"),
+    Score("kid", "KID×10³", "KID×10³", "lower", "{:.2f}", scale=1000.0, group="KID×10³", unbiased=True),
     # Not reported during training: the log line of --eval-every shows it, the curves do not.
     Score("inception_score", "Inception Score", "IS", "higher", "{:.2f}", group="Inception Score", in_training=False),
     Score("precision", "precision", "precision", "higher", group="precision / recall", range=(0.0, 1.0)),

@@ -3,10 +3,11 @@
     ganstudio train --data fashion --model dcgan --minutes 10 --eval-every 500
 
 Every N steps: 2,000 samples (``--eval-samples``) from fixed latents (so scores are comparable across steps)
-against 2,000 fixed training images, in the feature space of the dataset's classifier (found under checkpoints/
-or trained once). The scores are reported into the record of that very step (``fid``, ``kid``, ``precision``,
-``recall``): the log, the curves and the view all show them at their real step. The state with the lowest FID
-so far is kept as checkpoints/<name>/best.pt beside last.pt.
+against 2,000 fixed training images, in the feature space of the dataset's classifier (the one shipped for fashion,
+mnist and their -mini subsets; else found under checkpoints/ or trained once). The scores are reported into the
+record of that very step (``fid``, ``kid``, ``precision``, ``recall``): the log, the curves and the view all show
+them at their real step. The state with the lowest FID so far is kept as checkpoints/<name>/best.pt beside last.pt
+(its ``results.eval`` names the classifier's version).
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ class EvalCallback:
             return
         c = run.config
         # plain progress lines: the training run's own live display is already on screen
-        self.classifier, _, self.classifier_path = ensure_classifier(
-            run.plugins, c.data, c.checkpoints_dir, device=c.device, plain=True
-        )
+        found = ensure_classifier(run.plugins, c.data, c.checkpoints_dir, device=c.device, plain=True)
+        self.classifier, self.classifier_path, self.version = found.model, found.path, found.version
+        self.feature_space = f"{found.version} (shipped with ganstudio)" if found.shipped else str(found.path)
         expected = tuple(self.classifier.config.image_shape)
         if expected != tuple(run.data.image_shape):
             raise GanstudioError(
@@ -76,7 +77,7 @@ class EvalCallback:
         self.classes = list(run.data.classes or []) or None
         self.best_path = run.run_dir / "best.pt"
         self.best_fid = self._stored_best()
-        run.log(f"eval every {self.every:,} steps: {self.n:,} samples in the feature space of {self.classifier_path}")
+        run.log(f"eval every {self.every:,} steps: {self.n:,} samples in the feature space of {self.feature_space}")
 
     def _stored_best(self) -> float:
         """A resumed run keeps improving on the best.pt it already has."""
@@ -112,7 +113,8 @@ class EvalCallback:
         )
         if improved:
             self.best_fid = scores[BEST.key]
-            run.save_copy(self.best_path, {"eval": {**scores, "step": step, "classifier": str(self.classifier_path)}})
+            kept = {**scores, "step": step, "classifier": str(self.classifier_path), "classifier_version": self.version}
+            run.save_copy(self.best_path, {"eval": kept})
         return scores
 
 

@@ -106,7 +106,8 @@ def load_source(args, console: Console) -> Source:
     if args.samples:
         return Source(DataSpec.from_args(args), images=load_npz_images(args.samples))
     checkpoint_path, chosen = choose_checkpoint(args.checkpoint, args.run, args.checkpoints_dir, kind="gan")
-    console.print(f"scoring {chosen}: {checkpoint_path}", highlight=False, markup=False)  # paths and names are text
+    # paths and names are text, never markup; soft_wrap: one line however narrow the terminal (a path stays whole)
+    console.print(f"scoring {chosen}: {checkpoint_path}", highlight=False, markup=False, soft_wrap=True)
     gan, ckpt = load_model(checkpoint_path, args.plugins, kind="gan", ema=not args.no_ema)
     trained_on = ckpt["data"]["name"]
     if args.data and args.data != trained_on:
@@ -122,12 +123,13 @@ def load_source(args, console: Console) -> Source:
 
 
 def feature_space(args, source: Source, train, notes: list):
-    """(classifier, its checkpoint, its path) for the data, checked against what is scored; notes what differs."""
+    """The classifier (train/classifier.py ``Classifier``) for the data, checked against what is scored; notes what
+    differs."""
     from ganstudio.train.classifier import ensure_classifier
 
     # --json keeps stdout for the JSON: a classifier trained on demand reports its progress on stderr.
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        classifier, cls_ckpt, path = ensure_classifier(
+        found = ensure_classifier(
             args.plugins,
             source.spec,
             args.checkpoints_dir,
@@ -135,6 +137,7 @@ def feature_space(args, source: Source, train, notes: list):
             device=args.device,
             classes=train.classes if args.classifier else None,
         )
+    cls_ckpt, path = found.ckpt, found.path
     trained_shape = tuple(cls_ckpt["data"]["image_shape"])
     if source.ckpt is not None and tuple(source.ckpt["data"]["image_shape"]) != trained_shape:
         raise GanstudioError(
@@ -147,11 +150,12 @@ def feature_space(args, source: Source, train, notes: list):
             f"--samples {args.samples}: images are {tuple(source.images.shape[1:])} (C, H, W), "
             f"but the '{source.spec.name}' classifier expects {expected_shape}"
         )
-    if cls_ckpt["data"].get("source") and cls_ckpt["data"]["source"] != train.source:
+    # the shipped classifiers serve their dataset wherever its files are: only a user's own one gets this note
+    if not found.shipped and cls_ckpt["data"].get("source") and cls_ckpt["data"]["source"] != train.source:
         notes.append(
             f"note: the classifier was trained on {cls_ckpt['data']['source']}; the real images here are {train.source}"
         )
-    return classifier, cls_ckpt, path
+    return found
 
 
 def scored_sets(source: Source, reference, samples: tuple, floor: tuple, asked, real, classes, notes: list) -> dict:
@@ -178,6 +182,29 @@ def scored_sets(source: Source, reference, samples: tuple, floor: tuple, asked, 
     }
 
 
+def what_was_scored(args, source: Source, train, found) -> dict:
+    """The first keys of eval's result: the images scored, the real data and the feature space (its version)."""
+    ckpt, cls_ckpt = source.ckpt, found.ckpt
+    return {
+        "checkpoint": str(source.checkpoint_path) if source.checkpoint_path else None,
+        "samples_file": str(args.samples) if args.samples else None,
+        "step": int(ckpt["progress"]["step"]) if ckpt else None,
+        # Which generator weights made the samples: the averaged ones unless --no-ema or the checkpoint has none.
+        "weights": None
+        if ckpt is None
+        else "raw"
+        if args.no_ema or not (ckpt.get("ema") or {}).get("weights")
+        else "ema",
+        "class": args.class_name,
+        "data": source.spec.name,
+        "data_source": train.source,
+        "classifier": str(found.path),
+        "classifier_version": found.version,  # equal versions: the same feature space, comparable scores
+        "classifier_shipped": found.shipped,
+        "classifier_test_accuracy": (cls_ckpt.get("results") or {}).get("test_accuracy"),
+    }
+
+
 def run_eval(args) -> int:
     from ganstudio.scoring.evaluation import Reference
     from ganstudio.scoring.samples import real_sets
@@ -190,7 +217,8 @@ def run_eval(args) -> int:
     source = load_source(args, console)
     train = load_data(args.plugins, source.spec, "train")
     notes = []
-    classifier, cls_ckpt, classifier_path = feature_space(args, source, train, notes)
+    found = feature_space(args, source, train, notes)
+    classifier, cls_ckpt = found.model, found.ckpt
     try:
         held_out = load_data(args.plugins, source.spec, "test", quiet=True)
     except GanstudioError:
@@ -204,22 +232,8 @@ def run_eval(args) -> int:
             images, asked = steps.generate(source.gan, args.n, args.seed, device, args.class_name)
         samples = steps.features("features: samples", classifier, images, device)
     classes = list(cls_ckpt["data"].get("classes") or []) or None
-    ckpt = source.ckpt
     result = {
-        "checkpoint": str(source.checkpoint_path) if source.checkpoint_path else None,
-        "samples_file": str(args.samples) if args.samples else None,
-        "step": int(ckpt["progress"]["step"]) if ckpt else None,
-        # Which generator weights made the samples: the averaged ones unless --no-ema or the checkpoint has none.
-        "weights": None
-        if ckpt is None
-        else "raw"
-        if args.no_ema or not (ckpt.get("ema") or {}).get("weights")
-        else "ema",
-        "class": args.class_name,
-        "data": source.spec.name,
-        "data_source": train.source,
-        "classifier": str(classifier_path),
-        "classifier_test_accuracy": (cls_ckpt.get("results") or {}).get("test_accuracy"),
+        **what_was_scored(args, source, train, found),
         "n": len(images),
         "reference_images": len(real.reference),
         "classes": classes,
@@ -229,10 +243,10 @@ def run_eval(args) -> int:
     result["metrics_file"] = (
         None
         if source.checkpoint_path is None
-        else str(append_to_metrics_file(source.checkpoint_path.parent / "metrics.jsonl", result, ckpt))
+        else str(append_to_metrics_file(source.checkpoint_path.parent / "metrics.jsonl", result, source.ckpt))
     )
     for note in notes:
-        console.print(note, highlight=False, markup=False)  # notes quote class names: text, never markup
+        console.print(note, highlight=False, markup=False, soft_wrap=True)  # quotes class names: text, never markup
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -257,7 +271,8 @@ def register_commands(cli):
     p.add_argument(
         "--classifier",
         metavar="PATH",
-        help="classifier checkpoint (default: checkpoints/<data>-classifier/last.pt, trained if missing)",
+        help="classifier checkpoint (default: the one shipped for fashion, mnist and their -mini subsets; for other "
+        "data checkpoints/<data>-classifier/last.pt, trained if missing after saying how long it takes)",
     )
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     p.add_argument("--seed", type=int, default=0, help="seed for the latents and the real subsets")

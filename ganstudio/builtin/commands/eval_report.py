@@ -29,6 +29,7 @@ def append_to_metrics_file(path: Path, result: dict, ckpt: dict) -> Path:
         **{k: s[k] for k in (*(score.key for score in SCORES), "rarest_share", "commonest_share")},
         **{score.floor: result["real"][score.key] for score in SCORES if score.floor},
         "classifier": result["classifier"],
+        "classifier_version": result.get("classifier_version"),  # equal versions: comparable scores
     }
     if result.get("class_consistency") is not None:
         record["class_consistency"] = result["class_consistency"]["mean"]
@@ -75,6 +76,17 @@ def score_table(result: dict, floor_name: str) -> Table:
     return table
 
 
+def feature_space(result: dict) -> str:
+    """``fashion-cnn-v1 (shipped with ganstudio; test accuracy 93.10%)`` or a user's own classifier's path."""
+    acc = result["classifier_test_accuracy"]
+    accuracy = f"test accuracy {acc * 100:.2f}%" if acc is not None else ""
+    if result.get("classifier_shipped"):
+        return f"{result['classifier_version']} (shipped with ganstudio; {accuracy})"
+    version = result.get("classifier_version")
+    details = "; ".join(part for part in (accuracy, f"version {version}" if version else "") if part)
+    return result["classifier"] + (f" ({details})" if details else "")
+
+
 def shares(per_class: dict) -> str:
     return ", ".join(f"{name} {share * 100:.1f}%" for name, share in per_class.items())
 
@@ -82,13 +94,19 @@ def shares(per_class: dict) -> str:
 def print_report(result: dict, floor_name: str) -> None:
     what = result["checkpoint"] or result["samples_file"]
     step = f" (step {result['step']:,}, {WEIGHTS[result['weights']]})" if result["step"] is not None else ""
-    acc = result["classifier_test_accuracy"]
     print(
         f"scored {result['n']:,} images from {what}{step} against {result['reference_images']:,} training images of "
         f"{result['data_source']}"
     )
-    print(f"feature space: {result['classifier']}" + (f" (test accuracy {acc * 100:.2f}%)" if acc is not None else ""))
+    print(f"feature space: {feature_space(result)}")
     Console().print(score_table(result, floor_name))
+    below_zero = [(name, r["kid"]) for name, r in (("samples", result["samples"]), (floor_name, result["real"]))]
+    for name, value in below_zero:
+        if value < 0:
+            print(
+                f"KID×10³ ≈0 for {name}: the unbiased estimate is {value * 1000:.2f}, below 0, which means "
+                f"indistinguishable from the training images at this many images (--json keeps the estimate)"
+            )
     counts = result["samples"]["class_counts"]
     names = result["classes"] or [str(i) for i in range(len(counts))]
     print("samples per class: " + ", ".join(f"{name} {count}" for name, count in zip(names, counts)))
