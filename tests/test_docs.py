@@ -159,3 +159,14 @@ def test_local_images_and_links_in_the_docs_exist(doc):
     local = [t.split("#")[0] for t in targets if not t.startswith(("http://", "https://", "mailto:", "#", "data:"))]
     missing = [t for t in local if t and not ((REPO / doc).parent / t).exists()]
     assert not missing, f"{doc} points at missing files: {missing}"
+
+
+def test_the_readme_counts_the_lines_of_the_standalone_export_script_right():
+    """README promises an N-line script in docs/export.md: N is the first python block's line count, blank lines
+    excluded (a new user counted 15 where the README said 10)."""
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    promised = int(re.search(r"(\d+)-line standalone script in \[docs/export\.md\]", readme).group(1))
+    block = re.search(r"```python\n(.*?)```", (REPO / "docs/export.md").read_text(), re.S).group(1)
+    assert promised == len([line for line in block.splitlines() if line.strip()])
