@@ -81,6 +81,24 @@ def test_eval_every_uses_the_shipped_classifier(cli, workdir, tiny_idx):
     assert best["eval"]["classifier_version"] == "fashion-cnn-v1"
 
 
+def test_eval_every_records_the_floor_of_real_images_beside_the_score(cli, workdir, tiny_idx):
+    """The floor: FID of 64 other training images (none shared with the 64 of the reference) against it, computed
+    once, logged at the start and recorded with every eval, so the live view, runs and report show it."""
+    import json
+
+    code, out, err = cli(
+        "train", "--data", "fashion", "--data-root", tiny_idx, *TINY_GAN, "--steps", "4", "--eval-every", "2",
+        "--eval-samples", "64", "--callbacks", "eval,log",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "floor FID" in out and "(real vs real)" in out
+    records = [json.loads(line) for line in (workdir / "checkpoints/fashion-dcgan/metrics.jsonl").open()]
+    evals = [r for r in records if "fid" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    floors = {r["floor_fid"] for r in evals}
+    assert len(floors) == 1 and 0 <= floors.pop() < min(r["fid"] for r in evals)
+
+
 def test_a_changed_shipped_file_is_refused_in_one_line(cli, workdir, tiny_idx, monkeypatch):
     copy = workdir / "shipped"
     shutil.copytree(shipped.FOLDER, copy)

@@ -26,6 +26,8 @@ EVAL_SAMPLES = 2000
 SCORES = {
     s.key: Metric(s.label, s.group, format=s.format, range=s.range, points=True, scale=s.scale) for s in TRAINING_SCORES
 }
+# ... and the floor of the best score: the same score for real training images, a line under it in the curves.
+FLOOR = {BEST.floor: Metric(f"{BEST.label} of real images", BEST.group, format=BEST.format, points=True)}
 
 
 def describe_scores(scores: dict) -> str:
@@ -71,13 +73,32 @@ class EvalCallback:
         self.classifier.to(run.device)
         real = random_subset(run.data.images, self.n, c.seed)
         self.reference = Reference(*extract(self.classifier, real, run.device))
+        self.classes = list(run.data.classes or []) or None
+        self.floor = self.real_floor(run, c.seed)
         noise = torch.Generator().manual_seed(c.seed + 2)
         self.latents = run.model.sample_latent(self.n, generator=noise)
         self.labels = run.model.sample_labels(self.n, generator=noise)
-        self.classes = list(run.data.classes or []) or None
         self.best_path = run.run_dir / "best.pt"
         self.best_fid = self._stored_best()
-        run.log(f"eval every {self.every:,} steps: {self.n:,} samples in the feature space of {self.feature_space}")
+        floor = f"; floor {BEST.label} {BEST.show(self.floor)} (real vs real)" if self.floor is not None else ""
+        run.log(
+            f"eval every {self.every:,} steps: {self.n:,} samples in the feature space of {self.feature_space}{floor}"
+        )
+
+    def real_floor(self, run, seed: int) -> Optional[float]:
+        """FID of n other training images against the reference (the next n rows of the same permutation, so none
+        is shared): what a perfect generator would score at this n. Computed once; None when the data is too small.
+        (`ganstudio eval` takes its floor from the held-out split instead.)"""
+        import torch
+
+        from ganstudio.scoring.evaluation import extract, score_features
+
+        images = run.data.images
+        if len(images) < 2 * self.n:
+            return None
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+        features, probs = extract(self.classifier, images[order[self.n : 2 * self.n]], run.device)
+        return float(score_features(self.reference, features, probs, self.classes, kid_subsets=50)[BEST.key])
 
     def _stored_best(self) -> float:
         """A resumed run keeps improving on the best.pt it already has."""
@@ -103,6 +124,8 @@ class EvalCallback:
         scores = score_features(self.reference, features, probs, self.classes, kid_subsets=50)
         for key in SCORES:
             run.report(key, scores[key])
+        if self.floor is not None:
+            run.report(BEST.floor, self.floor)  # the live view, runs and report show it beside the score
         improved = scores[BEST.key] < self.best_fid
         inception = score("inception_score")
         best = "best so far: saved best.pt" if improved else f"best {BEST.label} {BEST.show(self.best_fid)}"
@@ -126,6 +149,6 @@ def register_callbacks(register):
             EvalCallback,
             "with --eval-every N: FID/KID/precision/recall every N steps, keeps best.pt",
             options=EvalOptions,
-            metrics=SCORES,
+            metrics={**SCORES, **FLOOR},
         )
     )
