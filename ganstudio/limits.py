@@ -27,6 +27,7 @@ PATH_CHARS = 4_096  # a path recorded in a checkpoint (its data root, source): L
 EMBED_BYTES = 20 * 2**20  # one image a report embeds (curves.png, timeline.gif, a grid)
 NPZ_BYTES = 8 * 2**30  # the unpacked arrays of one --samples .npz
 STDERR_TAIL_BYTES = 64 * 2**10  # of torchrun's stderr (its failure summary) and of a rank's line: train --nproc
+TRACKER_QUEUE = 1_000  # calls waiting for a slow mlflow/wandb (one per log window or grid); beyond it they are dropped
 
 
 def at_most(what: str, value: int, limit: int, fix: str = "") -> int:

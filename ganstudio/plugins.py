@@ -37,6 +37,8 @@ DEFAULT_PLUGINS = (
     "ganstudio.builtin.callbacks.curves",
     "ganstudio.builtin.callbacks.log",
     "ganstudio.builtin.callbacks.tensorboard",
+    "ganstudio.builtin.callbacks.mlflow_tracker",
+    "ganstudio.builtin.callbacks.wandb_tracker",
     "ganstudio.builtin.callbacks.eval",
     "ganstudio.builtin.commands.train",
     "ganstudio.builtin.commands.sample",
