@@ -184,9 +184,10 @@ def did_you_mean(text: str, choices, quote: str = "'") -> str:
 # --- command-line flags ------------------------------------------------------------------------------
 
 
-def add_option_flags(parser: argparse.ArgumentParser, cls, prefix: str, title: str) -> None:
+def add_option_flags(parser: argparse.ArgumentParser, cls, prefix: str, title: str, hidden: bool = False) -> None:
     """A ``--<prefix>-<field>`` flag per field of ``cls`` in an argument group; values land in
-    ``args.plugin_options[prefix][field]`` as text (parsed later by parse_options, with one-line errors)."""
+    ``args.plugin_options[prefix][field]`` as text (parsed later by parse_options, with one-line errors).
+    ``hidden``: accepted, but left out of --help (an off-by-default plugin's; `ganstudio plugins NAME` shows them)."""
     if cls is None or not dataclasses.fields(cls):
         return
     group = parser.add_argument_group(title)
@@ -202,7 +203,7 @@ def add_option_flags(parser: argparse.ArgumentParser, cls, prefix: str, title: s
             dest=f"_plugin_option:{prefix}:{f.name}",
             default=argparse.SUPPRESS,
             metavar=describe_type(kind).upper().replace("/", "|") if kind is not bool else "true|false",
-            help=help_text,
+            help=argparse.SUPPRESS if hidden else help_text,
         )
 
 

@@ -70,7 +70,8 @@ def add_plugin_options(p: argparse.ArgumentParser, plugins, argv=()) -> None:
                 p.add_argument_group(title, wrapped(lines))
     for name, callback in plugins.callbacks.items():
         try:
-            add_option_flags(p, callback.options, name, f"callback '{name}' ({callback.plugin})")
+            title = f"callback '{name}' ({callback.plugin})"
+            add_option_flags(p, callback.options, name, title, hidden=not callback.default and name not in argv)
         except argparse.ArgumentError as e:
             raise PluginError(
                 f"callback '{name}' (plugin '{callback.plugin}') declares an option that clashes: {e}"
@@ -211,5 +212,5 @@ def add_callback_flags(p, plugins) -> None:
             dest="no_callback",
             action="append_const",
             const=name,
-            help=f"disable callback '{name}'" + ("" if callback.default else " (off by default)"),
+            help=f"disable callback '{name}'" if callback.default else argparse.SUPPRESS,  # an off one: nothing to say
         )
