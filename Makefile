@@ -8,6 +8,10 @@ BIN = $(VENV)/bin
 # takes longer, not worse.
 DEMO_STEPS ?= 2000
 DEMO_MINUTES ?= 60
+# One CPU thread: beside another job, torch's two threads wait on each other (measured side by side here, 2026-12-06:
+# 78 img/s on 2 threads against 1,048 and 1,163 on 1; with OMP_WAIT_POLICY=PASSIVE 353 against 953), while on a quiet
+# machine two threads gain far less (docs/models.md). DEMO_THREADS=2 on a machine of your own.
+DEMO_THREADS ?= 1
 DEMO_NAME ?= demo
 # TORCH=cpu installs PyTorch's CPU-only wheels (about 0.8 GB instead of about 5.6 GB with the CUDA build);
 # it needs download.pytorch.org. The default takes torch from the package registry (CUDA build on x86_64 Linux).
@@ -21,7 +25,7 @@ LINT_CHECKS ?= 1
 .PHONY: demo lint test test-all clean
 
 demo: $(VENV)/.installed
-	$(BIN)/ganstudio train --data fashion --model dcgan --steps $(DEMO_STEPS) --minutes $(DEMO_MINUTES) --grid-every 50 \
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(BIN)/ganstudio train --data fashion --model dcgan --steps $(DEMO_STEPS) --minutes $(DEMO_MINUTES) --grid-every 50 \
 		--name $(DEMO_NAME) --overwrite
 	$(BIN)/ganstudio sample $(DEMO_NAME) --n 144 --scale 2 --out samples/$(DEMO_NAME)/grid.png
 	@echo "demo: made samples/$(DEMO_NAME)/grid.png (144 images of the final generator, each pixel doubled) and"
