@@ -3,14 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 # The demo trains to DEMO_STEPS, past the 1,500 where dcgan makes recognisable garments (docs/models.md, "How many
-# steps"): about 2 minutes on a quiet 2-core CPU, 6 with a job beside it. DEMO_MINUTES is only a safety net (the run
-# ends at whichever comes first): it still reaches DEMO_STEPS at 1 step/s, the slowest measured, so a loaded machine
-# takes longer, not worse.
+# steps"): 6:03 beside another training run on a 2-core CPU (one thread, below). DEMO_MINUTES is only a safety net
+# (the run ends at whichever comes first): it still reaches DEMO_STEPS at 1 step/s, the slowest measured, so a loaded
+# machine takes longer, not worse.
 DEMO_STEPS ?= 2000
 DEMO_MINUTES ?= 60
 # One CPU thread: beside another job, torch's two threads wait on each other (measured side by side here, 2026-12-06:
-# 78 img/s on 2 threads against 1,048 and 1,163 on 1; with OMP_WAIT_POLICY=PASSIVE 353 against 953), while on a quiet
-# machine two threads gain far less (docs/models.md). DEMO_THREADS=2 on a machine of your own.
+# 78 img/s on 2 threads against 1,048 and 1,163 on 1; with OMP_WAIT_POLICY=PASSIVE 353 against 953); on a machine of
+# your own, DEMO_THREADS=2 is faster.
 DEMO_THREADS ?= 1
 DEMO_NAME ?= demo
 # TORCH=cpu installs PyTorch's CPU-only wheels (about 0.8 GB instead of about 5.6 GB with the CUDA build);
