@@ -6,7 +6,8 @@ registers a DatasetPlugin whose ``load`` returns ImageData (uint8 images (N, C, 
 names, and a ``source`` string).
 
     ganstudio plugins --trust                   # then `ganstudio plugins` lists plugins/shapes.py as "plugins folder"
-    ganstudio train --data shapes --steps 200   # about 45 s on 2 CPU cores
+    ganstudio train --data shapes --steps 200   # about 45 s on 2 quiet CPU cores (beside another job: 77 s with
+                                                # OMP_NUM_THREADS=1, 302 s on torch's 2 threads; 2026-12-06)
 
 What it makes, looked at (2026-11-23, 2-core CPU, fp32): after 200 steps, bright blobs where the shapes sit; after
 1,233 steps (90 s, --model-option width=32 --batch-size 64) solid white blobs, some square, few clear discs or
