@@ -28,6 +28,8 @@ EMBED_BYTES = 20 * 2**20  # one image a report embeds (curves.png, timeline.gif,
 NPZ_BYTES = 8 * 2**30  # the unpacked arrays of one --samples .npz
 STDERR_TAIL_BYTES = 64 * 2**10  # of torchrun's stderr (its failure summary) and of a rank's line: train --nproc
 TRACKER_QUEUE = 1_000  # calls waiting for a slow mlflow/wandb (one per log window or grid); beyond it they are dropped
+FEATURE_WEIGHTS_BYTES = 6 * 2**30  # a feature extractor's weights file: DINOv2 ViT-L/14 1.2 GB, ViT-g/14 4.5 GB
+REAL_FEATURES_BYTES = 2 * 2**30  # one cached real-feature file: 100,000 x (2,048 + 1,008) float32 is 1.2 GB
 
 
 def at_most(what: str, value: int, limit: int, fix: str = "") -> int:

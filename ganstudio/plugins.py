@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pluggy
 
-from ganstudio.api import CallbackPlugin, DatasetPlugin, ModelPlugin, hookspecs
+from ganstudio.api import CallbackPlugin, DatasetPlugin, FeatureExtractor, ModelPlugin, hookspecs
 from ganstudio.errors import GanstudioError, Interrupted, PluginError, unknown_name
 
 DEFAULT_PLUGINS = (
@@ -40,6 +40,7 @@ DEFAULT_PLUGINS = (
     "ganstudio.builtin.callbacks.mlflow_tracker",
     "ganstudio.builtin.callbacks.wandb_tracker",
     "ganstudio.builtin.callbacks.eval",
+    "ganstudio.builtin.features.spaces",
     "ganstudio.builtin.commands.train",
     "ganstudio.builtin.commands.sample",
     "ganstudio.builtin.commands.eval",
@@ -83,6 +84,10 @@ class Plugins:
     def callbacks(self) -> dict[str, CallbackPlugin]:
         return self._collect("register_callbacks", CallbackPlugin, "callback")
 
+    @cached_property
+    def feature_extractors(self) -> dict[str, FeatureExtractor]:
+        return self._collect("register_feature_extractors", FeatureExtractor, "feature extractor")
+
     def dataset(self, name: str) -> DatasetPlugin:
         return self._get(self.datasets, name, "dataset")
 
@@ -98,7 +103,7 @@ class Plugins:
 
     def refresh(self) -> None:
         """Forget collected registries (after registering or unregistering a plugin)."""
-        for attr in ("datasets", "models", "callbacks"):
+        for attr in ("datasets", "models", "callbacks", "feature_extractors"):
             self.__dict__.pop(attr, None)
 
     @staticmethod

@@ -105,7 +105,7 @@ def test_eval_table_output(cli, checkpoints):
     code, out, err = cli("eval", "--n", "64")
     assert code == 0, err
     for label in (
-        "FID",
+        "FD (classifier)",  # issue 32: every score names its feature space; the classifier's distance is no FID
         "KID×10³",
         "Inception Score",
         "precision",

@@ -68,12 +68,14 @@ def fake_result(**extra) -> dict:
 
 def test_eval_table_prints_every_score_with_its_label_format_and_direction():
     from ganstudio.builtin.commands.eval_report import score_table
+    from ganstudio.scoring.table import labelled
 
     console = Console(record=True, width=200)
     console.print(score_table(fake_result(), "real (held-out test)"))
     text = console.export_text()
     for s in SCORES:
-        row = next(line for line in text.splitlines() if line.strip().startswith(s.label))
+        # issue 32: the label names the feature space ("FD (classifier)")
+        row = next(line for line in text.splitlines() if line.strip().startswith(labelled(s, "classifier")))
         assert row.count(s.show(VALUES[s.key])) == 2 and row.rstrip().endswith(s.better), row
 
 

@@ -19,13 +19,23 @@ import warnings as _warnings
 
 from ganstudio.api.options import option
 from ganstudio.api.run_view import RunView
-from ganstudio.api.types import CallbackPlugin, DataRequest, DatasetPlugin, ImageData, Metric, ModelConfig, ModelPlugin
+from ganstudio.api.types import (
+    CallbackPlugin,
+    DataRequest,
+    DatasetPlugin,
+    FeatureExtractor,
+    ImageData,
+    Metric,
+    ModelConfig,
+    ModelPlugin,
+)
 
 __all__ = [
     "Batches",
     "CallbackPlugin",
     "DataRequest",
     "DatasetPlugin",
+    "FeatureExtractor",
     "ImageData",
     "Metric",
     "ModelConfig",

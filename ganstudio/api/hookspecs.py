@@ -29,6 +29,11 @@ def register_callbacks(register):
 
 
 @hookspec
+def register_feature_extractors(register):
+    """Register feature spaces for eval: ``register(FeatureExtractor(name=..., load=..., input_size=...))``."""
+
+
+@hookspec
 def register_commands(cli):
     """Add subcommands: ``cli.command(name, help=...)`` returns an argparse parser; set ``run=`` on it."""
 

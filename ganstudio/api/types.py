@@ -187,3 +187,25 @@ class CallbackPlugin:
     options: Optional[type] = None
     metrics: dict = field(default_factory=dict)  # name -> Metric: how the view and curves show what it reports
     plugin: str = ""
+
+
+# --- feature spaces --------------------------------------------------------------------------------
+
+
+@dataclass
+class FeatureExtractor:
+    """A feature space that ``ganstudio eval --features NAME`` (and ``train --eval-features NAME``) scores in.
+    ``load(**context)`` returns an encoder: ``encode(images_uint8, device, progress) -> (features (N, D), class
+    probabilities (N, K))`` plus ``name``, ``version``, ``sha256`` (of its weights), ``protocol`` (a dict: resize,
+    input range, ...), ``cacheable`` and ``classes``. ``context`` holds ``plugins``, ``spec`` (the DataSpec),
+    ``checkpoints_dir``, ``weights`` (--weights PATH or None), ``download``, ``device``, ``classifier`` and
+    ``plain``; a loader takes what it needs and ``**_``. A missing weights file is a GanstudioError of one line."""
+
+    name: str
+    load: Callable[..., Any]
+    input_size: Optional[int] = None  # the side images are resized to (299 for Inception); None: the data's own
+    input_range: str = "uint8 0..255"  # what the network is fed, said by `ganstudio plugins` and the docs
+    channels: Optional[int] = None  # 3: grey images are repeated to RGB; None: the data's own
+    weights: str = ""  # the weights file it needs ("" none: the classifier ships with ganstudio)
+    description: str = ""
+    plugin: str = ""  # filled in by the registry: which plugin registered it

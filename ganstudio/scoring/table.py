@@ -58,3 +58,23 @@ BEST = BY_KEY["fid"]  # the score best.pt, `runs --sort fid` and the report's "b
 
 def score(key: str) -> Score:
     return BY_KEY[key]
+
+
+# Every score is labelled with the feature space it was measured in, and a space other than the classifier's keeps
+# its scores under its own keys (``fid_inception``): a classifier FD and an Inception FID never share a column.
+SPACE_NAMES = {"classifier": "classifier", "inception": "Inception", "dinov2": "DINOv2"}
+
+
+def space_name(space: Optional[str]) -> str:
+    return SPACE_NAMES.get(space or "classifier", space)
+
+
+def labelled(s: Score, space: Optional[str]) -> str:
+    """``FID (Inception)``, ``FD (classifier)``, ``KID×10³ (Inception)``: only Inception's Fréchet distance is FID."""
+    label = ("FID" if space == "inception" else "FD") if s.key == "fid" else s.label
+    return f"{label} ({space_name(space)})"
+
+
+def record_key(key: str, space: Optional[str]) -> str:
+    """The metrics.jsonl key of a score measured in ``space``: ``fid`` in the classifier's, ``fid_inception`` else."""
+    return key if space in (None, "classifier") else f"{key}_{space}"

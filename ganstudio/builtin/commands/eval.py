@@ -14,9 +14,7 @@ Results are appended to checkpoints/<run>/metrics.jsonl.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from ganstudio.api.commands import add_checkpoint_options, add_class_option
 from ganstudio.api.data import add_data_options, load_data, recorded_root
 from ganstudio.api.options import positive_int
 from ganstudio.builtin.commands.eval_report import append_to_metrics_file, print_report
+from ganstudio.builtin.commands.eval_space import feature_space
 from ganstudio.config import DataSpec, TrainConfig
 from ganstudio.errors import GanstudioError
 from ganstudio.store.runs import choose_checkpoint
@@ -58,12 +57,16 @@ class Steps:
     def __exit__(self, *exc):
         return self.progress.__exit__(*exc)
 
-    def features(self, description, classifier, images, device):
-        # looked up at call time: tests swap in another feature extractor
-        from ganstudio.scoring import evaluation
+    def features(self, description, space, images, device):
+        task = self.progress.add_task(description, total=len(images))
+        return space.encode(images, device, progress=lambda n: self.progress.advance(task, n))
+
+    def real_features(self, description, space, images, data: str, split: str, device):
+        """(features, probs, read from the cache) of real images: cached per feature space and exact images."""
+        from ganstudio.scoring.spaces import cached_encode
 
         task = self.progress.add_task(description, total=len(images))
-        return evaluation.extract(classifier, images, device, progress=lambda n: self.progress.advance(task, n))
+        return cached_encode(space, images, data, split, device, lambda n: self.progress.advance(task, n))
 
     def generate(self, model, n: int, seed: int, device, class_name=None):
         """(uint8 images, the labels asked for): a class-conditional model's n samples spread evenly over its classes
@@ -122,42 +125,6 @@ def load_source(args, console: Console) -> Source:
     return Source(spec, gan, ckpt, checkpoint_path)
 
 
-def feature_space(args, source: Source, train, notes: list):
-    """The classifier (train/classifier.py ``Classifier``) for the data, checked against what is scored; notes what
-    differs."""
-    from ganstudio.train.classifier import ensure_classifier
-
-    # --json keeps stdout for the JSON: a classifier trained on demand reports its progress on stderr.
-    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        found = ensure_classifier(
-            args.plugins,
-            source.spec,
-            args.checkpoints_dir,
-            args.classifier,
-            device=args.device,
-            classes=train.classes if args.classifier else None,
-        )
-    cls_ckpt, path = found.ckpt, found.path
-    trained_shape = tuple(cls_ckpt["data"]["image_shape"])
-    if source.ckpt is not None and tuple(source.ckpt["data"]["image_shape"]) != trained_shape:
-        raise GanstudioError(
-            f"{source.checkpoint_path} makes {tuple(source.ckpt['data']['image_shape'])} images but "
-            f"classifier {path} was trained on {trained_shape}"
-        )
-    expected_shape = tuple(cls_ckpt["model"]["config"]["image_shape"])
-    if source.images is not None and tuple(source.images.shape[1:]) != expected_shape:
-        raise GanstudioError(
-            f"--samples {args.samples}: images are {tuple(source.images.shape[1:])} (C, H, W), "
-            f"but the '{source.spec.name}' classifier expects {expected_shape}"
-        )
-    # the shipped classifiers serve their dataset wherever its files are: only a user's own one gets this note
-    if not found.shipped and cls_ckpt["data"].get("source") and cls_ckpt["data"]["source"] != train.source:
-        notes.append(
-            f"note: the classifier was trained on {cls_ckpt['data']['source']}; the real images here are {train.source}"
-        )
-    return found
-
-
 def scored_sets(source: Source, reference, samples: tuple, floor: tuple, asked, real, classes, notes: list) -> dict:
     """The scores of the samples and of the floor (the held-out real images), and their class consistency."""
     from ganstudio.scoring.evaluation import classes_differ, consistency_with_floor, score_features
@@ -182,9 +149,13 @@ def scored_sets(source: Source, reference, samples: tuple, floor: tuple, asked, 
     }
 
 
-def what_was_scored(args, source: Source, train, found) -> dict:
-    """The first keys of eval's result: the images scored, the real data and the feature space (its version)."""
-    ckpt, cls_ckpt = source.ckpt, found.ckpt
+def what_was_scored(args, source: Source, train, space) -> dict:
+    """The first keys of eval's result: the images scored, the real data and the feature space (its version,
+    weights and protocol; the classifier's details for the classifier space)."""
+    from ganstudio.scoring.spaces import describe
+
+    ckpt, found = source.ckpt, getattr(space, "found", None)
+    cls_ckpt = found.ckpt if found is not None else {}
     return {
         "checkpoint": str(source.checkpoint_path) if source.checkpoint_path else None,
         "samples_file": str(args.samples) if args.samples else None,
@@ -198,9 +169,11 @@ def what_was_scored(args, source: Source, train, found) -> dict:
         "class": args.class_name,
         "data": source.spec.name,
         "data_source": train.source,
-        "classifier": str(found.path),
-        "classifier_version": found.version,  # equal versions: the same feature space, comparable scores
-        "classifier_shipped": found.shipped,
+        **describe(space),
+        "feature_weights": space.weights,
+        "classifier": str(found.path) if found is not None else None,
+        "classifier_version": found.version if found is not None else None,  # equal: the same space, comparable
+        "classifier_shipped": found.shipped if found is not None else None,
         "classifier_test_accuracy": (cls_ckpt.get("results") or {}).get("test_accuracy"),
     }
 
@@ -217,27 +190,34 @@ def run_eval(args) -> int:
     source = load_source(args, console)
     train = load_data(args.plugins, source.spec, "train")
     notes = []
-    found = feature_space(args, source, train, notes)
-    classifier, cls_ckpt = found.model, found.ckpt
+    space = feature_space(args, source, train, notes, device)
     try:
         held_out = load_data(args.plugins, source.spec, "test", quiet=True)
     except GanstudioError:
         held_out = None
     real = real_sets(train, held_out, args.n if source.images is None else len(source.images), args.seed)
+    data = source.spec.name
     with Steps(console) as steps:
-        reference = Reference(*steps.features("features: real training images", classifier, real.reference, device))
-        floor = steps.features("features: held-out real images", classifier, real.floor, device)
+        *reference, cached = steps.real_features(
+            "features: real training images", space, real.reference, data, "train", device
+        )
+        reference = Reference(*reference)
+        *floor, _ = steps.real_features(
+            "features: held-out real images", space, real.floor, data, real.floor_name, device
+        )
         images, asked = source.images, None
         if source.gan is not None:
             images, asked = steps.generate(source.gan, args.n, args.seed, device, args.class_name)
-        samples = steps.features("features: samples", classifier, images, device)
-    classes = list(cls_ckpt["data"].get("classes") or []) or None
+        samples = steps.features("features: samples", space, images, device)
+    classes = space.classes
     result = {
-        **what_was_scored(args, source, train, found),
+        **what_was_scored(args, source, train, space),
         "n": len(images),
         "reference_images": len(real.reference),
+        "reference_split": "train",
+        "real_features_cached": cached,
         "classes": classes,
-        **scored_sets(source, reference, samples, floor, asked, real, classes, notes),
+        **scored_sets(source, reference, samples, tuple(floor), asked, real, classes, notes),
         "seconds": round(time.monotonic() - started, 2),
     }
     result["metrics_file"] = (
@@ -273,6 +253,19 @@ def register_commands(cli):
         metavar="PATH",
         help="classifier checkpoint (default: the one shipped for fashion, mnist and their -mini subsets; for other "
         "data checkpoints/<data>-classifier/last.pt, trained if missing after saying how long it takes)",
+    )
+    p.add_argument(
+        "--features",
+        default="classifier",
+        metavar="NAME",
+        help="feature space to score in: classifier (default, offline), inception (the FID of papers; needs its "
+        "weights file), dinov2 (see: ganstudio plugins)",
+    )
+    p.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="the feature space's weights file (default: found in the ganstudio or torch hub cache; --download "
+        "fetches it once)",
     )
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     p.add_argument("--seed", type=int, default=0, help="seed for the latents and the real subsets")

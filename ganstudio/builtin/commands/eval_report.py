@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ganstudio.errors import GanstudioError
-from ganstudio.scoring.table import SCORES
+from ganstudio.scoring.table import SCORES, labelled, record_key
 
 
 def append_to_metrics_file(path: Path, result: dict, ckpt: dict) -> Path:
     """One JSON line like the training log's, with the scores under the same names the eval callback uses."""
-    s = result["samples"]
+    s, space = result["samples"], result.get("feature_space")
     record = {
         "step": result["step"],
         "epoch": round(result["step"] / max(ckpt["progress"].get("steps_per_epoch", 1), 1), 4),
@@ -26,10 +26,14 @@ def append_to_metrics_file(path: Path, result: dict, ckpt: dict) -> Path:
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "eval_samples": result["n"],
         "weights": result["weights"],
-        **{k: s[k] for k in (*(score.key for score in SCORES), "rarest_share", "commonest_share")},
-        **{score.floor: result["real"][score.key] for score in SCORES if score.floor},
+        # scores of a space other than the classifier's under their own keys (fid_inception): never mixed
+        **{record_key(k, space): s[k] for k in (*(score.key for score in SCORES), "rarest_share", "commonest_share")},
+        **{record_key(score.floor, space): result["real"][score.key] for score in SCORES if score.floor},
         "classifier": result["classifier"],
         "classifier_version": result.get("classifier_version"),  # equal versions: comparable scores
+        **{k: result.get(k) for k in ("feature_space", "feature_space_version", "feature_weights_sha256", "protocol")},
+        "reference_split": result.get("reference_split"),
+        "reference_images": result.get("reference_images"),
     }
     if result.get("class_consistency") is not None:
         record["class_consistency"] = result["class_consistency"]["mean"]
@@ -54,8 +58,12 @@ def score_table(result: dict, floor_name: str) -> Table:
     table.add_column("samples", justify="right")
     table.add_column(floor_name, justify="right")
     table.add_column("better")
+    space = result.get("feature_space")
     for score in SCORES:
-        table.add_row(score.label, score.show(samples[score.key]), score.show(real[score.key]), score.better)
+        label = labelled(score, space)
+        table.add_row(label, score.show(samples[score.key]), score.show(real[score.key]), score.better)
+    if space not in (None, "classifier"):
+        return table  # the class rows are the dataset's classes: the classifier's space only
     for which in ("rarest", "commonest"):
         cells = (f"{r[which + '_class']} {r[which + '_share'] * 100:.1f}%" for r in (samples, real))
         table.add_row(f"{which} class", *cells, "closer to 10%" if len(samples["class_counts"]) == 10 else "")
@@ -77,7 +85,10 @@ def score_table(result: dict, floor_name: str) -> Table:
 
 
 def feature_space(result: dict) -> str:
-    """``fashion-cnn-v1 (shipped with ganstudio; test accuracy 93.10%)`` or a user's own classifier's path."""
+    """``fashion-cnn-v1 (shipped with ganstudio; test accuracy 93.10%)``, a user's own classifier's path, or another
+    space's version and weights file."""
+    if result.get("feature_space") not in (None, "classifier"):
+        return f"{result['feature_space']} ({result['feature_space_version']}; weights {result['feature_weights']})"
     acc = result["classifier_test_accuracy"]
     accuracy = f"test accuracy {acc * 100:.2f}%" if acc is not None else ""
     if result.get("classifier_shipped"):
@@ -99,6 +110,7 @@ def print_report(result: dict, floor_name: str) -> None:
         f"{result['data_source']}"
     )
     print(f"feature space: {feature_space(result)}")
+    print("protocol: " + "; ".join(f"{k} {v}" for k, v in result["protocol"].items()))
     Console().print(score_table(result, floor_name))
     below_zero = [(name, r["kid"]) for name, r in (("samples", result["samples"]), (floor_name, result["real"]))]
     for name, value in below_zero:
@@ -107,6 +119,8 @@ def print_report(result: dict, floor_name: str) -> None:
                 f"KID×10³ ≈0 for {name}: the unbiased estimate is {value * 1000:.2f}, below 0, which means "
                 f"indistinguishable from the training images at this many images (--json keeps the estimate)"
             )
+    if result.get("feature_space") not in (None, "classifier"):
+        return print_end(result)
     counts = result["samples"]["class_counts"]
     names = result["classes"] or [str(i) for i in range(len(counts))]
     print("samples per class: " + ", ".join(f"{name} {count}" for name, count in zip(names, counts)))
@@ -115,5 +129,10 @@ def print_report(result: dict, floor_name: str) -> None:
         print("seen as the class asked for: " + shares(consistency["per_class"]))
         if floor:
             print("real held-out images seen as their class: " + shares(floor["per_class"]))
+    print_end(result)
+
+
+def print_end(result: dict) -> None:
+    cached = "; real features read from the cache" if result.get("real_features_cached") else ""
     appended = f"appended to {result['metrics_file']}  " if result["metrics_file"] else ""
-    print(f"{appended}({result['seconds']:.1f} s)")
+    print(f"{appended}({result['seconds']:.1f} s{cached})")

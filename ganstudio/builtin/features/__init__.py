@@ -1,0 +1,1 @@
+"""Built-in feature spaces of ``ganstudio eval --features``: classifier (the default), inception and dinov2."""
