@@ -84,8 +84,10 @@ def test_a_rank_killed_with_sigkill_is_one_line_naming_it_and_last_pt_is_intact(
     lines = said(err)
     assert len(lines) == 1 and lines[0].startswith("error: rank 1 was killed by SIGKILL"), err
     assert "Traceback" not in err and "ChildFailedError" not in err
-    step = load_checkpoint(last)["progress"]["step"]  # whole: whichever save came last
-    assert step >= 8 and step % 8 == 0
+    # Intact and at a whole step: the epoch-end save, or the step rank 0 finished before rank 1's death failed the
+    # next one (an error between steps saves that step; the README's promise).
+    step = load_checkpoint(last)["progress"]["step"]
+    assert step >= 8
 
 
 def test_ctrl_c_while_the_ranks_start_is_interrupted_and_130(workdir, tiny_idx):

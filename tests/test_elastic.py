@@ -192,6 +192,7 @@ def rank_pid(steps: Path, rank: int) -> int:
     return int(next(steps.glob(f"rank{rank}-pid*")).name.rsplit("pid", 1)[1])
 
 
+@pytest.mark.slow  # a real tmpfs or torchrun run; `make test-all` runs it (the default run keeps a lighter twin)
 def test_all_ranks_stop_together_on_the_warning_signal_and_exit_0(workdir, tiny_idx, paced):
     """SIGUSR1 to one rank: both stop at the same step, rank 0 saves once, and every rank exits 0, so that torchrun
     ends (a non-zero rank would make it restart the ranks) and the job can be requeued."""
@@ -209,6 +210,7 @@ def test_all_ranks_stop_together_on_the_warning_signal_and_exit_0(workdir, tiny_
     assert step < 200 and "Traceback" not in err
 
 
+@pytest.mark.slow  # a real tmpfs or torchrun run; `make test-all` runs it (the default run keeps a lighter twin)
 def test_a_rank_killed_under_torchrun_max_restarts_costs_only_the_steps_since_the_save(workdir, tiny_idx, paced):
     """kill -9 of rank 1 after the first checkpoint (epoch 1 = 8 steps of 2 x 16 images): torchrun relaunches both
     ranks, they resume by themselves from last.pt and finish at the asked step, with the weights of an uninterrupted

@@ -106,6 +106,7 @@ def ganstudio(workdir, *args, timeout=180):
 # --- sample ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a real tmpfs or torchrun run; `make test-all` runs it (the default run keeps a lighter twin)
 def test_sample_npz_on_a_really_full_disk_keeps_the_previous_file(cli, runs, small_disk):
     disk = small_disk(64)
     assert cli("sample", "plain", "--n", "4", "--out", disk / "x.npz")[0] == 0
@@ -123,6 +124,7 @@ def test_sample_npz_simulated_full_disk_keeps_the_previous_file(cli, runs, monke
     assert (runs / "x.npz").read_bytes() == before and temp_files(runs) == []
 
 
+@pytest.mark.slow  # a real tmpfs or torchrun run; `make test-all` runs it (the default run keeps a lighter twin)
 def test_sample_png_folder_on_a_really_full_disk(cli, runs, small_disk):
     disk = small_disk(64)
     fill(disk)
@@ -197,6 +199,7 @@ def test_per_class_with_fewer_class_names_than_classes(cli, runs):
 # --- export ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a real tmpfs or torchrun run; `make test-all` runs it (the default run keeps a lighter twin)
 def test_export_on_a_really_full_disk_is_one_line(runs, small_disk):
     disk = small_disk(64)
     fill(disk)
@@ -240,6 +243,7 @@ def grids(folder: Path, n: int = 3) -> Path:
     return folder
 
 
+@pytest.mark.slow  # a real tmpfs or torchrun run; `make test-all` runs it (the default run keeps a lighter twin)
 def test_gif_on_a_really_full_disk_prints_one_line_and_nothing_after(runs, small_disk):
     disk = small_disk(64)
     grids(disk / "g")
@@ -265,6 +269,7 @@ def train_args(tiny, samples, steps):
             "--grid-every", "1", "--callbacks", "grid,gif", "--samples-dir", samples)  # fmt: skip
 
 
+@pytest.mark.slow  # a real tmpfs or torchrun run; `make test-all` runs it (the default run keeps a lighter twin)
 def test_train_resume_onto_a_really_full_samples_disk(trained, runs, small_disk):
     disk = small_disk(128)
     assert ganstudio(runs, *train_args(trained / "tiny", disk, "1"))[0] == 0

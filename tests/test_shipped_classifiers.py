@@ -166,7 +166,7 @@ def test_eval_report_explains_a_kid_below_zero(capsys):
     result = {"checkpoint": None, "samples_file": "x.npz", "step": None, "weights": None, "classifier": "c.pt"}
     result |= {"classifier_version": "local-0123", "classifier_shipped": False, "classifier_test_accuracy": None}
     result |= {"n": 10, "reference_images": 10, "data_source": "s", "samples": scores, "real": scores}
-    result |= {"classes": ["a", "b"], "metrics_file": None, "seconds": 1.0}
+    result |= {"classes": ["a", "b"], "metrics_file": None, "seconds": 1.0, "protocol": {"samples": 10}}
     print_report(result, "real (held-out test)")
     out = capsys.readouterr().out
     assert "≈0" in out and "-32.06" in out and "indistinguishable" in out
