@@ -120,6 +120,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two torchruns meeting through c10d (~8 s); `make test-all` runs it
 def test_two_nodes_meet_through_c10d_rendezvous(workdir, tiny_idx):
     rendezvous = [
         "--nnodes",
@@ -247,9 +248,10 @@ def test_metric_window_averages_over_ranks():
     "model, options",
     [
         ("cdcgan", {"width": 8, "latent_dim": 8}),
-        ("wgan-gp", {"width": 8, "latent_dim": 8, "n_critic": 2}),
+        # two in the default run, all four in `make test-all` (each is a torchrun of two processes, ~6 s)
+        pytest.param("wgan-gp", {"width": 8, "latent_dim": 8, "n_critic": 2}, marks=pytest.mark.slow),
         ("sngan", {"width": 8, "latent_dim": 8}),
-        ("classifier", {"width": 8}),
+        pytest.param("classifier", {"width": 8}, marks=pytest.mark.slow),
     ],
 )
 def test_every_built_in_model_trains_under_torchrun(workdir, tiny_idx, model, options):
