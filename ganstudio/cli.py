@@ -13,7 +13,7 @@ import traceback
 
 from ganstudio import __version__
 from ganstudio.errors import GanstudioError, PluginError
-from ganstudio.limits import clean_text
+from ganstudio.limits import clean_lines
 from ganstudio.train.distributed import rank_prefix
 
 # torch and the plugins are imported inside main(), so that Ctrl-C during those (slow) imports is one line too.
@@ -137,11 +137,6 @@ def _take_over_ctrl_c() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def inert(error) -> str:
-    """An error message as printed: it may quote a run's strings, so no control characters (escape codes) pass."""
-    return "\n".join(clean_text(line, 4 * len(line) + 1) for line in str(error).split("\n"))
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--version"]:  # answered before torch and the plugins are imported (about 2 s)
@@ -170,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         if not e.quiet:
-            print(f"{rank_prefix()}error: {inert(e)}", file=sys.stderr)
+            print(f"{rank_prefix()}error: {clean_lines(e, sys.maxsize)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -181,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         print(
-            f"{rank_prefix()}error: unexpected {type(e).__name__}: {inert(e)} (rerun with --debug for the traceback)",
+            f"{rank_prefix()}error: unexpected {type(e).__name__}: {clean_lines(e, sys.maxsize)} "
+            "(rerun with --debug for the traceback)",
             file=sys.stderr,
         )
         return 1

@@ -49,3 +49,8 @@ def clean_text(text, limit: int = TEXT_CHARS) -> str:
     bidi overrides) removed and at most ``limit`` characters kept (then "…"). Markup escaping is the renderer's job."""
     text = str(text).translate(_CONTROL)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clean_lines(text, limit: int = LINE_CHARS) -> str:
+    """``clean_text`` line by line: a message keeps its line breaks, and nothing else reaches the terminal."""
+    return "\n".join(clean_text(line, limit) for line in str(text).split("\n"))

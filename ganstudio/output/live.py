@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Column
 from rich.text import Text
 
-from ganstudio.limits import LINE_CHARS, clean_text
+from ganstudio.limits import clean_lines
 from ganstudio.output.termdraw import HalfBlocks, sample_strip, sparkline
 from ganstudio.scoring.table import SCORES
 
@@ -57,12 +57,6 @@ def format_scores(record: dict) -> str:
     return "  ".join(parts)
 
 
-def inert(text) -> str:
-    """A line made safe for a terminal: a run's name or a message quoting a run file's strings cannot send escape
-    codes (control characters are removed, line by line)."""
-    return "\n".join(clean_text(line, LINE_CHARS) for line in str(text).split("\n"))
-
-
 def format_duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf"):
         return "--:--"
@@ -80,7 +74,7 @@ class LiveView:
     ):
         self.console = console or Console(stderr=False)
         self.plain = (not self.console.is_terminal) if plain is None else plain
-        self.title = inert(title)  # a run's name, which may come from a checkpoint
+        self.title = clean_lines(title)  # a run's name, which may come from a checkpoint
         self.plain_interval = plain_interval
         self._last_plain = 0.0
         self.progress = None
@@ -196,7 +190,7 @@ class LiveView:
 
     def log(self, message: str):
         """A line that stays above the live display (or a plain line)."""
-        message = inert(message)
+        message = clean_lines(message)
         if self.progress is not None:
             self.console.print(Text(message))  # as written: a message is never read as markup
         else:

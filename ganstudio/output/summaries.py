@@ -77,7 +77,7 @@ def summarize(run_dir: Path, plugins=None) -> RunSummary:
     run_dir = Path(run_dir)
     s = RunSummary(name=run_dir.name, run_dir=str(run_dir))
     problems: list[str] = []
-    running = is_running(run_dir)
+    running = lock_held(run_dir)  # a process holds the run lock
     try:
         records, skipped = metrics_records(run_dir / "metrics.jsonl")
     except GanstudioError as e:
@@ -201,11 +201,6 @@ def read_scores(s: RunSummary, records: list[dict]) -> None:
     s.best_eval = pick(min(evals, key=lambda r: r[BEST.key]))
     floors = [r[BEST.floor] for r in evals if is_finite(r.get(BEST.floor))]
     s.floor_fid = floors[-1] if floors else None
-
-
-def is_running(run_dir: Path) -> bool:
-    """True while a process holds the run's lock (ganstudio.store.runs.RunLock)."""
-    return lock_held(run_dir)
 
 
 def reproduce_command(s: RunSummary, plugins=None) -> str:
