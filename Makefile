@@ -31,6 +31,7 @@ demo: $(VENV)/.installed
 	@echo "demo: made samples/$(DEMO_NAME)/grid.png (144 images of the final generator, each pixel doubled) and"
 	@echo "  samples/$(DEMO_NAME)/timeline.gif (the same 64 latents every 50 steps, from step 0 to the last); open them."
 	@echo "next: $(BIN)/ganstudio eval $(DEMO_NAME) (scores), $(BIN)/ganstudio report $(DEMO_NAME) (samples/$(DEMO_NAME)/report.html)"
+	@echo "studio: $(BIN)/ganstudio studio --open (or open the URL it prints): this run live, its timeline, and its generator by hand"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

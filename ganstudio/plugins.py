@@ -51,6 +51,7 @@ DEFAULT_PLUGINS = (
     "ganstudio.builtin.commands.export",
     "ganstudio.builtin.commands.runs",
     "ganstudio.builtin.commands.report",
+    "ganstudio.builtin.commands.studio",
 )
 ENTRY_POINT_GROUP = "ganstudio"
 
