@@ -108,13 +108,13 @@ def test_hinge_loss_on_a_hand_made_case():
 
 
 def test_training_step_reports_the_hinge_loss_of_its_logits(one_torch_thread):
-    model = tiny()
+    model = tiny(n_dis=1)  # one D step: its logits are the first forward's, replayed below
     opts = model.configure_optimizers()
     images = torch.rand(8, 1, 28, 28) * 2 - 1
     torch.manual_seed(1)
     metrics = model.training_step(FixedBatches(images), opts, step_context())
     # Replay the D step's forward from the same start: same weights, same latents, same logits.
-    again = tiny()
+    again = tiny(n_dis=1)
     torch.manual_seed(1)
     z = again.sample_latent(8)
     logits = again.discriminator(torch.cat([images, again.generator(z).detach()])).detach()
@@ -167,6 +167,7 @@ def test_train_then_sample_from_the_command_line(cli, tiny_idx, workdir, one_tor
         "beta1": 0.0,
         "beta2": 0.9,
         "n_dis": 2,
+        "reference_d": True,
         "channels_last": True,
     }
 

@@ -86,7 +86,7 @@ def generate_images(
 
 # --- one seed per image: `ganstudio sample` ---------------------------------------------------------------------
 
-TRUNCATION_DRAW_LIMIT = 2**27  # candidate values drawn for one latent before a threshold is called too small
+TRUNCATION_DRAW_LIMIT = 2**27  # candidate values drawn per latent row before a threshold is called too small
 
 
 def check_truncation(truncation: Optional[float]) -> None:
@@ -103,24 +103,27 @@ def truncate_latent(model, z: torch.Tensor, truncation: float, generator: torch.
     """The truncation trick (BigGAN's truncated normal): every entry of ``z`` with |z| > T is redrawn from the model's
     latent distribution, with ``generator``, until |z| <= T; entries already within T stay as they are.
 
-    Candidates are drawn a block at a time (1, 2, 4, ... latents), each entry left taking the first candidate at its
-    position that fits: the same distribution as redrawing entries one at a time, in a few draws even for a small T."""
+    Candidates are drawn a block at a time (1, 2, 4, ... latents per row of ``z``), each entry left taking the first
+    candidate at its position that fits: the same distribution as redrawing entries one at a time, in a few draws even
+    for a small T. Any number of rows; one row draws as it always did, so a seed's truncated latent stays the same."""
     check_truncation(truncation)
     z = z.clone()
+    rows = z.shape[0]
     outside = z.abs() > truncation
     block, drawn = 1, 0
     while outside.any():
-        if drawn > TRUNCATION_DRAW_LIMIT:
+        if drawn > TRUNCATION_DRAW_LIMIT * rows:
             raise GanstudioError(
                 f"--truncation {truncation:g}: after {drawn:,} draws some latent values still lie outside "
                 f"±{truncation:g}; this threshold is too small (0.5 to 1 is usual)"
             )
-        candidates = model.sample_latent(block, generator=generator)  # (block, *latent shape)
+        # (block, rows, *latent shape): candidate j of row i is latent j * rows + i of the draw
+        candidates = model.sample_latent(block * rows, generator=generator).reshape(block, *z.shape)
         drawn += candidates.numel()
         fits = candidates.abs() <= truncation
         first = fits.float().argmax(0, keepdim=True)  # the first candidate that fits, at each position
-        take = outside & fits.any(0, keepdim=True)
-        z[take] = candidates.gather(0, first)[take]
+        take = outside & fits.any(0)
+        z[take] = candidates.gather(0, first)[0][take]
         outside &= ~take
         block = min(block * 2, max(1, (1 << 20) // max(1, z.numel())))
     return z

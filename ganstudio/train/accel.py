@@ -73,9 +73,10 @@ class Precision:
         return torch.autocast(device.type, dtype=self.dtype)
 
     def grad_scaler(self, device: torch.device):
-        import torch
+        """fp16: a GradScaler that also records which optimizer steps it skipped (loss_scale.py); else None."""
+        from ganstudio.train.loss_scale import TrackingGradScaler
 
-        return torch.amp.GradScaler(device.type) if self.needs_scaler else None
+        return TrackingGradScaler(device.type) if self.needs_scaler else None
 
 
 def choose_precision(device: torch.device, requested: str = "auto") -> Precision:
@@ -126,15 +127,21 @@ def seed_process(seed: int) -> None:
 
 
 class LossScale:
-    """fp16: which steps the GradScaler skipped, without a host sync. A skipped step (its gradients overflowed)
-    lowers the scale; the scale is read as a device tensor through the public ``scaler.scale(one)``, so the
-    comparison stays on the device until the metric window syncs at the next log step."""
+    """fp16: which steps, and which of their metrics, the GradScaler's skips void, without a host sync.
 
-    def __init__(self, scaler, device: torch.device):
+    With the loop's ``TrackingGradScaler`` each optimizer step's own skip flag is read, from step 0 on; the model's
+    ``metric_phases`` ({metric: optimizer name}, e.g. "loss_d": "discriminator") then keep the metrics of the phases
+    that were not skipped (G's, when only D's update overflowed). Any other GradScaler: a skipped step lowers the
+    scale, read as a device tensor through the public ``scaler.scale(one)`` before and after the step."""
+
+    def __init__(self, scaler, device: torch.device, optimizers=None, phases=None):
         import torch
 
         self.scaler = scaler
         self.one = torch.ones((), device=device) if scaler is not None and scaler.is_enabled() else None
+        self.names = {id(o): name for name, o in (optimizers or {}).items()}
+        self.phases = dict(phases or {})  # metric key -> the name of the optimizer whose step computed it
+        self.before: Optional[torch.Tensor] = None
 
     def now(self) -> Optional[torch.Tensor]:
         """The current scale (a 0-d device tensor), or None without fp16 loss scaling."""
@@ -143,6 +150,38 @@ class LossScale:
     def dropped_since(self, before: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """A bool device tensor: the scale fell since ``before``, i.e. the GradScaler skipped the step."""
         return self.now() < before if before is not None else None
+
+    def start_step(self) -> None:
+        """Called before each training step."""
+        if self.one is None:
+            return
+        if hasattr(self.scaler, "skips"):
+            self.scaler.skips.clear()
+        else:
+            self.before = self.now()
+
+    def skipped(self, keys):
+        """What the step's skips void, for the metric window: None without loss scaling; a bool device tensor (the
+        whole step's metrics); or {key: bool device tensor} for ``keys`` when the phases are known (a metric of no
+        known phase is voided by any skip)."""
+        if self.one is None:
+            return None
+        if not hasattr(self.scaler, "skips"):
+            return self.dropped_since(self.before)
+        by_name: dict = {}
+        for optimizer, flag in self.scaler.skips:
+            name = self.names.get(optimizer)
+            by_name[name] = flag if name not in by_name else by_name[name] | flag
+        none = self.one < 0  # a False on the device
+        anything = none
+        for flag in by_name.values():
+            anything = anything | flag
+        if not self.phases:
+            return anything
+        return {
+            key: by_name.get(self.phases[key], none) if self.phases.get(key) in self.names.values() else anything
+            for key in keys
+        }
 
 
 def busy_machine_note(device: torch.device) -> str | None:

@@ -5,7 +5,8 @@
     record = window.flush(step, images, epoch)   # one host sync: averages, divergence check, images/s
 
 A step whose fp16 gradients overflowed (the GradScaler skipped it) does not count: its metrics are dropped, the
-record says how many were skipped, and non-finite values in it are not called divergence.
+record says how many were skipped, and non-finite values in it are not called divergence. When the skip is known per
+metric (one phase of the step skipped, say D's update, and not G's), only the skipped phase's metrics are dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class MetricWindow:
     def _reset(self, step: int, images: int) -> None:
         self.sums: dict[str, torch.Tensor] = {}
         self.kept: Optional[torch.Tensor] = None  # masked steps that counted (a tensor: no sync to know it)
+        self.kept_by_key: dict = {}  # steps each metric counted in (tensors once masked)
+        self.per_key = False  # a step's skip came per metric: the record averages each over its own count
         self.steps = 0
         self.unmasked = 0  # steps added without a skip mask (no GradScaler): they always count
         self.reported: dict[str, list] = {}  # callback tensors: name -> [sum, count]
@@ -40,13 +43,25 @@ class MetricWindow:
         """A callback reported a value for this very step (an eval score): log now, not at the next interval."""
         return bool(self.values)
 
-    def add(self, metrics: dict, skipped: Optional[torch.Tensor] = None) -> None:
+    def add(self, metrics: dict, skipped=None) -> None:
+        """``skipped``: None (no loss scaling), a bool tensor (the step was skipped), or {key: bool tensor} (which
+        metrics a skipped phase voids; the step counts as skipped when any is)."""
+        per_key = skipped if isinstance(skipped, dict) else None
+        if per_key is not None:
+            skipped = None
+            for flag in per_key.values():
+                skipped = flag if skipped is None else skipped | flag
+            if skipped is None:  # a step that returned no metrics
+                skipped = torch.zeros((), dtype=torch.bool)
         keep = None if skipped is None else (~skipped).float()
         for key, value in metrics.items():
             value = value.detach().float()
-            if keep is not None:
-                value = torch.where(keep > 0, value, torch.zeros_like(value))
+            kept = keep if per_key is None or key not in per_key else (~per_key[key]).float()
+            if kept is not None:
+                value = torch.where(kept > 0, value, torch.zeros_like(value))
             self.sums[key] = self.sums[key] + value if key in self.sums else value
+            self.kept_by_key[key] = self.kept_by_key.get(key, 0) + (kept if kept is not None else 1)
+        self.per_key = self.per_key or per_key is not None
         if keep is not None:
             self.kept = keep if self.kept is None else self.kept + keep
         else:
@@ -75,7 +90,9 @@ class MetricWindow:
         counted_here = (
             self.kept.to(device) if self.kept is not None else torch.zeros((), device=device)
         ) + self.unmasked
-        totals = torch.stack([self.sums[k].to(device) for k in keys] + [counted_here])
+        # Per-metric counts only when a skip came per metric: otherwise every metric counts the steps that counted.
+        by_key = [torch.as_tensor(self.kept_by_key[k], dtype=torch.float32).to(device) for k in keys if self.per_key]
+        totals = torch.stack([self.sums[k].to(device) for k in keys] + [counted_here] + by_key)
         if self.reduce is not None:
             totals = self.reduce(totals)  # the sums and counts of every rank
         reported = [r[0].to(totals.device) for r in self.reported.values()]  # this rank's callbacks only
@@ -84,16 +101,15 @@ class MetricWindow:
             self._reset(step, images)
             return None
         counted = int(round(synced[len(keys)]))
+        counts = [round(c) for c in synced[len(keys) + 1 : len(keys) + 1 + len(by_key)]] or [counted] * len(keys)
         now = time.monotonic()
-        metrics = {k: (v / counted if counted else math.nan) for k, v in zip(keys, synced)}
-        bad = [k for k, v in metrics.items() if not math.isfinite(v)] if counted else []
+        metrics = {k: v / n for k, v, n in zip(keys, synced, counts) if n}  # a metric no step counted is left out
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         if bad:
             raise DivergenceError(
                 f"training diverged: {', '.join(f'{k}={metrics[k]}' for k in bad)} in steps {self.step0 + 1}-{step}"
             )
-        if not counted:
-            metrics = {}
-        for (name, (_, n)), total in zip(self.reported.items(), synced[len(keys) + 1 :]):
+        for (name, (_, n)), total in zip(self.reported.items(), synced[len(keys) + 1 + len(by_key) :]):
             metrics[name] = total / n
         metrics.update(self.values)
         if self.steps * self.ranks - counted:

@@ -80,13 +80,22 @@ class CDCGANOptions:
     )  # cdcgan checkpoints from before 2026-12-01 weighed G's term as ac
     tac: float = option(
         0.0,
-        "weight of the twin auxiliary classifier (TAC-GAN, Gong et al. 2019) in G's step: a second "
-        "head learns the classes of G's samples (as D's classifier learns real ones, weight ac), "
-        "and G is also trained to fool it, which undoes the auxiliary classifier's pull towards "
-        "the easiest images of each class: more varied, less class-faithful samples; 0 turns it "
+        "the twin auxiliary classifier (TAC-GAN, Gong et al. 2019): a second head learns the classes "
+        "of G's samples (as D's classifier learns real ones, weight ac), and G is also trained to "
+        "fool it, with tac times the weight of its classifier term (ac_g): 1 is TAC-GAN's equal "
+        "weights, which undo the auxiliary classifier's pull towards the easiest images of each "
+        "class (more varied, less class-faithful samples); below 1 a part of that; 0 turns it "
         "off, needs ac > 0",
         min=0,
         before=0.0,
+    )
+    # The audit of 2026-12-06: tac weighed the twin term on its own, while G's classifier term weighs ac_g (3);
+    # TAC-GAN's correction needs the two equal. Checkpoints from before keep the absolute weight they trained with.
+    tac_absolute: bool = option(
+        False,
+        "true: tac is the twin term's own weight in G's step, not a fraction of ac_g's (how cdcgan "
+        "weighed it before 2026-12-06; its old tac=1 is tac=0.333 now at ac_g 3)",
+        before=True,
     )
     # The hinge loss, not DCGAN's BCE: over four seeds at the same 10 minutes, mean FD 43.9 against 48.8 and class
     # consistency 95.5% against 94.5%, at about the same recall (0.537 against 0.533; docs/models.md, third round)

@@ -250,7 +250,9 @@ class ConditionalDCGAN(TwoNetworkGAN):
         o = self.options
         logit_g, classes_g, twin_g = self.discriminator(fake, labels)
         loss_g = hinge_loss_g(logit_g.float()) if o.hinge else F.softplus(-logit_g.float()).mean()
-        loss_g = loss_g + generator_class_loss(classes_g, twin_g, labels, o.ac if o.ac_g is None else o.ac_g, o.tac)
+        weight = o.ac if o.ac_g is None else o.ac_g
+        twin_weight = o.tac if o.tac_absolute else o.tac * weight  # tac=1: TAC-GAN's equal weights
+        loss_g = loss_g + generator_class_loss(classes_g, twin_g, labels, weight, twin_weight)
         if o.ms > 0:
             loss_g = loss_g + o.ms * mode_seeking_loss(fake, z, labels)
         return loss_g

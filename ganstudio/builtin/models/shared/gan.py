@@ -47,6 +47,14 @@ class TwoNetworkGAN(TrainableModel):
     latent_dim, lr, beta1, beta2 and channels_last."""
 
     kind = "gan"
+    # Which optimizer's step computed each metric of ``step_metrics``: under fp16 the loop keeps G's metrics when
+    # only D's update was skipped (and D's when only G's was); a metric not named here is voided by any skip.
+    metric_phases = {
+        "loss_d": "discriminator",
+        "d_real": "discriminator",
+        "d_fake": "discriminator",
+        "loss_g": "generator",
+    }
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)

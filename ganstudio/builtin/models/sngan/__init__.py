@@ -31,10 +31,16 @@ class SNGANOptions:
     beta1: float = option(0.0, "Adam beta1 (the paper's 0.0)", min=0, below=1)
     beta2: float = option(0.9, "Adam beta2 (the paper's 0.9)", min=0, below=1)
     n_dis: int = option(
-        1,
-        "discriminator steps per generator step, each on a fresh real batch (the paper's 5; "
-        "1 learns faster per second of CPU time)",
+        5,
+        "discriminator steps per generator step, each on a fresh real batch (the paper's 5)",
         min=1,
+    )  # 1 before 2026-12-06: every checkpoint records it, so those runs keep it
+    reference_d: bool = option(
+        True,
+        "D's residual blocks as the paper's code (Miyato et al. 2018): the first convolution of a block keeps its "
+        "input's width, and D's last linear layer has no bias; false: the hidden width of the block's output and a "
+        "bias, as sngan checkpoints from before 2026-12-06",
+        before=False,
     )
     channels_last: bool = option(True, "NHWC memory format: faster convolutions on CPU (oneDNN) and tensor-core GPUs")
 

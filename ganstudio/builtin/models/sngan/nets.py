@@ -48,13 +48,16 @@ class GBlock(nn.Module):
 
 class DBlock(nn.Module):
     """ReLU-conv3x3-ReLU-conv3x3 (-avgpool), plus a conv1x1 (-avgpool) shortcut when the shape changes.
-    ``optimized``: the first block, on the image itself: no leading ReLU, and the shortcut pools before its conv."""
+    ``optimized``: the first block, on the image itself: no leading ReLU, and the shortcut pools before its conv.
+    ``hidden``: the width between the two convolutions; the reference code's is the input's (the optimized block's:
+    its output's, as the image has too few channels)."""
 
-    def __init__(self, in_ch: int, out_ch: int, downsample: bool, optimized: bool = False):
+    def __init__(self, in_ch: int, out_ch: int, downsample: bool, optimized: bool = False, hidden: int = 0):
         super().__init__()
         self.downsample, self.optimized = downsample, optimized
-        self.conv1 = _sn(nn.Conv2d(in_ch, out_ch, 3, 1, 1), math.sqrt(2))
-        self.conv2 = _sn(nn.Conv2d(out_ch, out_ch, 3, 1, 1), math.sqrt(2))
+        hidden = hidden or out_ch
+        self.conv1 = _sn(nn.Conv2d(in_ch, hidden, 3, 1, 1), math.sqrt(2))
+        self.conv2 = _sn(nn.Conv2d(hidden, out_ch, 3, 1, 1), math.sqrt(2))
         self.shortcut = _sn(nn.Conv2d(in_ch, out_ch, 1, 1, 0)) if downsample or in_ch != out_ch or optimized else None
 
     def forward(self, x):
@@ -87,15 +90,17 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels: int, side: int, width: int):
+    def __init__(self, channels: int, side: int, width: int, reference: bool = True):
         super().__init__()
         base, k = upsampling_plan(side)
         widths = [width * 2**i for i in range(k)]  # e.g. 28 px: w at 14x14, 2w at 7x7
+        hidden = (lambda in_ch: in_ch) if reference else (lambda in_ch: 0)  # 0: the output's width, as before
         blocks = [DBlock(channels, widths[0], downsample=True, optimized=True)]
-        blocks += [DBlock(widths[i - 1], widths[i], downsample=True) for i in range(1, k)]
-        blocks += [DBlock(widths[-1], widths[-1], downsample=False)]  # one more block at base x base, as the paper's
+        blocks += [DBlock(widths[i - 1], widths[i], downsample=True, hidden=hidden(widths[i - 1])) for i in range(1, k)]
+        # one more block at base x base, as the paper's
+        blocks += [DBlock(widths[-1], widths[-1], downsample=False, hidden=hidden(widths[-1]))]
         self.blocks = nn.Sequential(*blocks)
-        self.linear = _sn(nn.Linear(widths[-1], 1))
+        self.linear = _sn(nn.Linear(widths[-1], 1, bias=not reference))  # the reference's SNLinear(..., nobias=True)
 
     def forward(self, x):
         h = F.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling
@@ -110,7 +115,7 @@ class SNGAN(TwoNetworkGAN):
         super().__init__(config)
         c, side, _ = config.image_shape
         self.generator = Generator(self.latent_dim, c, side, self.options.width)
-        self.discriminator = Discriminator(c, side, self.options.width)
+        self.discriminator = Discriminator(c, side, self.options.width, reference=self.options.reference_d)
         self.use_memory_format(self.options.channels_last)
 
     def training_step(self, batches, optimizers, context):
