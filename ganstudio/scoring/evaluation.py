@@ -29,6 +29,7 @@ from ganstudio.scoring.metrics import (
 
 K_NEAREST = 3  # the k of the precision/recall manifolds (Kynkäänniemi et al. use 3)
 K_DENSITY = 5  # the k of density and coverage (Naeem et al. 2020 use 5)
+HISTOGRAM_KEYS = ("counts", "rarest_class", "rarest_share", "commonest_class", "commonest_share")
 
 
 @torch.no_grad()
@@ -86,14 +87,17 @@ def score_features(
     kid_subsets: int = 100,
     kid_subset_size: int = 1000,
 ) -> dict:
-    """Every eval score of one set of images (already turned into features/probabilities)."""
+    """Every eval score of one set of images (already turned into features/probabilities). A space without classes
+    (DINOv2: ``probs`` has no columns) has no Inception Score and no class shares: those are None, not made up."""
     mu, sigma = feature_stats(features)
     kid_mean, kid_std = kid(reference.features, features, kid_subsets, kid_subset_size)
-    is_mean, is_std = inception_score(probs)
+    has_classes = probs.shape[1] > 0
+    is_mean, is_std = inception_score(probs) if has_classes else (None, None)
     precision, recall = precision_recall(reference.features, features, K_NEAREST, real_radii=reference.radii)
     density, coverage = density_coverage(reference.features, features, reference.density_radii, K_DENSITY)
-    hist = class_histogram(probs, reference.probs.shape[1])
+    hist = class_histogram(probs, reference.probs.shape[1]) if has_classes else dict.fromkeys(HISTOGRAM_KEYS)
     name = (lambda i: class_names[i]) if class_names else str
+    name = name if has_classes else (lambda i: None)
     return {
         "fid": frechet_distance(reference.mu, reference.sigma, mu, sigma),
         "kid": kid_mean,

@@ -62,14 +62,15 @@ def build_network(state: Optional[dict] = None):
     return network
 
 
-def resize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, C, H, W), C in 1/3 -> uint8 (N, 3, 299, 299), by PIL bicubic (see the module's docstring)."""
+def resize(images: torch.Tensor, side: int = SIDE) -> torch.Tensor:
+    """uint8 (N, C, H, W), C in 1/3 -> uint8 (N, 3, side, side), by PIL bicubic (see the module's docstring); the
+    DINOv2 spaces resize the same way to 224."""
     from PIL import Image
 
-    out = np.empty((len(images), SIDE, SIDE, 3), dtype=np.uint8)
+    out = np.empty((len(images), side, side, 3), dtype=np.uint8)
     for i, image in enumerate(images.permute(0, 2, 3, 1).numpy()):
         picture = Image.fromarray(image[..., 0], "L") if image.shape[-1] == 1 else Image.fromarray(image, "RGB")
-        out[i] = np.asarray(picture.convert("RGB").resize((SIDE, SIDE), Image.BICUBIC))
+        out[i] = np.asarray(picture.convert("RGB").resize((side, side), Image.BICUBIC))
     return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
