@@ -202,11 +202,11 @@ def test_eval_every_logs_scores_and_keeps_best(cli, trained, checkpoints, workdi
         "eval",
     )
     assert code == 0, err
-    assert "eval at step 4: FID" in out and "eval at step 8: FID" in out
+    assert "eval at step 4: FD (classifier)" in out and "eval at step 8: FD (classifier)" in out
     best = load_checkpoint(workdir / "checkpoints/watched/best.pt")
     last = load_checkpoint(workdir / "checkpoints/watched/last.pt")
     assert best["results"]["eval"]["step"] in (4, 8)
-    printed = [float(line.split("FID ")[1].split()[0]) for line in out.splitlines() if "FID " in line]
+    printed = [float(line.split("FD (classifier) ")[1].split()[0]) for line in out.splitlines() if "eval at" in line]
     assert best["results"]["eval"]["fid"] <= min(printed) + 0.005  # printed to 2 decimals
     assert "fid" in last["metrics"] and "kid" in last["metrics"], "the latest score joins the logged metrics"
 

@@ -163,5 +163,5 @@ def test_kid_reads_the_same_everywhere():
 
     scores = {"fid": 12.3456, "kid": 0.0281234, "precision": 0.5, "recall": 0.25, "density": 0.75, "coverage": 0.5}
     line = describe_scores(scores)
-    assert "KID×10³ 28.12" in line and "FID 12.35" in line
-    assert "KID×10³ 28.12" in format_metrics({"kid": 0.0281234}, SCORES)
+    assert "KID×10³ 28.12" in line and "FD (classifier) 12.35" in line
+    assert "KID×10³ (classifier) 28.12" in format_metrics({"kid": 0.0281234}, SCORES)  # labelled: issue 32

@@ -92,12 +92,13 @@ def test_eval_metrics_line_holds_every_score_and_the_recorded_floors(tmp_path):
 def test_the_eval_callback_declares_and_logs_the_training_scores_of_the_table():
     from ganstudio.builtin.callbacks.eval import SCORES as DECLARED
     from ganstudio.builtin.callbacks.eval import describe_scores
+    from ganstudio.scoring.table import labelled
 
     assert list(DECLARED) == [s.key for s in TRAINING_SCORES]
     for s in TRAINING_SCORES:
         metric = DECLARED[s.key]
         assert (metric.label, metric.group, metric.format, metric.scale, metric.range, metric.points) == (
-            s.label,
+            labelled(s, "classifier"),  # issue 32: every label names its feature space
             s.group,
             s.format,
             s.scale,
@@ -105,7 +106,8 @@ def test_the_eval_callback_declares_and_logs_the_training_scores_of_the_table():
             True,
         )
     line = describe_scores(VALUES)
-    assert all(f"{s.label} {s.show(VALUES[s.key])}" in line for s in TRAINING_SCORES)
+    assert f"FD (classifier) {BEST.show(VALUES['fid'])}" in line  # the line's first score names the space
+    assert all(f"{s.label} {s.show(VALUES[s.key])}" in line for s in TRAINING_SCORES if s is not BEST)
 
 
 def test_curves_group_the_scores_as_the_table_says():
@@ -120,18 +122,21 @@ def test_curves_group_the_scores_as_the_table_says():
 
 def test_summaries_and_report_show_every_score_of_the_table(tmp_path):
     from ganstudio.output.report import comparison_table, scores_table
+    from ganstudio.output.report_style import esc
     from ganstudio.output.summaries import RunSummary, read_scores
+    from ganstudio.scoring.table import labelled
 
     summary = RunSummary(name="r", run_dir=str(tmp_path))
     read_scores(summary, [{"step": 3, **VALUES, "floor_fid": 1.5}, {"step": 6, **VALUES, "fid": 20.0}])
     assert set(KEYS) <= set(summary.latest_eval) and summary.best_eval["step"] == 3 and summary.floor_fid == 1.5
     page = scores_table(summary)
+    label = lambda s: esc(labelled(s, "classifier", short=True))  # noqa: E731  (issue 32: "FD (classifier)")
     for s in SCORES:
-        assert f"<td class=l>{s.short}</td><td>{s.show(summary.latest_eval[s.key])}</td>" in page
+        assert f"<td class=l>{label(s)}</td><td>{s.show(summary.latest_eval[s.key])}</td>" in page
         assert f"<td class=l>{s.better}</td>" in page
-    assert "closer to 1" not in page and f"score {BEST.short} {BEST.show(1.5)}" in page
+    assert "closer to 1" not in page and f"score {label(BEST)} {BEST.show(1.5)}" in page
     head = comparison_table([summary])
-    assert all(f"<th>{s.short}</th>" in head for s in SCORES if s is not BEST) and f"floor {BEST.short}" in head
+    assert all(f"<th>{label(s)}</th>" in head for s in SCORES if s is not BEST) and f"floor {label(BEST)}" in head
 
 
 def test_runs_shows_the_scores_in_the_table_formats():

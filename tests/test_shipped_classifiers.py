@@ -75,7 +75,7 @@ def test_eval_every_uses_the_shipped_classifier(cli, workdir, tiny_idx):
         "--eval-samples", "64", "--callbacks", "eval",
     )  # fmt: skip
     assert code == 0, err
-    assert "feature space of fashion-cnn-v1" in out and "eval at step 4: FID" in out
+    assert "feature space of fashion-cnn-v1" in out and "eval at step 4: FD (classifier)" in out
     assert classifier_folders(workdir) == []
     best = torch.load(workdir / "checkpoints/fashion-dcgan/best.pt", weights_only=True)["results"]
     assert best["eval"]["classifier_version"] == "fashion-cnn-v1"
@@ -91,7 +91,7 @@ def test_eval_every_records_the_floor_of_real_images_beside_the_score(cli, workd
         "--eval-samples", "64", "--callbacks", "eval,log",
     )  # fmt: skip
     assert code == 0, err
-    assert "floor FID" in out and "(real vs real)" in out
+    assert "floor FD (classifier)" in out and "(real vs real)" in out
     records = [json.loads(line) for line in (workdir / "checkpoints/fashion-dcgan/metrics.jsonl").open()]
     evals = [r for r in records if "fid" in r]
     assert [r["step"] for r in evals] == [2, 4]

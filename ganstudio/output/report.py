@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from ganstudio.output.report_scores import comparison_table, distance_panels, scores_table
 from ganstudio.output.report_style import COLOURS, embedded, esc, img, page, png_bytes
 from ganstudio.output.summaries import RunSummary, age, duration, reproduce_command
-from ganstudio.scoring.table import BEST, SCORES
 from ganstudio.store.rundir import is_finite, metrics_records
 
 
@@ -69,34 +69,6 @@ def header(s: RunSummary) -> str:
     if s.problem:
         parts.append(f'<p class="meta"><b>problem:</b> {esc(s.problem)}</p>')
     return "\n".join(parts)
-
-
-def scores_table(s: RunSummary) -> str:
-    if not s.latest_eval:
-        return (
-            f"<p>No evaluation yet: <code>ganstudio eval {esc(s.name)}</code> scores it "
-            "(or train with <code>--eval-every N</code>).</p>"
-        )
-    latest, best = s.latest_eval, s.best_eval or {}
-    rows = [
-        f"<tr><th class=l>score</th><th>latest (step {latest.get('step') or 0:,})</th>"
-        f"<th>best {BEST.short} (step {best.get('step') or 0:,})</th><th class=l>better</th></tr>"
-    ]
-    for score in SCORES:
-        if score.key not in latest:
-            continue
-        cells = [score.show(r[score.key]) if score.key in r else "-" for r in (latest, best)]
-        rows.append(
-            f"<tr><td class=l>{score.short}</td><td>{cells[0]}</td><td>{cells[1]}</td>"
-            f"<td class=l>{score.better}</td></tr>"
-        )
-    table = "<table>" + "".join(rows) + "</table>"
-    if s.floor_fid is not None:
-        table += (
-            f"<p class=meta>Real held-out images score {BEST.short} {BEST.show(s.floor_fid)} against the same "
-            "training images: the floor.</p>"
-        )
-    return table
 
 
 def run_page(s: RunSummary, plugins, samples_dir: Path, notes: Optional[list] = None) -> str:
@@ -163,7 +135,8 @@ def grid_files(samples: Path) -> dict[int, Path]:
 
 
 def overlaid_curves(summaries: list[RunSummary]) -> Optional[bytes]:
-    """One figure, each run one colour: G loss, D / critic loss, FD over steps, images/s."""
+    """One figure, each run one colour: G loss, D / critic loss, the Fréchet distance over steps (a panel per feature
+    space: never two spaces on one axis), images/s."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -172,9 +145,10 @@ def overlaid_curves(summaries: list[RunSummary]) -> Optional[bytes]:
     panels = [
         ("G loss", ("loss_g",)),
         ("D / critic loss", ("loss_d", "loss_critic", "loss")),
-        (f"{BEST.short} ({BEST.better} is better)", (BEST.key,)),
+        *distance_panels(summaries),
         ("images/s", ("images_per_s",)),
     ]
+    scored = {key for _, keys in distance_panels(summaries) for key in keys}
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), dpi=100)
     drawn = False
     for i, s in enumerate(summaries):
@@ -188,7 +162,7 @@ def overlaid_curves(summaries: list[RunSummary]) -> Optional[bytes]:
                 *zip(*points),
                 color=COLOURS[i % len(COLOURS)],
                 label=s.name,
-                marker="o" if key == BEST.key else None,
+                marker="o" if key in scored else None,
                 markersize=3,
                 linewidth=1.2,
             )
@@ -204,43 +178,6 @@ def overlaid_curves(summaries: list[RunSummary]) -> Optional[bytes]:
     fig.savefig(buffer, format="png")
     plt.close(fig)
     return buffer.getvalue() if drawn else None
-
-
-def comparison_table(summaries: list[RunSummary]) -> str:
-    head = [
-        "run",
-        "status",
-        "data",
-        "model / options",
-        "steps",
-        "time",
-        "img/s",
-        f"{BEST.short} latest",
-        f"{BEST.short} best",
-    ]
-    shown = [
-        score for score in SCORES if score is not BEST and any(score.key in (s.latest_eval or {}) for s in summaries)
-    ]
-    head += [score.short for score in shown] + [f"floor {BEST.short}"]
-    rows = ["<tr>" + "".join(f"<th{' class=l' if i < 4 else ''}>{esc(h)}</th>" for i, h in enumerate(head)) + "</tr>"]
-    for i, s in enumerate(summaries):
-        latest, best = s.latest_eval or {}, s.best_eval or {}
-        cells = [
-            f'<span style="color:{COLOURS[i % len(COLOURS)]}">■</span> {esc(s.name)}',
-            esc(s.status),
-            esc(s.data),
-            esc(s.model + (" " + s.options_text if s.options else "")),
-            f"{s.steps:,}",
-            duration(s.elapsed_s),
-            f"{s.images_per_s:,.0f}" if s.images_per_s else "-",
-            *(BEST.show(r[BEST.key]) if BEST.key in r else "-" for r in (latest, best)),
-        ]
-        cells += [score.show(latest[score.key]) if score.key in latest else "-" for score in shown]
-        cells.append(BEST.show(s.floor_fid) if s.floor_fid is not None else "-")
-        rows.append(
-            "<tr>" + "".join(f"<td{' class=l' if j < 4 else ''}>{c}</td>" for j, c in enumerate(cells)) + "</tr>"
-        )
-    return "<table>" + "".join(rows) + "</table>"
 
 
 def comparison_page(summaries: list[RunSummary], plugins, samples_dir: Path, notes: Optional[list] = None) -> str:

@@ -17,7 +17,7 @@ from typing import Optional
 from ganstudio.errors import GanstudioError
 from ganstudio.limits import LINE_CHARS, clean_text
 from ganstudio.output.run_defaults import DEFAULTS, FLAGS, changed_options  # noqa: F401  (DEFAULTS: for tests)
-from ganstudio.scoring.table import BEST, SCORES
+from ganstudio.scoring.table import BEST, SPACE_NAMES, ordered, record_key, space_keys, spaces_recorded
 from ganstudio.store.rundir import is_finite, is_whole
 from ganstudio.store.runs import is_run_folder, lock_held
 
@@ -41,9 +41,12 @@ class RunSummary:
     precision: str = ""
     world_size: int = 1
     machine: str = ""
-    latest_eval: Optional[dict] = None  # the newest scores (from --eval-every or ganstudio eval), with their step
-    best_eval: Optional[dict] = None  # the lowest FD
-    floor_fid: Optional[float] = None  # real held-out images' FD, when `ganstudio eval` measured it
+    latest_eval: Optional[dict] = None  # the classifier space's newest scores (--eval-every, ganstudio eval), step
+    best_eval: Optional[dict] = None  # the classifier space's lowest FD
+    floor_fid: Optional[float] = None  # real images' FD in the classifier's space, when measured
+    # Every feature space's scores, never mixed: {space: {"latest": {...}, "best": {...}, "floor_fid": x}}, each
+    # under the plain score keys (fid, kid, ...); the classifier's are also latest_eval, best_eval and floor_fid.
+    scores: dict = field(default_factory=dict)
     saved_at: Optional[str] = None  # last.pt's modification time, ISO 8601 UTC
     error: Optional[str] = None  # how a diverged or failed run ended (the log's last line)
     config: dict = field(default_factory=dict)
@@ -87,7 +90,7 @@ def summarize(run_dir: Path, plugins=None) -> RunSummary:
         problems.append(
             f"metrics.jsonl: {skipped} record{'s' if skipped > 1 else ''} without a whole-number step skipped"
         )
-    read_scores(s, records)
+    read_scores(s, records, known_spaces(plugins))
     path = run_dir / "last.pt"
     if not path.is_file():
         s.status = "running" if running else "no checkpoint"
@@ -190,17 +193,35 @@ def is_plain(value) -> bool:
     return isinstance(value, (int, float, str, bool))
 
 
-def read_scores(s: RunSummary, records: list[dict]) -> None:
-    """Latest and best evaluation: records with a finite FD, from the eval callback or `ganstudio eval`."""
-    evals = [r for r in records if is_finite(r.get(BEST.key))]
-    if not evals:
-        return
-    keys = [score.key for score in SCORES] + [score.floor for score in SCORES if score.floor]
-    pick = lambda r: {"step": r["step"], **{k: r[k] for k in keys if is_finite(r.get(k))}}  # noqa: E731
-    s.latest_eval = pick(evals[-1])
-    s.best_eval = pick(min(evals, key=lambda r: r[BEST.key]))
-    floors = [r[BEST.floor] for r in evals if is_finite(r.get(BEST.floor))]
-    s.floor_fid = floors[-1] if floors else None
+def known_spaces(plugins=None) -> list[str]:
+    """The feature spaces whose scores a summary looks for: the built-in ones and every registered one."""
+    return list(dict.fromkeys([*SPACE_NAMES, *(plugins.feature_extractors if plugins is not None else ())]))
+
+
+def read_scores(s: RunSummary, records: list[dict], spaces=tuple(SPACE_NAMES)) -> None:
+    """Latest and best evaluation of each feature space in ``spaces``: records with a finite FD in that space, from
+    the eval callback or `ganstudio eval`; each space's scores apart, under the plain score keys."""
+    for space in dict.fromkeys(name for r in records for name in spaces_recorded(r, spaces)):
+        keys = space_keys(space)  # record key -> (score, is the floor)
+        best_key, floor_key = record_key(BEST.key, space), record_key(BEST.floor, space)
+        evals = [r for r in records if is_finite(r.get(best_key))]
+        if not evals:
+            continue
+
+        def pick(r: dict, keys=keys) -> dict:
+            kept = {(score.floor if floor else score.key): r.get(k) for k, (score, floor) in keys.items()}
+            return {"step": r["step"], **{k: v for k, v in kept.items() if is_finite(v)}}
+
+        floors = [r[floor_key] for r in evals if is_finite(r.get(floor_key))]
+        s.scores[space] = {
+            "latest": pick(evals[-1]),
+            "best": pick(min(evals, key=lambda r, key=best_key: r[key])),
+            "floor_fid": floors[-1] if floors else None,
+        }
+    s.scores = {space: s.scores[space] for space in ordered(s.scores)}
+    mine = s.scores.get("classifier")
+    if mine:
+        s.latest_eval, s.best_eval, s.floor_fid = mine["latest"], mine["best"], mine["floor_fid"]
 
 
 def reproduce_command(s: RunSummary, plugins=None) -> str:

@@ -32,9 +32,11 @@ class Score:
     # metrics.jsonl keep the estimate itself, and eval's report prints it beside the note).
     unbiased: bool = False
 
-    def show(self, value: float) -> str:
+    def show(self, value: Optional[float]) -> str:
         """The value as every table and log line shows it: ``0.0281`` -> ``28.10`` for KID×10³; ``≈0`` for an
-        unbiased estimate below 0."""
+        unbiased estimate below 0; ``—`` for a score the space has not (no Inception Score in DINOv2's)."""
+        if value is None:
+            return "—"
         if self.unbiased and value < 0:
             return "≈0"
         return self.format.format(value * self.scale)
@@ -62,19 +64,47 @@ def score(key: str) -> Score:
 
 # Every score is labelled with the feature space it was measured in, and a space other than the classifier's keeps
 # its scores under its own keys (``fid_inception``): a classifier FD and an Inception FID never share a column.
-SPACE_NAMES = {"classifier": "classifier", "inception": "Inception", "dinov2": "DINOv2"}
+SPACE_NAMES = {"classifier": "classifier", "inception": "Inception", "dinov2": "DINOv2", "dinov2-l": "DINOv2-L"}
 
 
 def space_name(space: Optional[str]) -> str:
     return SPACE_NAMES.get(space or "classifier", space)
 
 
-def labelled(s: Score, space: Optional[str]) -> str:
-    """``FID (Inception)``, ``FD (classifier)``, ``KID×10³ (Inception)``: only Inception's Fréchet distance is FID."""
-    label = ("FID" if space == "inception" else "FD") if s.key == "fid" else s.label
+def labelled(s: Score, space: Optional[str], short: bool = False) -> str:
+    """``FID (Inception)``, ``FD (classifier)``, ``KID×10³ (Inception)``: only Inception's Fréchet distance is FID.
+    ``short``: the tight label of run pages and tables (``IS (Inception)``)."""
+    if s.key == "fid":
+        label = "FID" if space == "inception" else "FD"
+    else:
+        label = s.short if short else s.label
     return f"{label} ({space_name(space)})"
 
 
 def record_key(key: str, space: Optional[str]) -> str:
     """The metrics.jsonl key of a score measured in ``space``: ``fid`` in the classifier's, ``fid_inception`` else."""
     return key if space in (None, "classifier") else f"{key}_{space}"
+
+
+def ordered(spaces) -> list[str]:
+    """Feature space names, the classifier's first, then the built-in ones, then the rest by name (a stable order
+    for columns, series and sort keys)."""
+    known = list(SPACE_NAMES)
+    return sorted(dict.fromkeys(spaces), key=lambda n: (known.index(n) if n in known else len(known), n))
+
+
+def space_keys(space: Optional[str]) -> dict[str, tuple[Score, bool]]:
+    """Every metrics.jsonl key a score in ``space`` is recorded under -> (its score, True for the floor's key)."""
+    keys = {record_key(s.key, space): (s, False) for s in SCORES}
+    keys.update({record_key(s.floor, space): (s, True) for s in SCORES if s.floor})
+    return keys
+
+
+def sort_key(space: Optional[str]) -> str:
+    """``runs --sort``'s key for the best score in ``space``: ``fid``, ``fid_inception``."""
+    return record_key(BEST.key, space)
+
+
+def spaces_recorded(record: dict, spaces) -> list[str]:
+    """Which of ``spaces`` (known feature space names) a metrics record holds a Fréchet distance of."""
+    return [space for space in ordered(spaces) if sort_key(space) in record]

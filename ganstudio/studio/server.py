@@ -36,8 +36,10 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host.strip("[]"), port))
     except OSError as e:
         sock.close()
-        raise GanstudioError(f"--host {host} --port {port}: cannot listen there ({e.strerror or e}); "
-                             "choose another --port, or leave it out for a free one") from None
+        raise GanstudioError(
+            f"--host {host} --port {port}: cannot listen there ({e.strerror or e}); "
+            "choose another --port, or leave it out for a free one"
+        ) from None
     sock.listen(128)
     return sock
 
@@ -61,10 +63,15 @@ def serve(checkpoints_dir, samples_dir, plugins, host: str = "127.0.0.1", port: 
     app = create_app(studio)
     url = url_of(host, port, token)
     if host not in LOOPBACK:
-        print(f"warning: --host {host}: anyone who can reach this address and learns the token can start "
-              "training and read every run; the default, 127.0.0.1, is this machine only", file=sys.stderr)
+        print(
+            f"warning: --host {host}: anyone who can reach this address and learns the token can start "
+            "training and read every run; the default, 127.0.0.1, is this machine only",
+            file=sys.stderr,
+        )
     print(f"ganstudio studio: {url}", flush=True)
-    print("  (the token in the URL is this session's key; Ctrl-C stops the studio, not the runs it started)", flush=True)
+    print(
+        "  (the token in the URL is this session's key; Ctrl-C stops the studio, not the runs it started)", flush=True
+    )
     if open_browser:
         import webbrowser
 

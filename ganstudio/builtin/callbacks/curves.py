@@ -6,9 +6,11 @@
 One panel per metric group, as the model and the callbacks declare them (``Metric(label, group, range=...)``):
 for the DCGAN, its D and G losses together and D(x) with D(G(z)) on [0, 1]; eval scores as points. A metric
 nobody declared gets a panel of its own, so a learning rate or a critic output is never squeezed into
-another's scale. Drawn with matplotlib's Agg backend (no display needed). The points come from
-checkpoints/<name>/metrics.jsonl for earlier invocations of a resumed run and from the run's own history
-for this one, so the curves cover the whole run.
+another's scale. Every eval score is labelled with its feature space ("FD (classifier)", "FID (Inception)"), and
+a space other than the classifier's has panels of its own: two spaces never share a series or an axis. Drawn
+with matplotlib's Agg backend (no display needed). The points come from checkpoints/<name>/metrics.jsonl for
+earlier invocations of a resumed run and from the run's own history for this one, so the curves cover the whole
+run.
 
 ``plot_curves(records, path, title, specs)`` draws any list of metric records (e.g. ``read_metrics(...)``).
 """
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from ganstudio import hookimpl
 from ganstudio.api import CallbackPlugin, Metric
+from ganstudio.builtin.callbacks.eval_space import declared_metrics
 from ganstudio.store.atomic import atomic_write_bytes, writing
 from ganstudio.store.rundir import METRICS_FILE, read_metrics
 
@@ -119,6 +122,15 @@ def plot_curves(records: list[dict], path, title: str = "", specs: dict | None =
         return atomic_write_bytes(path, buffer.getbuffer())
 
 
+def score_specs(run) -> dict:
+    """The run's declared metrics, and the scores of every registered feature space (``ganstudio eval`` records
+    them between invocations, with or without the eval callback), each labelled with its space."""
+    from ganstudio.scoring.table import SCORES, SPACE_NAMES
+
+    spaces = dict.fromkeys([*SPACE_NAMES, *run.plugins.feature_extractors])
+    return {**declared_metrics(spaces, SCORES), **run.metric_specs}
+
+
 class CurvesCallback:
     def __init__(self, options):
         self.earlier: list[dict] = []
@@ -131,7 +143,7 @@ class CurvesCallback:
     def draw(self, run) -> None:
         first_now = run.history[0]["step"] if run.history else float("inf")
         records = [r for r in self.earlier if r["step"] < first_now] + list(run.history)
-        plot_curves(records, run.samples_dir / "curves.png", title=run.name, specs=run.metric_specs)
+        plot_curves(records, run.samples_dir / "curves.png", title=run.name, specs=score_specs(run))
 
     @hookimpl
     def after_epoch_run(self, run):

@@ -27,7 +27,12 @@ def append_to_metrics_file(path: Path, result: dict, ckpt: dict) -> Path:
         "eval_samples": result["n"],
         "weights": result["weights"],
         # scores of a space other than the classifier's under their own keys (fid_inception): never mixed
-        **{record_key(k, space): s[k] for k in (*(score.key for score in SCORES), "rarest_share", "commonest_share")},
+        # a score the space has not (DINOv2: no Inception Score, no classes) is left out, never recorded as null
+        **{
+            record_key(k, space): s[k]
+            for k in (*(score.key for score in SCORES), "rarest_share", "commonest_share")
+            if s[k] is not None
+        },
         **{record_key(score.floor, space): result["real"][score.key] for score in SCORES if score.floor},
         "classifier": result["classifier"],
         "classifier_version": result.get("classifier_version"),  # equal versions: comparable scores

@@ -2,10 +2,12 @@
 
     ganstudio runs                      # newest first
     ganstudio runs --sort fid           # best Fréchet distance first (runs without a score last)
+    ganstudio runs --sort fid_inception # best FID in Inception's feature space first
     ganstudio runs --json               # the same, as JSON
 
 Scores are the latest and the best evaluation a run has (``--eval-every`` during training, or ``ganstudio eval``),
-with the real floor when ``ganstudio eval`` measured one. Status: finished (its target or --minutes reached),
+with the real floor when one was measured; each feature space in columns of its own ("FD (classifier)", "FID
+(Inception)"), never mixed. Status: finished (its target or --minutes reached),
 interrupted (Ctrl-C / SIGTERM: resume it), diverged / failed (the log's last line says why), running (a process
 holds its lock), no checkpoint, unreadable (the problem in one line).
 """
@@ -18,8 +20,9 @@ import sys
 
 from ganstudio import hookimpl
 from ganstudio.api.commands import add_folder_options
+from ganstudio.errors import GanstudioError
 from ganstudio.limits import LINE_CHARS, clean_text
-from ganstudio.scoring.table import BEST, score
+from ganstudio.scoring.table import BEST, labelled, ordered, score, sort_key, space_name
 from ganstudio.store.rundir import is_finite
 
 # key (None when a run has no such value), largest first. Runs without the value come last in either order.
@@ -33,9 +36,29 @@ SORTS = {
 }
 
 
-def sort_runs(summaries: list, by: str) -> list:
+def best_in(space: str):
+    """The run's best Fréchet distance in ``space`` (None without one)."""
+    return lambda s: ((s.scores.get(space) or {}).get("best") or {}).get(BEST.key)
+
+
+def sorts(spaces=()) -> dict:
+    """Every --sort key: SORTS and, for each feature space, its best score's key (``fid_inception``)."""
+    return {**SORTS, **{sort_key(space): (best_in(space), False) for space in ordered(spaces) if space != "classifier"}}
+
+
+def check_sort(by: str, spaces) -> None:
+    import difflib
+
+    valid = sorts(spaces)
+    if by not in valid:
+        close = difflib.get_close_matches(by, list(valid), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise GanstudioError(f"--sort {clean_text(by, 60)}: not a sort key{hint}; valid keys: {', '.join(valid)}")
+
+
+def sort_runs(summaries: list, by: str, spaces=()) -> list:
     """The summaries in ``by``'s order; a missing, NaN or infinite value (a hostile file) is listed last."""
-    key, largest_first = SORTS[by]
+    key, largest_first = sorts(spaces)[by]
 
     def present(s) -> bool:
         value = key(s)
@@ -54,22 +77,35 @@ def inert(text, limit: int = LINE_CHARS) -> str:
 
 def run_runs(args) -> int:
     from rich.console import Console
-    from rich.table import Table
 
-    from ganstudio.output.summaries import age, duration, list_runs
+    from ganstudio.output.summaries import known_spaces, list_runs
 
-    summaries = sort_runs(list_runs(args.checkpoints_dir, args.plugins), args.sort)
+    spaces = known_spaces(args.plugins)
+    check_sort(args.sort, spaces)
+    summaries = sort_runs(list_runs(args.checkpoints_dir, args.plugins), args.sort, spaces)
     if args.json:
         print(json.dumps([s.to_json() for s in summaries], indent=2, default=str))
         return 0
-    # Piped or logged output gets a wide table rather than one squeezed into 80 columns. No :emoji: codes either:
-    # a run's name or options must show as written.
-    width = None if sys.stdout.isatty() else max(160, shutil.get_terminal_size().columns)
+    shown = ordered(space for s in summaries for space in s.scores) or ["classifier"]  # a space's columns apart
+    # Piped or logged output gets a wide table rather than one squeezed into 80 columns (wider still for each
+    # further feature space's columns). No :emoji: codes either: a run's name or options must show as written.
+    wide = 180 + 54 * (len(shown) - 1)
+    width = None if sys.stdout.isatty() else max(wide, shutil.get_terminal_size().columns)
     console = Console(width=width, emoji=False)
     folder = inert(args.checkpoints_dir)
     if not summaries:
         console.print(f"no runs under {folder}/ (train one: ganstudio train --data fashion)")
         return 0
+    console.print(runs_table(summaries, shown, folder))
+    return 0
+
+
+def runs_table(summaries: list, shown: list[str], folder: str):
+    """The Rich table of ``runs``: a row per run, the columns of each feature space in ``shown``."""
+    from rich.table import Table
+
+    from ganstudio.output.summaries import age, duration
+
     plural = "s" if len(summaries) != 1 else ""
     table = Table(title=f"{len(summaries)} run{plural} under {folder}/", title_justify="left")
     for column, justify in (
@@ -78,9 +114,7 @@ def run_runs(args) -> int:
         ("steps · epochs", "right"),
         ("time · img/s", "right"),
         ("device", "left"),
-        (f"{BEST.short} latest (best)", "right"),
-        ("prec. / recall", "right"),
-        ("floor", "right"),
+        *[(head, "right") for space in shown for head in score_heads(space)],
         ("saved", "right"),
         ("status", "left"),
     ):
@@ -89,12 +123,12 @@ def run_runs(args) -> int:
             justify=justify,
             overflow="fold",
             no_wrap=column == "run",
-            min_width=26 if column.startswith("data") else None,
+            min_width=26 if column.startswith("data") else 15 if "latest" in column else None,  # FD (classifier)
         )
     for s in summaries:
         if s.status in ("unreadable", "no checkpoint") or (s.status == "running" and not s.steps):
             problem = f"[red]{inert(s.problem)}[/red]" if s.status == "unreadable" else inert(s.problem or "")
-            table.add_row(inert(s.name), problem, *[""] * 7, status_text(s))
+            table.add_row(inert(s.name), problem, *[""] * (4 + 3 * len(shown)), status_text(s))
             continue
         device = " ".join(x for x in (s.device, s.precision) if x and x != "auto") or "-"
         device += f" x{s.world_size}" if s.world_size > 1 else ""
@@ -106,22 +140,31 @@ def run_runs(args) -> int:
             f"{s.steps:,} · {s.epochs:.2f}",
             duration(s.elapsed_s) + speed,
             inert(device),
-            *score_cells(s),
+            *[cell for space in shown for cell in score_cells(s, space)],
             age(s.saved_at),
             status_text(s),
         )
-    console.print(table)
-    return 0
+    return table
 
 
-def score_cells(s) -> tuple[str, str, str]:
-    """The latest FD (the best), precision / recall and the floor, formatted as the score table says."""
-    latest, best = s.latest_eval or {}, s.best_eval or {}
+def score_heads(space: str) -> tuple[str, str, str]:
+    """The heads of one feature space's columns, each naming the space: ``FID (Inception)`` over ``latest (best)``."""
+    distance = labelled(BEST, space, short=True)
+    return f"{distance}\nlatest (best)", f"prec. / recall\n({space_name(space)})", f"floor\n{distance}"
+
+
+def score_cells(s, space: str = "classifier") -> tuple[str, str, str]:
+    """The latest FD (the best), precision / recall and the floor in ``space``, formatted as the score table says."""
+    if space == "classifier":
+        latest, best, floor = s.latest_eval or {}, s.best_eval or {}, s.floor_fid
+    else:
+        found = s.scores.get(space) or {}
+        latest, best, floor = found.get("latest") or {}, found.get("best") or {}, found.get("floor_fid")
     fd = f"{BEST.show(latest[BEST.key])} ({BEST.show(best[BEST.key])})" if latest else "-"
     precision, recall = score("precision"), score("recall")
     both = precision.key in latest and recall.key in latest
     quality = f"{precision.show(latest[precision.key])} / {recall.show(latest[recall.key])}" if both else "-"
-    return fd, quality, BEST.show(s.floor_fid) if s.floor_fid is not None else "-"
+    return fd, quality, BEST.show(floor) if floor is not None else "-"
 
 
 def status_text(s) -> str:
@@ -144,6 +187,10 @@ def register_commands(cli):
     )
     add_folder_options(p, samples=False)
     p.add_argument(
-        "--sort", choices=sorted(SORTS), default="saved", help="order (default saved: newest first; fid: best first)"
+        "--sort",
+        default="saved",
+        metavar="KEY",
+        help="order: saved (default: newest first), name, steps, time, speed, fid (best FD in the classifier's "
+        "space first), fid_inception (best FID in Inception's), fid_<space> for another feature space",
     )
     p.add_argument("--json", action="store_true", help="print the summaries as JSON")

@@ -20,13 +20,15 @@ def run_studio(args) -> int:
 @hookimpl
 def register_commands(cli):
     p = cli.command(
-        "studio", help="the studio in the browser: watch runs live, explore a generator, start and stop training",
+        "studio",
+        help="the studio in the browser: watch runs live, explore a generator, start and stop training",
         run=run_studio,
     )
     add_folder_options(p)
     p.add_argument("--port", type=int, default=0, metavar="N", help="the port (default: a free one)")
     p.add_argument(
-        "--host", default="127.0.0.1",
+        "--host",
+        default="127.0.0.1",
         help="the address to listen on (default 127.0.0.1: this machine only; anything else is reachable by others)",
     )
     p.add_argument("--open", action="store_true", help="open the URL in the browser")

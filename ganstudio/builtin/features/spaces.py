@@ -1,6 +1,6 @@
 """The built-in feature spaces: ``classifier`` (offline, the default: the classifier shipped for the dataset),
 ``inception`` (torch-fidelity's inception-v3-compat, the network of published FIDs; needs its weights file) and
-``dinov2`` (ViT-B/14, Stein et al. 2023; needs its weights and model code in the torch hub cache).
+``dinov2`` / ``dinov2-l`` (DINOv2 ViT-B/14 and ViT-L/14, Stein et al. 2023; need timm and their weights file).
 
     ganstudio eval --features inception --weights weights-inception-2015-12-05-6726825d.pth
 """
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from ganstudio import hookimpl
 from ganstudio.api import FeatureExtractor
-
-DINOV2_WEIGHTS = "dinov2_vitb14_pretrain.pth"
 
 
 def load_classifier(plugins, spec, checkpoints_dir, classifier=None, device="cpu", classes=None, plain=False, **_):
@@ -29,21 +27,18 @@ def load_inception(weights=None, download=False, device="cpu", **_):
     return InceptionSpace(find_weights(INCEPTION_WEIGHTS, "inception", weights, bool(download)), device)
 
 
-def load_dinov2(weights=None, download=False, **_):
-    from ganstudio.errors import GanstudioError
-    from ganstudio.scoring.weights import WeightsFile, find_weights, hub_folder
+def dinov2_loader(space: str):
+    """The loader of the DINOv2 space ``space`` (``dinov2``: ViT-B/14, ``dinov2-l``: ViT-L/14)."""
 
-    file = WeightsFile(
-        DINOV2_WEIGHTS,
-        "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitb14/dinov2_vitb14_pretrain.pth",
-        size="about 346 MB",
-    )
-    found = find_weights(file, "dinov2", weights, bool(download))
-    code = hub_folder().parent / "facebookresearch_dinov2_main"
-    raise GanstudioError(
-        f"--features dinov2: found {found.path}, but scoring in DINOv2 features is not wired up in this version "
-        f"(it also needs the model code in {code}); use --features inception or classifier"
-    )
+    def load_dinov2(weights=None, download=False, device="cpu", **_):
+        from ganstudio.scoring.dinov2 import VARIANTS, Dinov2Space, timm_module
+        from ganstudio.scoring.weights import find_weights
+
+        variant = VARIANTS[space]
+        timm_module(space)  # says how to install timm before looking for a file it cannot use
+        return Dinov2Space(variant, find_weights(variant.weights, space, weights, bool(download)), device)
+
+    return load_dinov2
 
 
 @hookimpl
@@ -66,13 +61,12 @@ def register_feature_extractors(register):
             description="Inception-V3 (torch-fidelity inception-v3-compat): FID/KID/IS comparable with papers",
         )
     )
-    register(
-        FeatureExtractor(
-            "dinov2",
-            load_dinov2,
-            input_size=224,
-            channels=3,
-            weights=DINOV2_WEIGHTS,
-            description="DINOv2 ViT-B/14 (Stein et al. 2023); needs its weights file, not wired up yet",
+    for space, file, what in (
+        ("dinov2", "dinov2_vitb14_pretrain.pth", "DINOv2 ViT-B/14 (Stein et al. 2023): cheaper, for tracking"),
+        ("dinov2-l", "dinov2_vitl14_pretrain.pth", "DINOv2 ViT-L/14 (Stein et al. 2023): the one to quote"),
+    ):
+        register(
+            FeatureExtractor(
+                space, dinov2_loader(space), input_size=224, channels=3, weights=file, description=f"{what}; needs timm"
+            )
         )
-    )
