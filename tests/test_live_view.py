@@ -120,7 +120,7 @@ def test_the_terminal_view_shows_loss_sparklines_the_latest_scores_with_their_fl
     text = console.export_text()
     assert "412 img/s (1 min avg)" in text
     assert "D loss 8.000 ▁▂▃▄▅▆▇█" in text  # the value, then its recent records
-    assert "FID 61.50 (floor 3.21)  KID×10³ 18.40" in text and "at step 60" in text  # kept after its record
+    assert "FD (classifier) 61.50 (floor 3.21)  KID×10³ 18.40" in text and "at step 60" in text  # kept after its record
     assert "▀" * 14 in text and "samples at step 80" in text
 
 
@@ -174,3 +174,10 @@ def test_a_tiny_run_into_a_pipe_prints_plain_lines(tmp_path, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[train tiny]")]
     assert len(lines) >= 6 and all(" s avg)  ETA " in line for line in lines[1:])
     assert not any(ch in "".join(lines) for ch in "▀▁▂▃▄▅▆▇█")
+
+
+def test_scores_of_each_feature_space_are_labelled_and_never_mixed():
+    from ganstudio.output.live import format_scores
+
+    text = format_scores({"fid": 61.5, "floor_fid": 3.21, "fid_inception": 120.25, "kid_inception": 0.0184})
+    assert text == "FD (classifier) 61.50 (floor 3.21)  FID (Inception) 120.25  KID×10³ 18.40"

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from ganstudio.limits import clean_lines
 from ganstudio.output.termdraw import HalfBlocks, sample_strip, sparkline
-from ganstudio.scoring.table import SCORES
+from ganstudio.scoring.table import SCORES, SPACE_NAMES, labelled, ordered, record_key
 
 NOT_SHOWN = {"images_per_s", "steps_per_s", "step", "epoch", "elapsed_s"}
 SPARK_POINTS = 16  # log records a loss's sparkline shows: enough for a trend, short enough for two on a line
@@ -46,14 +46,21 @@ def is_loss(key: str, spec) -> bool:
 
 
 def format_scores(record: dict) -> str:
-    """``FID 61.50 (floor 3.21)  KID×10³ 18.40 ...``: the eval scores of a record, with the floor of each when it
-    was recorded beside it (the same score for held-out real images: as good as the score can get)."""
+    """``FD (classifier) 61.50 (floor 3.21)  KID×10³ 18.40 ...``: the eval scores of a record, space by space (the
+    first of each names its feature space), with the floor of each when it was recorded beside it (the same score
+    for held-out real images: as good as the score can get)."""
     parts = []
-    for score in SCORES:
-        if isinstance(record.get(score.key), (int, float)):
-            floor = record.get(score.floor) if score.floor else None
+    for space in ordered(SPACE_NAMES):
+        shown_space = False
+        for score in SCORES:
+            value = record.get(record_key(score.key, space))
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            floor = record.get(record_key(score.floor, space)) if score.floor else None
             shown = f" (floor {score.show(floor)})" if isinstance(floor, (int, float)) else ""
-            parts.append(f"{score.label} {score.show(record[score.key])}{shown}")
+            label = score.label if shown_space else labelled(score, space)
+            parts.append(f"{label} {score.show(value)}{shown}")
+            shown_space = True
     return "  ".join(parts)
 
 
