@@ -131,8 +131,11 @@ def scored_sets(source: Source, reference, samples: tuple, floor: tuple, asked, 
 
     consistency = real_consistency = None
     if source.gan is not None and source.gan.condition == "class" and asked is not None:
-        why_not = classes_differ(source.gan.config, classes, samples[1].shape[1])
-        if why_not:
+        has_classes = samples[1].shape[1] > 0
+        why_not = classes_differ(source.gan.config, classes, samples[1].shape[1]) if has_classes else None
+        if not has_classes:  # DINOv2 has features only: class verdicts come from a classifier
+            notes.append("note: no class consistency in this feature space: it is measured with --features classifier")
+        elif why_not:
             notes.append(f"note: no class consistency: {why_not}")
         else:
             consistency, real_consistency = consistency_with_floor(

@@ -65,6 +65,8 @@ def score_table(result: dict, floor_name: str) -> Table:
     table.add_column("better")
     space = result.get("feature_space")
     for score in SCORES:
+        if samples.get(score.key) is None and real.get(score.key) is None:
+            continue  # a space without class probabilities (DINOv2) has no Inception Score: no row, not a dash
         label = labelled(score, space)
         table.add_row(label, score.show(samples[score.key]), score.show(real[score.key]), score.better)
     if space not in (None, "classifier"):
