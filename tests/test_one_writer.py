@@ -54,3 +54,20 @@ def test_another_checkpoints_dir_does_not_replace_a_runs_samples(cli, workdir, t
         "--overwrite",
     )
     assert code == 0, err
+
+
+def test_a_moment_of_probing_by_runs_or_the_studio_does_not_refuse_a_starting_trainer(tmp_path):
+    """`runs` and the studio probe a lock by taking it for a moment; a trainer starting then waits it out."""
+    import fcntl
+    import threading
+    import time
+
+    from ganstudio.store.runs import RunLock
+
+    (tmp_path / ".lock").write_text("")
+    probe = open(tmp_path / ".lock", "a+")
+    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    threading.Thread(target=lambda: (time.sleep(0.2), probe.close())).start()
+    lock = RunLock(tmp_path, "probed").acquire()
+    assert lock.handle is not None
+    lock.release()

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import stat
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -100,9 +101,7 @@ class RunLock:
                 f"cannot write to {self.path.parent}: {e.strerror or e} "
                 "(choose another folder with --checkpoints-dir / --samples-dir)"
             ) from None
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not try_flock(handle, fcntl):
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
@@ -125,6 +124,20 @@ class RunLock:
                 self.path.unlink(missing_ok=True)
             self.handle.close()  # closing drops the flock
             self.handle = None
+
+
+def try_flock(handle, fcntl, patience_s: float = 1.0) -> bool:
+    """Take the exclusive lock, retrying for ``patience_s``: `runs` and the studio probe a lock by taking it for a
+    moment (lock_held), and a training that starts during a probe must not mistake it for another trainer."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
 
 def lock_held(run_dir) -> bool:

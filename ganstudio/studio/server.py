@@ -76,7 +76,7 @@ def serve(checkpoints_dir, samples_dir, plugins, host: str = "127.0.0.1", port: 
         import webbrowser
 
         webbrowser.open(url)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
