@@ -6,7 +6,8 @@ import torch
 from conftest import FAST
 from PIL import Image
 
-from ganstudio.builtin.commands.interpolate import loop_latents, slerp
+from ganstudio.builtin.commands.interpolate import loop_latents
+from ganstudio.output.generation import slerp
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -198,7 +198,7 @@ def between_png(
     """The image a fraction t of the way from seed a's latent to seed b's, along the great circle (as `ganstudio
     interpolate` walks); t=0 is seed a's image, t=1 seed b's. Without a class, a conditional model keeps seed a's
     drawn class up to the middle and seed b's after it (a class has no in-between)."""
-    from ganstudio.output.generation import generate_images, seeded_inputs
+    from ganstudio.output.generation import generate_images, seeded_inputs, slerp
 
     with generating(loaded):
         chosen = None if label is None else str(label)
@@ -207,19 +207,3 @@ def between_png(
         labels = la if t < 0.5 else lb
         images = generate_images(loaded.model, slerp(za, zb, t), labels, "cpu")
     return as_png(images, scale)
-
-
-def slerp(a, b, t: float):
-    """Spherical interpolation between rows of ``a`` and ``b`` at fraction t: `ganstudio interpolate`'s (which the
-    studio may not import); slerp(a, b, 0) == a and slerp(a, b, 1) == b exactly."""
-    import torch
-
-    a_flat, b_flat = a.reshape(len(a), -1).double(), b.reshape(len(b), -1).double()
-    cos = (a_flat * b_flat).sum(1) / (a_flat.norm(dim=1) * b_flat.norm(dim=1)).clamp_min(1e-12)
-    omega = torch.arccos(cos.clamp(-1, 1))
-    sin = torch.sin(omega)
-    linear = sin.abs() < 1e-6  # nearly parallel rows: linear mixing (sin(angle) ~ 0)
-    safe_sin = torch.where(linear, torch.ones_like(sin), sin)
-    wa = torch.where(linear, torch.full_like(sin, 1 - t), torch.sin((1 - t) * omega) / safe_sin)
-    wb = torch.where(linear, torch.full_like(sin, t), torch.sin(t * omega) / safe_sin)
-    return (wa[:, None] * a_flat + wb[:, None] * b_flat).to(a.dtype).reshape(a.shape)

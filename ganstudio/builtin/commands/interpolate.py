@@ -24,29 +24,12 @@ if TYPE_CHECKING:  # annotations only: torch is imported where it is used, so `-
     import torch
 
 
-def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    """Spherical interpolation between rows of ``a`` and ``b`` (N, D) at fraction t in [0, 1].
-
-    The angle is that between the directions; magnitudes are carried along, so slerp(a, b, 0) == a and
-    slerp(a, b, 1) == b. Nearly parallel rows fall back to linear interpolation (sin(angle) ~ 0)."""
-    import torch
-
-    a_flat, b_flat = a.reshape(len(a), -1).double(), b.reshape(len(b), -1).double()
-    cos = (a_flat * b_flat).sum(1) / (a_flat.norm(dim=1) * b_flat.norm(dim=1)).clamp_min(1e-12)
-    omega = torch.arccos(cos.clamp(-1, 1))
-    sin = torch.sin(omega)
-    linear = sin.abs() < 1e-6
-    safe_sin = torch.where(linear, torch.ones_like(sin), sin)
-    wa = torch.where(linear, torch.full_like(sin, 1 - t), torch.sin((1 - t) * omega) / safe_sin)
-    wb = torch.where(linear, torch.full_like(sin, t), torch.sin(t * omega) / safe_sin)
-    out = wa[:, None] * a_flat + wb[:, None] * b_flat
-    return out.to(a.dtype).reshape(a.shape)
-
-
 def loop_latents(keys: torch.Tensor, frames: int) -> torch.Tensor:
     """``keys`` (K, N, D): K key latents for each of N walks -> (frames, N, D) on the closed loop
     key 0 -> 1 -> ... -> K-1 -> 0, evenly spaced, the first frame at key 0 and no frame repeating it."""
     import torch
+
+    from ganstudio.output.generation import slerp
 
     k = len(keys)
     out = []
