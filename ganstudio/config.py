@@ -60,7 +60,8 @@ class TrainConfig:
     )  # generator EMA (ema.py) for all outputs; train sets the model's own (ModelPlugin.ema_decay) when none is given
     augment: str = field(
         default="off", metadata=RUN
-    )  # DiffAugment policy before D (augment.py): off, on, or a list of ops
+    )  # DiffAugment policy before D (augment.py): off, on, ada, or a list of ops
+    ada_target: float = field(default=0.6, metadata=RUN)  # --augment ada: the r_t that p steers D to (ada.py)
     epochs: Optional[int] = field(
         default=None, metadata=INVOCATION
     )  # total epochs of the run (resumed runs count those done)

@@ -7,8 +7,9 @@ small dataset and G still gets gradients through the augmentation.
 
 The loop applies it through a forward pre-hook on the model's ``discriminator`` (the hook rewrites the first
 positional argument, the image batch), so a model plugin needs no code for it. It is active only while the model is
-in training mode. Images are in [-1, 1]; translation fills with the background value -1 (as the classifier's
-shift does), cutout with 0 (the middle grey), as in the paper's code.
+in training mode. Images are in [-1, 1]; translation and cutout fill with 0 (the middle grey), as the paper's code
+(mit-han-lab/data-efficient-gans, DiffAugment_pytorch.py) does. ``--augment ada`` applies the same ops, each to each
+image with an adaptive probability p (ada.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
-from ganstudio.api.images import random_shift
 from ganstudio.errors import GanstudioError
 
 TRANSLATION_RATIO = 0.125  # the paper's: shift by up to 1/8 of the side
@@ -43,7 +44,17 @@ def color(x: torch.Tensor) -> torch.Tensor:
 
 
 def translation(x: torch.Tensor) -> torch.Tensor:
-    return random_shift(x, max(1, int(x.shape[2] * TRANSLATION_RATIO + 0.5)))
+    """Move each image by its own (dy, dx), each in [-s, s] with s = int(side / 8 + 0.5) per axis (4 at 28 px), filling
+    with 0: the reference's rand_translation, as one pad and one gather for the batch."""
+    n, _, h, w = x.shape
+    sy, sx = int(h * TRANSLATION_RATIO + 0.5), int(w * TRANSLATION_RATIO + 0.5)
+    if not sy and not sx:
+        return x
+    padded = F.pad(x, (sx, sx, sy, sy), value=0.0)
+    rows = torch.randint(0, 2 * sy + 1, (n, 1, 1), device=x.device) + torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.randint(0, 2 * sx + 1, (n, 1, 1), device=x.device) + torch.arange(w, device=x.device).view(1, 1, w)
+    batch = torch.arange(n, device=x.device).view(n, 1, 1)
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
 
 
 def cutout(x: torch.Tensor) -> torch.Tensor:
@@ -60,21 +71,23 @@ def cutout(x: torch.Tensor) -> torch.Tensor:
 
 OPS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"color": color, "translation": translation, "cutout": cutout}
 ORDER = ("color", "translation", "cutout")  # the paper's order
+ADAPTIVE = "ada"  # --augment ada: the ops of "on", each applied with ADA's adaptive probability (ada.py)
 
 
 def parse_policy(text: str, channels: int) -> tuple[str, ...]:
-    """``--augment`` -> the ops to apply, in the paper's order. "off" -> (); "on" -> translation and cutout, plus colour
-    for RGB data (on one channel, colour jitter is only brightness and contrast: saturation means nothing there)."""
+    """``--augment`` -> the ops to apply, in the paper's order. "off" -> (); "on" (and "ada") -> translation and
+    cutout, plus colour for RGB data (on one channel, colour jitter is only brightness and contrast: saturation
+    means nothing there)."""
     text = (text or "off").strip().lower()
     if text in ("off", "none", ""):
         return ()
-    if text == "on":
+    if text in ("on", ADAPTIVE):
         return ORDER if channels == 3 else ("translation", "cutout")
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [n for n in names if n not in OPS]
     if unknown:
         raise GanstudioError(
-            f"--augment {text}: unknown '{unknown[0]}'; expected off, on, or a list of {', '.join(ORDER)}"
+            f"--augment {text}: unknown '{unknown[0]}'; expected off, on, ada, or a list of {', '.join(ORDER)}"
         )
     return tuple(n for n in ORDER if n in names)
 
@@ -95,3 +108,17 @@ def attach(discriminator: torch.nn.Module, policy: tuple[str, ...]):
         return (diff_augment(args[0], policy), *args[1:])
 
     return discriminator.register_forward_pre_hook(pre_hook)
+
+
+def is_adaptive(text: str) -> bool:
+    return (text or "").strip().lower() == ADAPTIVE
+
+
+def augment_some(x: torch.Tensor, policy: tuple[str, ...], p: torch.Tensor) -> torch.Tensor:
+    """Each op of ``policy`` applied to each image with probability ``p`` (a 0-d tensor: no host sync), on its own
+    Bernoulli draw, as ADA applies its augmentations; still differentiable."""
+    channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+    for name in policy:
+        chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+        x = torch.where(chosen, OPS[name](x), x)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x

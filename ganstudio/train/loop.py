@@ -109,12 +109,14 @@ def dist_sum(dist):
 def train_steps(run, hooks, stop, saver, grids, view) -> tuple[str, int]:
     """Steps until a target, the deadline or a signal; returns why it stopped, and the signal that stopped it."""
     config, dist, budget = run.config, run.dist, hooks.budget
-    loss_scale = LossScale(run.model.grad_scaler, run.device)  # fp16: tells a step the GradScaler skipped
+    # fp16: which steps (and which phases of them, by the model's metric_phases) the GradScaler skipped
+    phases = getattr(run.model, "metric_phases", None)
+    loss_scale = LossScale(run.model.grad_scaler, run.device, run.optimizers, phases)
     next_save = time.monotonic() + config.save_every_minutes * 60
     run.model.train()
     while not budget.reached(run.step, run.images_seen):
         epochs_before = run.batches.epochs_completed
-        scale_before = loss_scale.now()
+        loss_scale.start_step()
         run.in_step = True  # until the step is whole, the weights may be half-updated: never saved as they are
         with dist.wrapped(run.model):  # under torchrun the networks are their DDP wrappers during the step
             metrics = run.model.training_step(run.batches, run.optimizers, run.context(budget))
@@ -123,8 +125,10 @@ def train_steps(run, hooks, stop, saver, grids, view) -> tuple[str, int]:
         if run.ema is not None:
             run.ema.update(run.model.generator)
         run.step += 1
+        if run.ada is not None:  # --augment ada: p follows D's overfitting every few steps (ada.py)
+            metrics = {**(metrics or {}), **run.ada.after_step(run.step)}
         run.in_step = False
-        hooks.window.add(metrics or {}, loss_scale.dropped_since(scale_before))
+        hooks.window.add(metrics or {}, loss_scale.skipped(list(metrics or {})))
         hooks.call("after_training_step", step=run.step)
 
         epoch_done = run.batches.epochs_completed > epochs_before

@@ -25,8 +25,9 @@ from ganstudio.config import TrainConfig
 from ganstudio.errors import GanstudioError
 from ganstudio.store.runs import check_run_name
 from ganstudio.train.accel import choose_precision, seed_process
+from ganstudio.train.ada import AdaptiveAugment, attach_adaptive
 from ganstudio.train.augment import attach as attach_augment
-from ganstudio.train.augment import parse_policy
+from ganstudio.train.augment import is_adaptive, parse_policy
 from ganstudio.train.batches import DeviceBatches
 from ganstudio.train.distributed import Distributed
 from ganstudio.train.ema import GeneratorEMA, generator_of
@@ -129,11 +130,12 @@ class Run:
         if config.compile:
             model.compile_for_training()
         is_gan = model.kind == "gan"
-        self.augment = self.attach_augment(config.augment) if is_gan else ()
         self.ema = self.make_ema(config.ema_decay) if is_gan else None
         self.batches = DeviceBatches(
             self.data, config.batch_size, config.seed, self.device, self.dist.rank, self.dist.world_size
         )
+        self.ada: Optional[AdaptiveAugment] = None  # --augment ada (ada.py): made by attach_augment
+        self.augment = self.attach_augment(config.augment) if is_gan else ()
         noise = torch.Generator().manual_seed(config.seed + 1)
         self.grid_cols = self.grid_columns(config.grid_samples) if is_gan else 8
         self.fixed_latents = (
@@ -150,7 +152,10 @@ class Run:
                     f"--augment: model '{self.config.model}' keeps no network named 'discriminator' "
                     f"to augment the inputs of"
                 )
-            attach_augment(discriminator, policy)
+            if is_adaptive(text):  # ADA: DiffAugment's ops with an adaptive probability
+                self.ada = attach_adaptive(self, discriminator, policy)
+            else:
+                attach_augment(discriminator, policy)
         return policy
 
     def make_ema(self, decay: float) -> Optional[GeneratorEMA]:
@@ -165,7 +170,7 @@ class Run:
                 file=sys.stderr,
             )
             return None
-        return GeneratorEMA(generator, decay)
+        return GeneratorEMA(generator, decay, model=self.model)  # standing batch-norm statistics (ema.py)
 
     def grid_columns(self, samples: int) -> int:
         """A class-conditional grid has one row per class; others are square-ish, 8 wide at 64 samples."""
@@ -247,6 +252,7 @@ class Run:
                 "machine": machine_description(self.device),
             },
             "ema": self.ema.state_dict() if self.ema is not None else None,  # the averaged generator: what sample uses
+            "ada": self.ada.state_dict() if self.ada is not None else None,  # --augment ada: p and its statistics
             "rng": rng_state(self.device),
             "grad_scaler": scaler.state_dict() if scaler is not None else {},
             "fixed_latents": self.fixed_latents.cpu(),
@@ -265,6 +271,8 @@ class Run:
             if key in ckpt["state"].get("schedulers", {}):
                 scheduler.load_state_dict(ckpt["state"]["schedulers"][key])
         self._load_ema(ckpt.get("ema"))
+        if self.ada is not None and ckpt.get("ada"):
+            self.ada.load_state_dict(ckpt["ada"])
         self.step = int(ckpt["progress"]["step"])
         # Images seen, not batches: a run saved by W processes resumes on one (or the reverse) at the same place.
         images = int(ckpt["progress"].get("images_seen", self.step * self.config.batch_size))

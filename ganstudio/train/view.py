@@ -30,6 +30,8 @@ class Hooks:
         self.config = RunConfig.of(run.config)  # fixed for the run: built once
         # Declared metrics do not change while the run trains: the callbacks' and the model's, once.
         self.metric_specs = {**(callbacks.metric_specs if callbacks else {}), **run.model.metrics}
+        if getattr(run, "ada", None) is not None:  # --augment ada: its p and r_t (ada.py)
+            self.metric_specs.update(run.ada.metrics)
 
     def view(self) -> RunView:
         """A snapshot of the run now (cheap: built for each hook call)."""

@@ -23,6 +23,7 @@ from ganstudio.errors import PluginError
 from ganstudio.train.accel import PRECISIONS
 
 ema_decay = number_type(float, low=0, high=0.99999, what="an EMA decay (0 turns it off)")
+ada_target = number_type(float, low=0.01, high=0.99, what="a target share of positive real scores")
 
 USAGE = "ganstudio train [--data NAME] [--model NAME] [--steps N | --epochs N | --minutes M] [--name NAME] [options]"
 EPILOG = """\
@@ -154,7 +155,15 @@ def add_run_options(p, plugins) -> None:
         "--augment",
         default=argparse.SUPPRESS,
         metavar="POLICY",
-        help="DiffAugment for the discriminator: off (default), on (translation, cutout; + color for RGB), or a list",
+        help="DiffAugment for D: off (default), on (translation, cutout; + color for RGB), a list, or ada (on's ops "
+        "with ADA's adaptive p)",
+    )
+    p.add_argument(
+        "--ada-target",
+        type=ada_target,
+        default=argparse.SUPPRESS,
+        metavar="R",
+        help=f"--augment ada: the share of real scores D puts above 0 (default {default('ada_target')})",
     )
 
 

@@ -17,7 +17,7 @@ from ganstudio.train.stopping import REQUEUE, warning_signal
 
 # Options that define a run: no argparse default, so that --resume can tell which ones the user gave (and ignored).
 # Their defaults are TrainConfig's (ganstudio/config.py), as are those of the other options below.
-RUN_OPTIONS = ("model", "batch_size", "seed", "precision", "ema_decay", "augment")
+RUN_OPTIONS = ("model", "batch_size", "seed", "precision", "ema_decay", "augment", "ada_target")
 RUN_DEFAULTS = {name: TrainConfig.default(name) for name in RUN_OPTIONS}
 
 
