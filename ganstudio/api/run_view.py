@@ -26,7 +26,7 @@ class RunConfig:
     seed: int  # the run's seed: data order, initial weights, fixed latents
     precision: str  # as asked: auto, fp32, bf16 or fp16 (RunView.precision says what runs)
     ema_decay: float  # the generator EMA's decay; 0: no EMA
-    augment: str  # DiffAugment policy before the discriminator: off, on, or a list of ops
+    augment: str  # DiffAugment policy before the discriminator: off, on, a list of ops, or ada (adaptive p)
     epochs: Optional[int]  # the run's epoch target (None: none given)
     steps: Optional[int]  # the run's step target (None: none given)
     minutes: Optional[float]  # this invocation's wall-clock budget (None: none)
