@@ -60,7 +60,9 @@ def test_quick_cpu_smoke_run_prints_every_row_and_exits_0():
     proc = run_quick("--skip", "ddp")
     results = check_table(proc, skipped_by_option=("DDP, 1 process",))
     assert results[ROWS[0]].startswith("skipped: no CUDA (") and "skipped: collected" in results[ROWS[0]]
-    assert "img/s" in results[("train 28 px", "fp32")] and "img/s" in results[("sample", "1,000 images, 28 px")]
+    # a loaded CPU may fit too few steps in --quick's seconds to time them: the row then says so, and the path ran
+    assert re.search(r"img/s|step\(s\), too few to time \(--quick\)", results[("train 28 px", "fp32")])
+    assert "img/s" in results[("sample", "1,000 images, 28 px")]
     assert "samples/s" in results[("eval", "eval_speed stages, n=500")]
 
 
