@@ -93,6 +93,7 @@ def row_state(browser, name: str) -> str:
     return ""
 
 
+@pytest.mark.slow  # about 11 s: a real training started and stopped from the page (make test-all)
 def test_start_and_stop_from_the_page(train_root, start_studio, browser):
     from selenium.webdriver.common.by import By
 
