@@ -24,7 +24,7 @@ from typing import Callable, Optional
 import torch
 
 from ganstudio.errors import GanstudioError
-from ganstudio.scoring.weights import Found, WeightsFile, read_state_dict
+from ganstudio.scoring.weights import Found, WeightsFile, build_checked, read_state_dict
 
 SIDE = 224
 PATCH = 14
@@ -135,13 +135,7 @@ class Dinov2Space:
     def __init__(self, variant: Variant, found: Found, device):
         self.name, self.version = variant.space, variant.version
         state = read_state_dict(found, self.name)
-        try:
-            self.network = build_network(variant, state)
-        except (RuntimeError, ValueError) as e:
-            raise GanstudioError(
-                f"weights file {found.path} is not a DINOv2 {variant.version} state dict "
-                f"({str(e).strip().splitlines()[0][:160]}); sha256 {found.sha256[:16]}..."
-            ) from None
+        self.network = build_checked(found, f"a DINOv2 {variant.version}", lambda: build_network(variant, state))
         self.network.to(device)
         self.sha256 = found.sha256
         self.weights = f"{found.path} (sha256 {found.sha256[:16]}...; facebookresearch publishes no checksum)"

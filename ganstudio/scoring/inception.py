@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ganstudio.errors import GanstudioError
-from ganstudio.scoring.weights import Found, WeightsFile, read_state_dict
+from ganstudio.scoring.weights import Found, WeightsFile, build_checked, read_state_dict
 
 SIDE = 299
 INCEPTION_WEIGHTS = WeightsFile(
@@ -84,13 +84,7 @@ class InceptionSpace:
 
     def __init__(self, found: Found, device):
         state = read_state_dict(found, self.name)
-        try:
-            self.network = build_network(state)
-        except RuntimeError as e:
-            raise GanstudioError(
-                f"weights file {found.path} is not an inception-v3-compat state dict "
-                f"({str(e).splitlines()[0][:160]}); sha256 {found.sha256[:16]}..."
-            ) from None
+        self.network = build_checked(found, "an inception-v3-compat", lambda: build_network(state))
         self.network.to(device)
         self.sha256 = found.sha256
         official = "the published inception-2015-12-05 weights" if found.official else "NOT the published weights"

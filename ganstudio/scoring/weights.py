@@ -128,6 +128,17 @@ def read_state_dict(found: Found, space: str) -> dict:
     return state
 
 
+def build_checked(found: Found, what: str, build):
+    """``build()``, the network made from the file's state dict; a state dict of another network (missing or
+    unexpected keys, wrong shapes) is one line naming ``what`` it should have been."""
+    try:
+        return build()
+    except (RuntimeError, ValueError) as e:
+        raise GanstudioError(
+            f"weights file {found.path} is not {what} state dict ({first_line(e)}); sha256 {found.sha256[:16]}..."
+        ) from None
+
+
 def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return (text.splitlines()[0] if text else type(error).__name__)[:160]
