@@ -91,3 +91,9 @@ def test_a_port_in_use_is_one_line(cli, tmp_path):
         taken.listen(1)
         code, out, err = cli("studio", "--port", taken.getsockname()[1])
     assert code != 0 and "cannot listen there" in err and "Traceback" not in err
+
+
+def test_a_port_out_of_range_is_one_line(cli):
+    for port in ("99999", "-1"):
+        code, out, err = cli("studio", "--port", port)
+        assert code != 0 and "expected a port from 0 to 65535" in err and "Traceback" not in err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ganstudio import hookimpl
 from ganstudio.api.commands import add_folder_options
+from ganstudio.api.options import number_type
 
 
 def run_studio(args) -> int:
@@ -25,7 +26,13 @@ def register_commands(cli):
         run=run_studio,
     )
     add_folder_options(p)
-    p.add_argument("--port", type=int, default=0, metavar="N", help="the port (default: a free one)")
+    p.add_argument(
+        "--port",
+        type=number_type(int, low=0, high=65535, what="a port"),
+        default=0,
+        metavar="N",
+        help="the port (default: a free one)",
+    )
     p.add_argument(
         "--host",
         default="127.0.0.1",
