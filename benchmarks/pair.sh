@@ -6,7 +6,10 @@
 #   benchmarks/pair.sh /tmp/r2 0 acg1 "--model-option ac_g=1" tac1 "--model-option tac=1"
 #   PYTHONPATH_A=/tmp/old benchmarks/pair.sh /tmp/r2 0 old "" new ""     # A runs another checkout's code
 #
-# MINUTES (default 10) and DATA (default fashion) change the budget and the dataset. Asserts nothing.
+# MINUTES (default 10) and DATA (default fashion) change the budget and the dataset. WHOLE=1 runs A, then B, each on
+# the whole machine (every core, torch's own thread count: what `ganstudio train` does), for what the second core
+# buys; run it on a quiet machine and swap A and B for the next seed, so a drifting host favours neither. Asserts
+# nothing.
 set -euo pipefail
 OUT=$1 SEED=$2 NAME_A=$3 ARGS_A=$4 NAME_B=$5 ARGS_B=$6
 PY=${PYTHON:-$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python}
@@ -15,11 +18,18 @@ mkdir -p "$OUT" && cd "$OUT"
 COMMON=(train --data "$DATA" --minutes "$MINUTES" --seed "$SEED" --callbacks log,grid --overwrite
         --checkpoints-dir "$OUT/checkpoints" --samples-dir "$OUT/samples")
 # shellcheck disable=SC2086  # the ARGS are word lists on purpose
-( PYTHONPATH=${PYTHONPATH_A:-} OMP_NUM_THREADS=1 taskset -c 0 "$PY" -P -m ganstudio "${COMMON[@]}" \
-    --name "$NAME_A-s$SEED" $ARGS_A > "$NAME_A-s$SEED.log" 2>&1 ) &
-( PYTHONPATH=${PYTHONPATH_B:-} OMP_NUM_THREADS=1 taskset -c 1 "$PY" -P -m ganstudio "${COMMON[@]}" \
-    --name "$NAME_B-s$SEED" $ARGS_B > "$NAME_B-s$SEED.log" 2>&1 ) &
-wait
+if [[ ${WHOLE:-0} == 1 ]]; then
+  PYTHONPATH=${PYTHONPATH_A:-} "$PY" -P -m ganstudio "${COMMON[@]}" --name "$NAME_A-s$SEED" $ARGS_A \
+      > "$NAME_A-s$SEED.log" 2>&1
+  PYTHONPATH=${PYTHONPATH_B:-} "$PY" -P -m ganstudio "${COMMON[@]}" --name "$NAME_B-s$SEED" $ARGS_B \
+      > "$NAME_B-s$SEED.log" 2>&1
+else
+  ( PYTHONPATH=${PYTHONPATH_A:-} OMP_NUM_THREADS=1 taskset -c 0 "$PY" -P -m ganstudio "${COMMON[@]}" \
+      --name "$NAME_A-s$SEED" $ARGS_A > "$NAME_A-s$SEED.log" 2>&1 ) &
+  ( PYTHONPATH=${PYTHONPATH_B:-} OMP_NUM_THREADS=1 taskset -c 1 "$PY" -P -m ganstudio "${COMMON[@]}" \
+      --name "$NAME_B-s$SEED" $ARGS_B > "$NAME_B-s$SEED.log" 2>&1 ) &
+  wait
+fi
 for run in "$NAME_A-s$SEED" "$NAME_B-s$SEED"; do
   "$PY" -P -m ganstudio eval "$run" --checkpoints-dir "$OUT/checkpoints" --n 10000 --json > "eval-$run.json"
   "$PY" -P -m ganstudio sample "$run" --checkpoints-dir "$OUT/checkpoints" --n 144 --seed 0 --overwrite \
