@@ -89,15 +89,6 @@ class CDCGANOptions:
         min=0,
         before=0.0,
     )
-    # Off (0) by default, measured 2026-12-06 (docs/models.md, "Round two")
-    ac_margin: float = option(
-        0.0,
-        "G's class term as the multi-class hinge of MHingeGAN (Kavalerov et al. 2021) with this margin on "
-        "D's class logits: no push once the asked class leads every other by the margin, where the cross "
-        "entropy (0, AC-GAN's) pushes every image towards its class's most typical ones",
-        min=0,
-        before=0.0,
-    )
     # The audit of 2026-12-06: tac weighed the twin term on its own, while G's classifier term weighs ac_g (3);
     # TAC-GAN's correction needs the two equal. Checkpoints from before keep the absolute weight they trained with.
     tac_absolute: bool = option(

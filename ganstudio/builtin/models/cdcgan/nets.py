@@ -138,28 +138,17 @@ class ProjectionDiscriminator(nn.Module):
         )
 
 
-def generator_class_loss(classes, twin, labels, weight: float, twin_weight: float, margin: float = 0.0):
+def generator_class_loss(classes, twin, labels, weight: float, twin_weight: float):
     """G's class term: look like the asked class to D's classifier (AC-GAN; none without one), minus the twin
     classifier's cross entropy (TAC-GAN; with tac). With equal weights the difference leaves G the real
     class-conditional distribution to match, instead of the few images of each class that are the easiest to
-    classify (Gong et al. 2019). ``margin`` > 0: the classifier term is the multi-class hinge of MHingeGAN
-    (Kavalerov et al. 2021), which costs nothing once the asked class's logit leads every other by ``margin``."""
+    classify (Gong et al. 2019)."""
     loss = 0.0
     if classes is not None:
-        term = class_hinge(classes.float(), labels, margin) if margin > 0 else F.cross_entropy(classes.float(), labels)
-        loss = loss + weight * term
+        loss = loss + weight * F.cross_entropy(classes.float(), labels)
     if twin is not None:
         loss = loss - twin_weight * F.cross_entropy(twin.float(), labels)
     return loss
-
-
-def class_hinge(logits, labels, margin: float):
-    """Crammer and Singer's multi-class hinge, mean over the batch: relu(margin - (asked logit - best other)). An
-    image already classified as its class by ``margin`` gets no push towards the class's most typical images, where
-    the cross entropy keeps pushing every image further in."""
-    asked = logits.gather(1, labels[:, None]).squeeze(1)
-    others = logits.scatter(1, labels[:, None], float("-inf")).amax(1)
-    return F.relu(margin - (asked - others)).mean()
 
 
 def mode_seeking_loss(fake, z, labels):
@@ -263,7 +252,7 @@ class ConditionalDCGAN(TwoNetworkGAN):
         loss_g = hinge_loss_g(logit_g.float()) if o.hinge else F.softplus(-logit_g.float()).mean()
         weight = o.ac if o.ac_g is None else o.ac_g
         twin_weight = o.tac if o.tac_absolute else o.tac * weight  # tac=1: TAC-GAN's equal weights
-        loss_g = loss_g + generator_class_loss(classes_g, twin_g, labels, weight, twin_weight, o.ac_margin)
+        loss_g = loss_g + generator_class_loss(classes_g, twin_g, labels, weight, twin_weight)
         if o.ms > 0:
             loss_g = loss_g + o.ms * mode_seeking_loss(fake, z, labels)
         return loss_g
