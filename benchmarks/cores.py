@@ -1,6 +1,8 @@
 r"""Does the default model use the second core? The default (``ganstudio train --data fashion``: cdcgan) trained for
 the same wall-clock budget on one core (``taskset -c 0``, one torch thread) and on the whole machine, with the
-settings that could make a second core pay: torch threads, batch size, channels_last. Each row is the ordinary
+settings that could make a second core pay: torch threads, batch size, channels_last; and, for what moving work off
+the training thread could gain at most, the same without the generator EMA and with every default callback (grids,
+GIF, curves) on. Each row is the ordinary
 ``ganstudio train`` in its own process; steps and images come from its metrics.jsonl. Prints a markdown table with
 the ratio of each row to the one-core row; asserts nothing. Run it on a quiet machine: every row wants every core.
 
@@ -25,6 +27,11 @@ ROWS = {
     "two-threads@128": (None, 2, 128, ()),
     "two-threads@256": (None, 2, 256, ()),
     "two-threads+nchw": (None, 2, None, ("--model-option", "channels_last=false")),  # the default is channels_last
+    # The EMA's update after every step (and its standing statistics at each output) all on the training thread:
+    # the steps it costs are the most that moving it to another thread could win back.
+    "two-threads-no-ema": (None, 2, None, ("--ema-decay", "0")),
+    # The other rows write metrics.jsonl only; this one every default callback (grid, gif, curves, log) as `train`.
+    "two-threads+outputs": (None, 2, None, ("--callbacks", "grid,gif,curves,log")),
 }
 
 

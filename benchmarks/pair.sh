@@ -8,8 +8,9 @@
 #
 # MINUTES (default 10) and DATA (default fashion) change the budget and the dataset. WHOLE=1 runs A, then B, each on
 # the whole machine (every core, torch's own thread count: what `ganstudio train` does), for what the second core
-# buys; run it on a quiet machine and swap A and B for the next seed, so a drifting host favours neither. Asserts
-# nothing.
+# buys; run it on a quiet machine and swap A and B for the next seed, so a drifting host favours neither. With
+# WHOLE=1, ONE_CORE=A (or B) gives that run one core (taskset -c 0, one thread) and leaves the other idle: one core
+# against the whole machine. Asserts nothing.
 set -euo pipefail
 OUT=$1 SEED=$2 NAME_A=$3 ARGS_A=$4 NAME_B=$5 ARGS_B=$6
 PY=${PYTHON:-$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python}
@@ -19,9 +20,12 @@ COMMON=(train --data "$DATA" --minutes "$MINUTES" --seed "$SEED" --callbacks log
         --checkpoints-dir "$OUT/checkpoints" --samples-dir "$OUT/samples")
 # shellcheck disable=SC2086  # the ARGS are word lists on purpose
 if [[ ${WHOLE:-0} == 1 ]]; then
-  PYTHONPATH=${PYTHONPATH_A:-} "$PY" -P -m ganstudio "${COMMON[@]}" --name "$NAME_A-s$SEED" $ARGS_A \
+  ONE_A=() ONE_B=()  # ONE_CORE=A (or B): that run gets one core and one thread, the other core left idle
+  [[ ${ONE_CORE:-} == A ]] && ONE_A=(env OMP_NUM_THREADS=1 taskset -c 0)
+  [[ ${ONE_CORE:-} == B ]] && ONE_B=(env OMP_NUM_THREADS=1 taskset -c 0)
+  PYTHONPATH=${PYTHONPATH_A:-} "${ONE_A[@]}" "$PY" -P -m ganstudio "${COMMON[@]}" --name "$NAME_A-s$SEED" $ARGS_A \
       > "$NAME_A-s$SEED.log" 2>&1
-  PYTHONPATH=${PYTHONPATH_B:-} "$PY" -P -m ganstudio "${COMMON[@]}" --name "$NAME_B-s$SEED" $ARGS_B \
+  PYTHONPATH=${PYTHONPATH_B:-} "${ONE_B[@]}" "$PY" -P -m ganstudio "${COMMON[@]}" --name "$NAME_B-s$SEED" $ARGS_B \
       > "$NAME_B-s$SEED.log" 2>&1
 else
   ( PYTHONPATH=${PYTHONPATH_A:-} OMP_NUM_THREADS=1 taskset -c 0 "$PY" -P -m ganstudio "${COMMON[@]}" \
