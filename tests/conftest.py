@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -100,8 +101,22 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
+def pytest_configure(config):
+    """``make test`` runs two pytest-xdist workers: each gets one torch thread (and so do the processes its tests
+    start), since two workers of two threads each on a 2-core machine wait on each other (the Makefile's
+    DEMO_THREADS note)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``cuda`` need a GPU: skipped where torch sees none (``pytest -m cuda`` runs them on one)."""
+    """The studio's tests share session fixtures (two tiny runs, one Chromium): one xdist worker runs them all, so
+    they are made once. Tests marked ``cuda`` need a GPU: skipped where torch sees none (``pytest -m cuda``)."""
+    studio = Path(__file__).parent / "studio"
+    for item in items:
+        if studio in Path(item.path).parents:
+            item.add_marker(pytest.mark.xdist_group("studio"))
     marked = [item for item in items if item.get_closest_marker("cuda") is not None]
     if not marked:
         return
