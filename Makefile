@@ -22,7 +22,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 # runs the tests alone. (Not plain LINT: make has a built-in LINT variable, so `?=` would never set it.)
 LINT_CHECKS ?= 1
 # Two pytest-xdist workers: many tests wait on processes they start (training, torchrun, Chromium), so two at once
-# use a 2-core machine better than one (README, "Development": 300 s against 390 s); TEST_WORKERS=0 runs them in one process.
+# use a 2-core machine better than one (README, "Development": 300 s against 390 s); TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 
 .PHONY: demo lint test test-all clean
