@@ -2,9 +2,9 @@ r"""Does the default model use the second core? The default (``ganstudio train -
 the same wall-clock budget on one core (``taskset -c 0``, one torch thread) and on the whole machine, with the
 settings that could make a second core pay: torch threads, batch size, channels_last; and, for what moving work off
 the training thread could gain at most, the same without the generator EMA and with every default callback (grids,
-GIF, curves) on. Each row is the ordinary
-``ganstudio train`` in its own process; steps and images come from its metrics.jsonl. Prints a markdown table with
-the ratio of each row to the one-core row; asserts nothing. Run it on a quiet machine: every row wants every core.
+GIF, curves) on. Each row is the ordinary ``ganstudio train`` in its own process; steps and images come from its
+metrics.jsonl. Prints a markdown table with the ratio of each row to the one-core row; asserts nothing. Run it on a
+quiet machine: every row wants every core.
 
     .venv/bin/python benchmarks/cores.py --minutes 1
     .venv/bin/python benchmarks/cores.py --minutes 10 --rows one-core two-threads two-threads@128

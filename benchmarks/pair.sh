@@ -12,26 +12,35 @@
 # WHOLE=1, ONE_CORE=A (or B) gives that run one core (taskset -c 0, one thread) and leaves the other idle: one core
 # against the whole machine. Asserts nothing.
 set -euo pipefail
+if [[ $# != 6 ]]; then
+  echo "usage: benchmarks/pair.sh OUT SEED NAME_A \"TRAIN ARGS A\" NAME_B \"TRAIN ARGS B\" (ARGS may be \"\")" >&2
+  exit 2
+fi
 OUT=$1 SEED=$2 NAME_A=$3 ARGS_A=$4 NAME_B=$5 ARGS_B=$6
 PY=${PYTHON:-$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python}
 MINUTES=${MINUTES:-10} DATA=${DATA:-fashion}
 mkdir -p "$OUT" && cd "$OUT"
 COMMON=(train --data "$DATA" --minutes "$MINUTES" --seed "$SEED" --callbacks log,grid --overwrite
         --checkpoints-dir "$OUT/checkpoints" --samples-dir "$OUT/samples")
-# shellcheck disable=SC2086  # the ARGS are word lists on purpose
-if [[ ${WHOLE:-0} == 1 ]]; then
-  ONE_A=() ONE_B=()  # ONE_CORE=A (or B): that run gets one core and one thread, the other core left idle
-  [[ ${ONE_CORE:-} == A ]] && ONE_A=(env OMP_NUM_THREADS=1 taskset -c 0)
-  [[ ${ONE_CORE:-} == B ]] && ONE_B=(env OMP_NUM_THREADS=1 taskset -c 0)
-  PYTHONPATH=${PYTHONPATH_A:-} "${ONE_A[@]}" "$PY" -P -m ganstudio "${COMMON[@]}" --name "$NAME_A-s$SEED" $ARGS_A \
-      > "$NAME_A-s$SEED.log" 2>&1
-  PYTHONPATH=${PYTHONPATH_B:-} "${ONE_B[@]}" "$PY" -P -m ganstudio "${COMMON[@]}" --name "$NAME_B-s$SEED" $ARGS_B \
-      > "$NAME_B-s$SEED.log" 2>&1
+ONE_CORE_0=(env OMP_NUM_THREADS=1 taskset -c 0) ONE_CORE_1=(env OMP_NUM_THREADS=1 taskset -c 1)
+
+# train NAME "ARGS" PYTHONPATH [PREFIX...]: one training, its output in NAME-sSEED.log; PREFIX pins it (taskset)
+train() {
+  local name=$1 args=$2 path=$3
+  shift 3
+  # shellcheck disable=SC2086  # the ARGS are word lists on purpose
+  PYTHONPATH=$path "$@" "$PY" -P -m ganstudio "${COMMON[@]}" --name "$name-s$SEED" $args > "$name-s$SEED.log" 2>&1
+}
+
+if [[ ${WHOLE:-0} == 1 ]]; then  # ONE_CORE=A (or B): that run gets one core and one thread, the other core idle
+  ONE_A=() ONE_B=()
+  [[ ${ONE_CORE:-} == A ]] && ONE_A=("${ONE_CORE_0[@]}")
+  [[ ${ONE_CORE:-} == B ]] && ONE_B=("${ONE_CORE_0[@]}")
+  train "$NAME_A" "$ARGS_A" "${PYTHONPATH_A:-}" "${ONE_A[@]}"
+  train "$NAME_B" "$ARGS_B" "${PYTHONPATH_B:-}" "${ONE_B[@]}"
 else
-  ( PYTHONPATH=${PYTHONPATH_A:-} OMP_NUM_THREADS=1 taskset -c 0 "$PY" -P -m ganstudio "${COMMON[@]}" \
-      --name "$NAME_A-s$SEED" $ARGS_A > "$NAME_A-s$SEED.log" 2>&1 ) &
-  ( PYTHONPATH=${PYTHONPATH_B:-} OMP_NUM_THREADS=1 taskset -c 1 "$PY" -P -m ganstudio "${COMMON[@]}" \
-      --name "$NAME_B-s$SEED" $ARGS_B > "$NAME_B-s$SEED.log" 2>&1 ) &
+  train "$NAME_A" "$ARGS_A" "${PYTHONPATH_A:-}" "${ONE_CORE_0[@]}" &
+  train "$NAME_B" "$ARGS_B" "${PYTHONPATH_B:-}" "${ONE_CORE_1[@]}" &
   wait
 fi
 for run in "$NAME_A-s$SEED" "$NAME_B-s$SEED"; do
