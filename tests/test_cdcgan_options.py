@@ -111,6 +111,22 @@ def test_a_checkpoint_from_before_the_twin_classifier_and_ac_g_resumes_as_it_was
     assert any("twin" in key for key in load_checkpoint(workdir / "checkpoints/twin/last.pt")["state"]["model"])
 
 
+def test_a_run_recorded_at_the_old_learning_rate_resumes_at_it(cli, tiny_idx, workdir, one_torch_thread):
+    """The default rate went from 2e-4 to 1.6e-3 (docs/models.md, round two); a run that recorded 2e-4 keeps it when
+    resumed without --model-option, in its options and in both optimizers."""
+    code, out, err = train(cli, tiny_idx, "--steps", "2", options={**TINY, "lr": "2e-4"})
+    assert code == 0, err
+    code, out, err = cli("train", "--name", "fashion-cdcgan", "--data-root", tiny_idx, "--resume", "--steps", "3", *FAST)
+    assert code == 0, err
+    ckpt = load_checkpoint(workdir / "checkpoints/fashion-cdcgan/last.pt")
+    assert ckpt["model"]["config"]["options"]["lr"] == 2e-4
+    rates = [g["lr"] for state in ckpt["state"]["optimizers"].values() for g in state["param_groups"]]
+    assert rates == [2e-4, 2e-4]
+    code, out, err = train(cli, tiny_idx, "--steps", "2", "--name", "new")
+    assert code == 0, err
+    assert load_checkpoint(workdir / "checkpoints/new/last.pt")["model"]["config"]["options"]["lr"] == 1.6e-3
+
+
 def test_hinge_loss_and_a_learning_rate_of_its_own_for_d(monkeypatch, one_torch_thread):
     """hinge (the default): D's loss is SNGAN's hinge of its real and fake logits, G's the negated mean fake logit;
     lr_d: D's Adam learning rate (none: lr, as G's)."""
@@ -152,7 +168,7 @@ def test_hinge_loss_and_a_learning_rate_of_its_own_for_d(monkeypatch, one_torch_
         optimizers = model.configure_optimizers()
         return optimizers["generator"].param_groups[0]["lr"], optimizers["discriminator"].param_groups[0]["lr"]
 
-    assert learning_rates() == (2e-4, 2e-4)
+    assert learning_rates() == (1.6e-3, 1.6e-3)  # docs/models.md, round two
     assert learning_rates(lr="1e-4", lr_d="4e-4") == (1e-4, 4e-4)
     assert learning_rates(lr="1e-4") == (1e-4, 1e-4)
     with pytest.raises(GanstudioError, match="lr_d"):
