@@ -1,7 +1,7 @@
 """ganstudio: train a GAN with one command, watch it learn, sample, score; extend with plugins."""
 
+import _signal  # the C module: a handler in place before `signal`, whose enums take a few ms to build
 import os
-import signal
 import sys
 
 
@@ -38,8 +38,8 @@ if _located_by_python_m() and sys.path and sys.path[0] in ("", os.getcwd()):
     # A ganstudio.py in the folder shadows the package itself under any `python -m ganstudio` (Python's rule, before
     # this file runs): the console script `ganstudio` and `train --nproc` (which starts `python -P`) are safe from it.
     del sys.path[0]
-if _started_as_command() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _interrupted_while_starting)
+if _started_as_command() and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)
 
 import pluggy  # noqa: E402
 
