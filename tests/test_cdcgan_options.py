@@ -116,7 +116,9 @@ def test_a_run_recorded_at_the_old_learning_rate_resumes_at_it(cli, tiny_idx, wo
     resumed without --model-option, in its options and in both optimizers."""
     code, out, err = train(cli, tiny_idx, "--steps", "2", options={**TINY, "lr": "2e-4"})
     assert code == 0, err
-    code, out, err = cli("train", "--name", "fashion-cdcgan", "--data-root", tiny_idx, "--resume", "--steps", "3", *FAST)
+    code, out, err = cli(
+        "train", "--name", "fashion-cdcgan", "--data-root", tiny_idx, "--resume", "--steps", "3", *FAST
+    )
     assert code == 0, err
     ckpt = load_checkpoint(workdir / "checkpoints/fashion-cdcgan/last.pt")
     assert ckpt["model"]["config"]["options"]["lr"] == 2e-4
