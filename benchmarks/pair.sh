@@ -10,10 +10,15 @@
 # the whole machine (every core, torch's own thread count: what `ganstudio train` does), for what the second core
 # buys; run it on a quiet machine and swap A and B for the next seed, so a drifting host favours neither. With
 # WHOLE=1, ONE_CORE=A (or B) gives that run one core (taskset -c 0, one thread) and leaves the other idle: one core
-# against the whole machine. Asserts nothing.
+# against the whole machine. SNAPSHOTS="10 20" (side by side only) copies both runs' folders at those minutes of
+# wall time (as NAME-sSEED-10m: the last checkpoint saved by then) and scores the copies too. Asserts nothing.
 set -euo pipefail
 if [[ $# != 6 ]]; then
   echo "usage: benchmarks/pair.sh OUT SEED NAME_A \"TRAIN ARGS A\" NAME_B \"TRAIN ARGS B\" (ARGS may be \"\")" >&2
+  exit 2
+fi
+if [[ ${WHOLE:-0} == 1 && -n ${SNAPSHOTS:-} ]]; then
+  echo "benchmarks/pair.sh: SNAPSHOTS needs the runs side by side; leave out WHOLE=1" >&2
   exit 2
 fi
 OUT=$1 SEED=$2 NAME_A=$3 ARGS_A=$4 NAME_B=$5 ARGS_B=$6
@@ -41,8 +46,22 @@ if [[ ${WHOLE:-0} == 1 ]]; then  # ONE_CORE=A (or B): that run gets one core and
 else
   train "$NAME_A" "$ARGS_A" "${PYTHONPATH_A:-}" "${ONE_CORE_0[@]}" &
   train "$NAME_B" "$ARGS_B" "${PYTHONPATH_B:-}" "${ONE_CORE_1[@]}" &
+  started=$SECONDS
+  for minute in ${SNAPSHOTS:-}; do  # the runs save at every epoch's end; a copy holds the last save before now
+    wait_s=$(( started + minute * 60 + 20 - SECONDS ))
+    (( wait_s > 0 )) && sleep "$wait_s"
+    for run in "$NAME_A-s$SEED" "$NAME_B-s$SEED"; do
+      rm -rf "$OUT/checkpoints/$run-${minute}m"
+      cp -r "$OUT/checkpoints/$run" "$OUT/checkpoints/$run-${minute}m"
+    done
+  done
   wait
 fi
+RUNS=()
+for minute in ${SNAPSHOTS:-}; do RUNS+=("$NAME_A-s$SEED-${minute}m" "$NAME_B-s$SEED-${minute}m"); done
+for run in "${RUNS[@]}"; do
+  "$PY" -P -m ganstudio eval "$run" --checkpoints-dir "$OUT/checkpoints" --n 10000 --json > "eval-$run.json"
+done
 for run in "$NAME_A-s$SEED" "$NAME_B-s$SEED"; do
   "$PY" -P -m ganstudio eval "$run" --checkpoints-dir "$OUT/checkpoints" --n 10000 --json > "eval-$run.json"
   "$PY" -P -m ganstudio sample "$run" --checkpoints-dir "$OUT/checkpoints" --n 144 --seed 0 --overwrite \
