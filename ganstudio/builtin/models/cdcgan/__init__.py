@@ -50,9 +50,9 @@ class CDCGANOptions:
         min=1,
         before=None,
     )  # checkpoints from before: width
-    # 1.6e-3, not DCGAN's 2e-4: in 10 CPU-minutes the default's FD fell to about a quarter and its recall rose by
-    # about 0.2 at the same consistency; 8e-4 to 6.4e-3 all beat 2e-4, 1.6e-3 to 3.2e-3 best (docs/models.md, round
-    # two). Checkpoints record their rate, so older runs resume with theirs.
+    # 1.6e-3, not DCGAN's 2e-4: in 10 CPU-minutes FD fell to about a third and recall rose by about 0.12 at the same
+    # class consistency (four seeds); in a 5-minute screen 4e-4 to 6.4e-3 all beat 2e-4, 1.6e-3 and 3.2e-3 best
+    # (docs/models.md, round two). Checkpoints record their rate, so older runs resume with theirs.
     lr: float = option(1.6e-3, "Adam learning rate of G (and of D, without lr_d)", above=0)
     lr_d: Optional[float] = option(
         None,
