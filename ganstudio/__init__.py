@@ -1,6 +1,8 @@
 """ganstudio: train a GAN with one command, watch it learn, sample, score; extend with plugins."""
 
-import _signal  # the C module: a handler in place before `signal`, whose enums take a few ms to build
+# Until the working folder leaves sys.path (below), only modules Python has already loaded (os, sys) or built in
+# (_signal): a signal.py there cannot stand in for them, and the handler is in before `signal`'s enums (ms) are built.
+import _signal
 import os
 import sys
 

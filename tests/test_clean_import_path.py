@@ -51,8 +51,9 @@ def test_train_nproc_and_every_console_command_import_nothing_from_the_working_f
 def test_python_m_ganstudio_and_torchrun_m_ganstudio_drop_the_working_folder(workdir):
     # A ganstudio.py here would shadow the package under any `python -m ganstudio` (Python finds it first); the
     # package itself keeps pluggy.py and torch.py out. torchrun is its console script: `python -m torch...` would
-    # import ./torch.py in torchrun's own process, before anything of ganstudio runs.
-    plant(workdir, "pluggy", "torch")
+    # import ./torch.py in torchrun's own process, before anything of ganstudio runs. signal.py: the package's first
+    # lines run while the folder is still on the path, so they import only modules built into Python (_signal).
+    plant(workdir, "pluggy", "torch", "signal")
     (workdir / "checkpoints").mkdir()
     torchrun = [BIN / "torchrun", "--standalone", "--nproc-per-node", "1", "-m", "ganstudio", "runs"]
     processes = [start(torchrun, workdir), start([sys.executable, "-m", "ganstudio", "runs"], workdir)]
