@@ -17,6 +17,10 @@ if [[ $# != 6 ]]; then
   echo "usage: benchmarks/pair.sh OUT SEED NAME_A \"TRAIN ARGS A\" NAME_B \"TRAIN ARGS B\" (ARGS may be \"\")" >&2
   exit 2
 fi
+if [[ ! ${SNAPSHOTS:-} =~ ^[0-9\ ]*$ ]]; then
+  echo "benchmarks/pair.sh: SNAPSHOTS takes whole minutes, e.g. SNAPSHOTS=\"10 20\" (got \"$SNAPSHOTS\")" >&2
+  exit 2
+fi
 if [[ ${WHOLE:-0} == 1 && -n ${SNAPSHOTS:-} ]]; then
   echo "benchmarks/pair.sh: SNAPSHOTS needs the runs side by side; leave out WHOLE=1" >&2
   exit 2
